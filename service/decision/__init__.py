@@ -1,0 +1,1 @@
+"""Pure decision functions: PatientFacts (+ draft orders) in, Recommendations out."""

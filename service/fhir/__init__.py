@@ -1,0 +1,1 @@
+"""FHIR R4 → PatientFacts: knows FHIR and codes, knows no rules."""

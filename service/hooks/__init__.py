@@ -1,0 +1,1 @@
+"""CDS Hooks protocol layer: knows the spec, knows nothing clinical."""

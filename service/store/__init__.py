@@ -1,0 +1,1 @@
+"""Audit, feedback and JWT replay store (SQLAlchemy)."""
