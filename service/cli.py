@@ -1,0 +1,99 @@
+"""`leukemia-cds` command line: `serve` runs the real service under gunicorn.
+
+Start-up problems (a bad setting, a broken catalogue) are reported as one line on stderr with exit
+status 2, before any worker is forked: the hospital engineer sees the cause, not a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from service import __version__
+from service.config import ConfigError, Settings
+
+
+class StartupError(Exception):
+    """A problem that stops start-up; the message is one line for the operator."""
+
+
+def _fail(message: str) -> int:
+    print(f"leukemia-cds: {message}", file=sys.stderr)
+    return 2
+
+
+def serve(args: argparse.Namespace) -> int:
+    from gunicorn.app.base import BaseApplication
+
+    from service.app import create_app
+
+    try:
+        settings = Settings.from_env()
+        create_app(settings)  # dry run: catalogues and terminology load here or never
+    except (ConfigError, StartupError) as exc:
+        return _fail(str(exc))
+
+    options: dict[str, Any] = {
+        "bind": f"{args.host}:{args.port}",
+        "workers": args.workers or settings.workers,
+        "worker_class": "gthread",
+        "threads": settings.threads,
+        "timeout": settings.worker_timeout_s,
+        "graceful_timeout": 10,
+        "keepalive": 5,
+        "loglevel": settings.log_level.lower(),
+        "accesslog": None,
+        "errorlog": "-",
+        "proc_name": "leukemia-cds",
+        # Bounded work: gunicorn's own request-line and header limits stay at their defaults.
+    }
+
+    class Server(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            for key, value in options.items():
+                self.cfg.set(key, value)
+
+        def load(self) -> Any:
+            return create_app(settings)
+
+    print(f"leukemia-cds {__version__} listening on http://{args.host}:{args.port}",
+          file=sys.stderr, flush=True)
+    Server().run()
+    return 0
+
+
+def facts(args: argparse.Namespace) -> int:
+    from service.fhir.report import facts_command
+
+    return facts_command(args.file)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="leukemia-cds", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"leukemia-cds {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("serve", help="run the CDS Hooks service under gunicorn")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8080, help="port to bind (default 8080)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="worker processes (default LEUKEMIA_CDS_WORKERS or 2)")
+    p.set_defaults(func=serve)
+
+    p = sub.add_parser("facts", help="print what the service understands of a FHIR Bundle")
+    p.add_argument("file", help="a FHIR Bundle or a CDS Hooks request, as JSON")
+    p.set_defaults(func=facts)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

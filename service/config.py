@@ -1,0 +1,160 @@
+"""Settings, read once from `LEUKEMIA_CDS_*` environment variables and validated at start-up.
+
+A hospital engineer who mistypes a setting must learn it from one line at start-up, not from a
+failed hook call at 3 a.m.; so every setting is parsed here, up front, and an invalid one raises
+`ConfigError` whose message names the variable.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+PREFIX = "LEUKEMIA_CDS_"
+
+
+class ConfigError(ValueError):
+    """An invalid setting; the message is one line that names the variable."""
+
+
+def _int(name: str, raw: str, lo: int, hi: int) -> int:
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise ConfigError(f"{PREFIX}{name}={raw!r}: must be a whole number") from None
+    if not lo <= value <= hi:
+        raise ConfigError(f"{PREFIX}{name}={raw!r}: must be between {lo} and {hi}")
+    return value
+
+
+def _float(name: str, raw: str, lo: float, hi: float) -> float:
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise ConfigError(f"{PREFIX}{name}={raw!r}: must be a number") from None
+    if not lo <= value <= hi:
+        raise ConfigError(f"{PREFIX}{name}={raw!r}: must be between {lo:g} and {hi:g}")
+    return value
+
+
+def _bool(name: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"{PREFIX}{name}={raw!r}: must be one of true/false, on/off, 1/0")
+
+
+def _list(raw: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in raw.split(",") if item.strip())
+
+
+def _origins(name: str, raw: str) -> tuple[str, ...]:
+    origins = _list(raw)
+    for origin in origins:
+        if origin == "*":
+            raise ConfigError(
+                f"{PREFIX}{name}: '*' is not allowed; list each EHR origin (https://host[:port])"
+            )
+        scheme, _, rest = origin.partition("://")
+        if scheme not in {"http", "https"} or not rest or "/" in rest:
+            raise ConfigError(
+                f"{PREFIX}{name}: {origin!r} is not an origin like https://ehr.example.org"
+            )
+    return origins
+
+
+def _hosts(name: str, raw: str) -> tuple[str, ...]:
+    hosts = tuple(h.lower() for h in _list(raw))
+    for host in hosts:
+        if "/" in host or "://" in host:
+            raise ConfigError(f"{PREFIX}{name}: {host!r} must be a host name, not a URL")
+    return hosts
+
+
+def _log_level(name: str, raw: str) -> str:
+    value = raw.strip().upper()
+    if value not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        raise ConfigError(f"{PREFIX}{name}={raw!r}: must be DEBUG, INFO, WARNING or ERROR")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every knob the service has; defaults are safe for production."""
+
+    # Protocol limits
+    max_body_bytes: int = 8 * 1024 * 1024
+    # FHIR server access when prefetch is incomplete
+    fhir_budget_ms: int = 300
+    fhir_connect_timeout_ms: int = 150
+    fhir_read_timeout_ms: int = 250
+    fhir_max_pages: int = 20
+    fhir_allowed_hosts: tuple[str, ...] = ()
+    fhir_http_hosts: tuple[str, ...] = ()
+    # Browser-based CDS clients
+    cors_origins: tuple[str, ...] = ()
+    # Process
+    workers: int = 2
+    threads: int = 4
+    worker_timeout_s: int = 30
+    log_level: str = "INFO"
+    data_dir: Path = field(default_factory=lambda: Path("data"))
+    # Data folders (service/paths.py resolves them; listed here so they are known settings)
+    cards_dir: Path | None = None
+    profiles_dir: Path | None = None
+    seeds_dir: Path | None = None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Parse every `LEUKEMIA_CDS_*` variable; unknown names are refused (typos are bugs)."""
+        env = os.environ if environ is None else environ
+        unknown = sorted(k for k in env if k.startswith(PREFIX) and k[len(PREFIX) :] not in _TABLE)
+        if unknown:
+            raise ConfigError(f"{unknown[0]}: unknown setting (see README, Configuration)")
+        values: dict[str, Any] = {}
+        for name, (attr, parse) in _TABLE.items():
+            raw = env.get(PREFIX + name)
+            if raw is not None and raw.strip() != "":
+                values[attr] = parse(name, raw)
+        settings = cls(**values)
+        if settings.fhir_connect_timeout_ms > settings.fhir_budget_ms:
+            raise ConfigError(
+                f"{PREFIX}FHIR_CONNECT_TIMEOUT_MS={settings.fhir_connect_timeout_ms}: "
+                f"must not exceed {PREFIX}FHIR_BUDGET_MS={settings.fhir_budget_ms}"
+            )
+        return settings
+
+
+def _path(name: str, raw: str) -> Path:
+    return Path(raw.strip())
+
+
+def _ranged(lo: int, hi: int) -> Callable[[str, str], int]:
+    return lambda name, raw: _int(name, raw, lo, hi)
+
+
+# Environment name (without prefix) -> (Settings attribute, parser). Add a setting here and as a
+# Settings field; nothing else reads the environment.
+_TABLE: dict[str, tuple[str, Callable[[str, str], Any]]] = {
+    "MAX_BODY_BYTES": ("max_body_bytes", _ranged(1024, 512 * 1024**2)),
+    "FHIR_BUDGET_MS": ("fhir_budget_ms", _ranged(10, 10_000)),
+    "FHIR_CONNECT_TIMEOUT_MS": ("fhir_connect_timeout_ms", _ranged(10, 10_000)),
+    "FHIR_READ_TIMEOUT_MS": ("fhir_read_timeout_ms", _ranged(10, 10_000)),
+    "FHIR_MAX_PAGES": ("fhir_max_pages", _ranged(1, 1000)),
+    "FHIR_ALLOWED_HOSTS": ("fhir_allowed_hosts", _hosts),
+    "FHIR_HTTP_HOSTS": ("fhir_http_hosts", _hosts),
+    "CORS_ORIGINS": ("cors_origins", _origins),
+    "WORKERS": ("workers", _ranged(1, 64)),
+    "THREADS": ("threads", _ranged(1, 64)),
+    "WORKER_TIMEOUT_S": ("worker_timeout_s", _ranged(5, 600)),
+    "LOG_LEVEL": ("log_level", _log_level),
+    "DATA_DIR": ("data_dir", _path),
+    "CARDS_DIR": ("cards_dir", _path),
+    "PROFILES_DIR": ("profiles_dir", _path),
+    "SEEDS_DIR": ("seeds_dir", _path),
+}

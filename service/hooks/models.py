@@ -1,0 +1,215 @@
+"""Pydantic models of CDS Hooks 2.0 messages, and of each hook's context per the hook library.
+
+Inputs are validated strictly where the spec says REQUIRED and leniently elsewhere (unknown fields
+are kept), because real EHRs add fields. Outputs forbid what 2.0 forbids: `null`, `""`, `[]` and
+`{}` are never emitted (optional fields are omitted), except the `cards` array itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+NonEmpty = Field(min_length=1)
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+class FhirAuthorization(_In):
+    access_token: str = Field(min_length=1, repr=False)
+    token_type: str
+    expires_in: int = Field(ge=0)
+    scope: str = NonEmpty
+    subject: str = NonEmpty
+    patient: str | None = None
+
+    @field_validator("token_type")
+    @classmethod
+    def _bearer(cls, value: str) -> str:
+        if value.lower() != "bearer":
+            raise ValueError("token_type must be 'Bearer'")
+        return "Bearer"
+
+
+class HookRequest(_In):
+    """The body of `POST /cds-services/{id}`; `context` is validated per hook afterwards."""
+
+    hook: str = NonEmpty
+    hookInstance: str = NonEmpty
+    fhirServer: str | None = None
+    fhirAuthorization: FhirAuthorization | None = None
+    context: dict[str, Any]
+    prefetch: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _server_with_token(self) -> HookRequest:
+        if self.fhirAuthorization is not None and not self.fhirServer:
+            raise ValueError("fhirServer is required when fhirAuthorization is given")
+        return self
+
+
+class PatientViewContext(_In):
+    userId: str = NonEmpty
+    patientId: str = NonEmpty
+    encounterId: str | None = None
+
+
+class _DraftOrdersBundle(_In):
+    """`draftOrders` is an R4 Bundle; real clients often omit `type`, so it is not required."""
+
+    resourceType: Literal["Bundle"]
+    entry: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class OrderSignContext(_In):
+    userId: str = NonEmpty
+    patientId: str = NonEmpty
+    encounterId: str | None = None
+    draftOrders: _DraftOrdersBundle
+
+
+class OrderSelectContext(OrderSignContext):
+    selections: list[str] = Field(min_length=1)
+
+
+CONTEXT_MODELS: dict[str, type[_In]] = {
+    "patient-view": PatientViewContext,
+    "order-select": OrderSelectContext,
+    "order-sign": OrderSignContext,
+}
+
+
+# ---- responses -----------------------------------------------------------------------------
+
+
+class _Out(BaseModel):
+    """Output models: built by us, so unknown fields are a bug."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    def to_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude_none=True)
+
+
+class Coding(_Out):
+    system: str | None = Field(default=None, min_length=1)
+    code: str = NonEmpty
+    display: str | None = Field(default=None, min_length=1)
+
+
+class Source(_Out):
+    label: str = NonEmpty
+    url: str | None = Field(default=None, min_length=1)
+    icon: str | None = Field(default=None, min_length=1)
+    topic: Coding | None = None
+
+
+class Action(_Out):
+    type: Literal["create", "update", "delete"]
+    description: str = NonEmpty
+    resource: dict[str, Any] | None = None
+    resourceId: str | None = Field(default=None, min_length=1)
+
+    @model_validator(mode="after")
+    def _payload(self) -> Action:
+        if self.type in {"create", "update"} and not self.resource:
+            raise ValueError(f"a {self.type} action needs a resource")
+        if self.type == "delete" and not self.resourceId:
+            raise ValueError("a delete action needs a resourceId")
+        return self
+
+
+class Suggestion(_Out):
+    label: str = NonEmpty
+    uuid: str | None = Field(default=None, min_length=1)
+    isRecommended: bool | None = None
+    actions: list[Action] | None = Field(default=None, min_length=1)
+
+
+class Link(_Out):
+    label: str = NonEmpty
+    url: str = NonEmpty
+    type: Literal["absolute", "smart"]
+    appContext: str | None = Field(default=None, min_length=1)
+    autolaunchable: bool | None = None
+
+
+class Card(_Out):
+    # Extensions ride on the card as the spec allows; our provenance extension has a dotted name.
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    uuid: str | None = Field(default=None, min_length=1)
+    summary: str = Field(min_length=1, max_length=139)
+    detail: str | None = Field(default=None, min_length=1)
+    indicator: Literal["info", "warning", "critical"]
+    source: Source
+    suggestions: list[Suggestion] | None = Field(default=None, min_length=1)
+    selectionBehavior: Literal["at-most-one", "any"] | None = None
+    overrideReasons: list[Coding] | None = Field(default=None, min_length=1)
+    links: list[Link] | None = Field(default=None, min_length=1)
+    extension: dict[str, Any] | None = Field(default=None, min_length=1)
+
+    @model_validator(mode="after")
+    def _selection(self) -> Card:
+        if self.suggestions and not self.selectionBehavior:
+            raise ValueError("selectionBehavior is required when there are suggestions")
+        if self.overrideReasons and any(not r.display for r in self.overrideReasons):
+            raise ValueError("every override reason needs a display")
+        return self
+
+
+class CdsResponse(_Out):
+    cards: list[Card] = Field(default_factory=list)
+    systemActions: list[Action] | None = Field(default=None, min_length=1)
+
+
+class ServiceDescription(_Out):
+    hook: str = NonEmpty
+    title: str | None = Field(default=None, min_length=1)
+    description: str = NonEmpty
+    id: str = NonEmpty
+    prefetch: dict[str, str] | None = Field(default=None, min_length=1)
+    usageRequirements: str | None = Field(default=None, min_length=1)
+
+
+class Discovery(_Out):
+    services: list[ServiceDescription]
+
+
+# ---- feedback ------------------------------------------------------------------------------
+
+
+class AcceptedSuggestion(_In):
+    id: str = NonEmpty
+
+
+class ReasonCoding(_In):
+    system: str | None = None
+    code: str | None = None
+    display: str | None = None
+
+
+class OverrideReason(_In):
+    reason: ReasonCoding | None = None
+    userComment: str | None = None
+
+
+class Feedback(_In):
+    card: str = NonEmpty
+    outcome: Literal["accepted", "overridden"]
+    acceptedSuggestions: list[AcceptedSuggestion] | None = None
+    overrideReason: OverrideReason | None = None
+    outcomeTimestamp: str = NonEmpty
+
+    @model_validator(mode="after")
+    def _accepted_needs_suggestions(self) -> Feedback:
+        if self.outcome == "accepted" and not self.acceptedSuggestions:
+            raise ValueError("acceptedSuggestions is required for an accepted outcome")
+        return self
+
+
+class FeedbackRequest(_In):
+    feedback: list[Feedback] = Field(min_length=1)

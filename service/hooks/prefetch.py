@@ -1,0 +1,331 @@
+"""Resolve every prefetch key to FHIR resources: take what the client sent, fetch what it omitted.
+
+The spec's four cases, per template key:
+- present            → use it;
+- `null`             → the client has no data for it (not an error: zero resources);
+- an OperationOutcome with an error (alone, or as a Bundle entry) → the client tried and failed;
+  the spec asks services not to repeat the query, so the key is failed;
+- omitted            → fetch it from `fhirServer` with the `fhirAuthorization` bearer token.
+
+All omitted keys are fetched in parallel under one time budget per request. Any key that cannot be
+had makes the request unanswerable (412): the rules would otherwise read a missing record as a
+normal one. Only https servers are contacted, except hosts a site allow-lists for testing, and
+private or loopback addresses are refused unless listed (SSRF).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import ipaddress
+import os
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote, urljoin, urlsplit
+
+import requests
+
+from service import jsonio
+from service.config import Settings
+from service.hooks.errors import ApiError
+from service.hooks.models import HookRequest
+
+_TOKEN = re.compile(r"\{\{\s*context\.([A-Za-z0-9_]+)\s*\}\}")
+_FHIR_JSON = "application/fhir+json"
+
+
+@dataclass
+class KeyResult:
+    """What one prefetch key yielded, and how."""
+
+    key: str
+    how: str  # "prefetch" | "null" | "fetched" | "failed"
+    resources: list[dict[str, Any]] = field(default_factory=list)
+    problem: str | None = None
+
+
+@dataclass(frozen=True)
+class Gathered:
+    keys: dict[str, KeyResult]
+
+    @property
+    def resources(self) -> list[dict[str, Any]]:
+        """Every resource from every key, once each: searches overlap (e.g. an included
+        Medication in two medication searches). Resources without an id are all kept."""
+        unique: dict[Any, dict[str, Any]] = {}
+        for result in self.keys.values():
+            for resource in result.resources:
+                rid = resource.get("id")
+                ident = (resource["resourceType"], rid) if isinstance(rid, str) else id(resource)
+                unique.setdefault(ident, resource)
+        return list(unique.values())
+
+
+class _KeyFailed(Exception):
+    """The data for a key cannot be had (→ 412)."""
+
+
+class _Malformed(_KeyFailed):
+    """The data is not FHIR at all: from the client a schema violation (→ 400), from the FHIR
+    server just another failed key."""
+
+
+def render_template(template: str, context: dict[str, Any]) -> str:
+    """Replace `{{context.x}}` tokens; only root-level primitive context fields qualify."""
+
+    def sub(match: re.Match[str]) -> str:
+        value = context.get(match.group(1))
+        if not isinstance(value, str | int) or isinstance(value, bool) or value == "":
+            raise _KeyFailed(f"context.{match.group(1)} is missing or not a primitive value")
+        return quote(str(value), safe="")
+
+    return _TOKEN.sub(sub, template)
+
+
+def _error_issues(outcome: dict[str, Any]) -> list[str]:
+    issues = outcome.get("issue") if isinstance(outcome.get("issue"), list) else []
+    texts = []
+    for issue in issues:
+        if isinstance(issue, dict) and issue.get("severity") in {"error", "fatal"}:
+            detail = issue.get("diagnostics") or (issue.get("details") or {}).get("text")
+            texts.append(str(detail or issue.get("code") or "error"))
+    if not issues:
+        texts.append("OperationOutcome without issues")
+    return texts
+
+
+def resources_of(value: Any) -> list[dict[str, Any]]:
+    """Resources in one prefetch value (a resource or a Bundle); `_KeyFailed` if it reports an
+    error. OperationOutcomes carrying only warnings (search 'outcome' entries) are dropped."""
+    if not isinstance(value, dict) or not isinstance(value.get("resourceType"), str):
+        raise _Malformed("value is not a FHIR resource (no resourceType)")
+    kind = value["resourceType"]
+    if kind == "OperationOutcome":
+        errors = _error_issues(value)
+        if errors:
+            raise _KeyFailed("client reported: " + "; ".join(errors))
+        return []
+    if kind != "Bundle":
+        return [value]
+    entries = value.get("entry", [])
+    if not isinstance(entries, list):
+        raise _Malformed("Bundle.entry is not a list")
+    out = []
+    for entry in entries:
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
+            raise _Malformed("Bundle entry without a resource")
+        if resource["resourceType"] == "OperationOutcome":
+            errors = _error_issues(resource)
+            if errors:
+                raise _KeyFailed("client reported: " + "; ".join(errors))
+            continue
+        out.append(resource)
+    return out
+
+
+def _host_allowed(url: str, settings: Settings) -> str | None:
+    """Why this FHIR base URL must not be contacted, or None if it may be."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if not host:
+        return "fhirServer is not an absolute URL"
+    if parts.username or parts.password:
+        return "fhirServer must not carry credentials"
+    if parts.scheme == "http":
+        if host not in settings.fhir_http_hosts:
+            return (f"fhirServer host {host!r} is not https and not listed in "
+                    "LEUKEMIA_CDS_FHIR_HTTP_HOSTS")
+        return None
+    if parts.scheme != "https":
+        return "fhirServer must use https"
+    if settings.fhir_allowed_hosts:
+        if not any(_host_matches(host, pattern) for pattern in settings.fhir_allowed_hosts):
+            return f"fhirServer host {host!r} is not in LEUKEMIA_CDS_FHIR_ALLOWED_HOSTS"
+        return None
+    if host == "localhost" or host.endswith(".localhost"):
+        return "fhirServer on localhost must be allow-listed"
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return None
+    if not address.is_global:
+        return f"fhirServer address {host} is private or reserved and not allow-listed"
+    return None
+
+
+def _host_matches(host: str, pattern: str) -> bool:
+    if pattern.startswith("*."):
+        return host.endswith(pattern[1:])
+    return host == pattern
+
+
+# One pool per process, created lazily so that forked gunicorn workers each get their own.
+_pool: cf.ThreadPoolExecutor | None = None
+_pool_pid = 0
+_pool_lock = threading.Lock()
+_session = threading.local()
+
+
+def _executor() -> cf.ThreadPoolExecutor:
+    global _pool, _pool_pid
+    with _pool_lock:
+        if _pool is None or _pool_pid != os.getpid():
+            _pool = cf.ThreadPoolExecutor(max_workers=16, thread_name_prefix="fhir-fetch")
+            _pool_pid = os.getpid()
+        return _pool
+
+
+def _http() -> requests.Session:
+    session = getattr(_session, "value", None)
+    if session is None:
+        session = requests.Session()
+        session.trust_env = False  # never route patient data through an ambient proxy setting
+        _session.value = session
+    return session
+
+
+class Fetcher:
+    """Fetches search results for one hook call within one deadline."""
+
+    def __init__(self, request: HookRequest, settings: Settings, deadline: float) -> None:
+        self.base = (request.fhirServer or "").rstrip("/") + "/"
+        self.settings = settings
+        self.deadline = deadline
+        self.headers = {"Accept": _FHIR_JSON}
+        if request.fhirAuthorization is not None:
+            self.headers["Authorization"] = f"Bearer {request.fhirAuthorization.access_token}"
+        self.origin = urlsplit(self.base)[:2]
+
+    def fetch(self, query: str) -> list[dict[str, Any]]:
+        url = urljoin(self.base, query)
+        resources: list[dict[str, Any]] = []
+        for _page in range(self.settings.fhir_max_pages):
+            body = self._get(url)
+            resources.extend(resources_of(body))
+            url = _next_link(body)
+            if url is None:
+                return resources
+            if urlsplit(url)[:2] != self.origin:
+                raise _KeyFailed("FHIR server's next link points to another server")
+        raise _KeyFailed(
+            f"more than {self.settings.fhir_max_pages} result pages (LEUKEMIA_CDS_FHIR_MAX_PAGES)"
+        )
+
+    def _get(self, url: str) -> dict[str, Any]:
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise _KeyFailed("time budget exhausted")
+        timeout = (
+            min(self.settings.fhir_connect_timeout_ms / 1000, remaining),
+            min(self.settings.fhir_read_timeout_ms / 1000, remaining),
+        )
+        try:
+            response = _http().get(
+                url, headers=self.headers, timeout=timeout, allow_redirects=False, stream=True
+            )
+        except requests.Timeout:
+            raise _KeyFailed("FHIR server did not answer in time") from None
+        except requests.RequestException as exc:
+            raise _KeyFailed(f"FHIR server unreachable ({type(exc).__name__})") from None
+        with response:
+            if response.status_code != 200:
+                raise _KeyFailed(f"FHIR server answered HTTP {response.status_code}")
+            limit = self.settings.max_body_bytes
+            chunks, size = [], 0
+            try:
+                for chunk in response.iter_content(64 * 1024):
+                    size += len(chunk)
+                    if size > limit:
+                        raise _KeyFailed("FHIR server response is larger than the body limit")
+                    if time.monotonic() > self.deadline:
+                        raise _KeyFailed("FHIR server did not answer in time")
+                    chunks.append(chunk)
+            except requests.RequestException:
+                raise _KeyFailed("FHIR server did not answer in time") from None
+        try:
+            body = jsonio.loads(b"".join(chunks))
+        except jsonio.JSONDecodeError:
+            raise _KeyFailed("FHIR server returned something that is not JSON") from None
+        if not isinstance(body, dict):
+            raise _KeyFailed("FHIR server returned JSON that is not a resource")
+        return body
+
+
+def _next_link(bundle: dict[str, Any]) -> str | None:
+    if bundle.get("resourceType") != "Bundle":
+        return None
+    for link in bundle.get("link") or []:
+        if isinstance(link, dict) and link.get("relation") == "next" and link.get("url"):
+            return str(link["url"])
+    return None
+
+
+def gather(request: HookRequest, templates: dict[str, str], settings: Settings) -> Gathered:
+    """Resolve every template key, or raise a 412 `ApiError` naming what could not be had."""
+    sent = request.prefetch or {}
+    results: dict[str, KeyResult] = {}
+    missing: dict[str, str] = {}
+    for key, template in templates.items():
+        if key not in sent:
+            try:
+                missing[key] = render_template(template, request.context)
+            except _KeyFailed as exc:
+                results[key] = KeyResult(key, "failed", problem=str(exc))
+            continue
+        value = sent[key]
+        if value is None:
+            results[key] = KeyResult(key, "null")
+            continue
+        try:
+            results[key] = KeyResult(key, "prefetch", resources_of(value))
+        except _Malformed as exc:
+            raise ApiError(400, f"prefetch.{key}: {exc}.") from None
+        except _KeyFailed as exc:
+            results[key] = KeyResult(key, "failed", problem=str(exc))
+
+    if missing:
+        results.update(_fetch_missing(request, missing, settings))
+
+    failed = [r for r in results.values() if r.how == "failed"]
+    if failed:
+        raise ApiError(
+            412,
+            "Required FHIR data could not be obtained, so no advice was computed: "
+            + ", ".join(r.key for r in failed) + ".",
+            details=[f"{r.key}: {r.problem}" for r in failed],
+        )
+    return Gathered({key: results[key] for key in templates})
+
+
+def _fetch_missing(
+    request: HookRequest, queries: dict[str, str], settings: Settings
+) -> dict[str, KeyResult]:
+    if not request.fhirServer:
+        problem = "not prefetched and the request has no fhirServer to fetch it from"
+        return {k: KeyResult(k, "failed", problem=problem) for k in queries}
+    refusal = _host_allowed(request.fhirServer, settings)
+    if refusal:
+        return {k: KeyResult(k, "failed", problem=f"not fetched: {refusal}") for k in queries}
+
+    deadline = time.monotonic() + settings.fhir_budget_ms / 1000
+    fetcher = Fetcher(request, settings, deadline)
+    futures = {key: _executor().submit(fetcher.fetch, query) for key, query in queries.items()}
+    cf.wait(futures.values(), timeout=max(0.0, deadline - time.monotonic()))
+    results: dict[str, KeyResult] = {}
+    for key, future in futures.items():
+        if not future.done():
+            future.cancel()
+            results[key] = KeyResult(
+                key, "failed",
+                problem=f"no complete answer within {settings.fhir_budget_ms} ms "
+                "(LEUKEMIA_CDS_FHIR_BUDGET_MS)",
+            )
+            continue
+        try:
+            results[key] = KeyResult(key, "fetched", future.result())
+        except _KeyFailed as exc:
+            results[key] = KeyResult(key, "failed", problem=str(exc))
+    return results
