@@ -48,6 +48,8 @@ def serve(args: argparse.Namespace) -> int:
         "accesslog": None,
         "errorlog": "-",
         "proc_name": "leukemia-cds",
+        # gunicorn's control socket writes under $HOME; a read-only container has no such place.
+        "control_socket_disable": True,
         # Bounded work: gunicorn's own request-line and header limits stay at their defaults.
     }
 
