@@ -1,0 +1,30 @@
+# leukemia-cds container: gunicorn on 0.0.0.0:8080 as a non-root user.
+# Build stage installs the wheel into a virtual environment; the final stage copies only that
+# environment and the reviewable data folders (no compilers, no tests, no sources of tests).
+FROM python:3.11-slim AS build
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+RUN python -m venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY service ./service
+RUN pip install .
+
+FROM python:3.11-slim
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    LEUKEMIA_CDS_CARDS_DIR=/app/cards \
+    LEUKEMIA_CDS_PROFILES_DIR=/app/fhir_profiles \
+    LEUKEMIA_CDS_DATA_DIR=/var/lib/leukemia-cds
+RUN useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin cds \
+    && mkdir -p /var/lib/leukemia-cds && chown cds /var/lib/leukemia-cds
+COPY --from=build /opt/venv /opt/venv
+COPY cards /app/cards
+COPY fhir_profiles /app/fhir_profiles
+USER cds
+WORKDIR /app
+EXPOSE 8080
+HEALTHCHECK --interval=30s --timeout=3s --start-period=20s --retries=3 \
+  CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=2).status != 200)"]
+CMD ["leukemia-cds", "serve", "--host", "0.0.0.0", "--port", "8080"]
