@@ -90,6 +90,7 @@ FindingCode = Literal[
     "missing-date",  # an event (HCT, CAR-T) without a date: kept, but timing rules cannot use it
     "missing-value",  # a resource the rules need lacks the element (e.g. Patient without birthDate)
     "unknown-reference",  # medicationReference that resolves to nothing in the request
+    "wrong-patient",  # resource about another patient than the hook's context; not used
 ]
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
@@ -119,6 +120,7 @@ class Fact(BaseModel, Generic[T]):
     value: T
     source: Provenance
     supporting: tuple[Provenance, ...] = ()
+    comparator: Comparator | None = None  # numeric facts only: "<5 %" is value 5, comparator "<"
 
     @property
     def effective(self) -> datetime | None:
@@ -141,9 +143,12 @@ class MarkerFact(BaseModel):
 
     marker: Marker
     percent: float | None = None  # % of blasts, 0..100
+    comparator: Comparator | None = None  # on percent, e.g. "<1 %"
     call: MarkerCall | None = None  # explicit positive / dim / negative
     unit: str | None = None  # unit as sent (normalised percent is always %)
     source: Provenance
+    supporting: tuple[Provenance, ...] = ()  # other results at the same time that agree
+    percent_source: Provenance | None = None  # where ``percent`` came from (set with percent)
 
 
 class MrdFact(BaseModel):
@@ -328,7 +333,7 @@ class PatientFacts(BaseModel):
             elif name == "markers":
                 for key, m in value.items():
                     if m.percent is not None:
-                        yield f"markers.{key}.percent", m.percent, m.source
+                        yield f"markers.{key}.percent", m.percent, m.percent_source or m.source
                     if m.call is not None:
                         yield f"markers.{key}.call", m.call, m.source
             elif name == "mrd" and value is not None:

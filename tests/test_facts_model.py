@@ -45,8 +45,13 @@ def test_inferred_lineage_is_visible_to_rules() -> None:
 def test_iter_facts_names_every_set_fact_with_its_resource() -> None:
     facts = PatientFacts(
         markers={"cd19": MarkerFact(marker="cd19", percent=85.0, call="positive", source=_src())},
-        mrd=MrdFact(fraction=1e-4, comparator="<", below_lod=True, raw="<0.01 %",
-                    source=_src("Observation/m1")),
+        mrd=MrdFact(
+            fraction=1e-4,
+            comparator="<",
+            below_lod=True,
+            raw="<0.01 %",
+            source=_src("Observation/m1"),
+        ),
     )
     got = {name: (value, src.resource) for name, value, src in facts.iter_facts()}
     assert got["markers.cd19.percent"] == (85.0, "Observation/o1")

@@ -1,0 +1,1469 @@
+"""FHIR R4 resources (plain JSON) → PatientFacts, every fact with its provenance.
+
+Cheap first: each resource is classified on its raw JSON (resource type, then code lookups in
+dictionaries built from fhir_profiles/). Only resources the contract recognises are validated
+with ``fhir.resources.R4B`` and read; everything else costs a dictionary lookup.
+
+Rules of evidence (input-contract.md):
+- only ``final`` / ``amended`` / ``corrected`` observations count; other statuses are reported;
+- the latest effective time wins (dated beats undated); two different values at that time are a
+  conflict, reported, and the fact is left unset rather than guessed;
+- ``entered-in-error`` resources are ignored, counted and reported;
+- a recognised resource that cannot be read yields a finding naming the resource and the reason.
+
+Nothing here raises on bad data: the EHR's data are never a reason for a 500.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import defaultdict
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
+from typing import Any
+
+from fhir.resources.R4B import get_fhir_model_class
+
+from service.facts import (
+    MARKERS,
+    CarTEvent,
+    DataQualityFinding,
+    DraftOrder,
+    Exposure,
+    Fact,
+    FindingCode,
+    MarkerFact,
+    MrdFact,
+    PatientFacts,
+    ProcedureEvent,
+    Provenance,
+    RecognisedBy,
+)
+from service.fhir.terminology import ICD10CM, Match, Terminology, load_terminology
+from service.fhir.values import (
+    ParsedMrd,
+    Unreadable,
+    parse_count_per_ul,
+    parse_integer,
+    parse_mrd_quantity,
+    parse_mrd_text,
+    parse_percent_quantity,
+    parse_percent_text,
+)
+
+DEFAULT_POSITIVE_PERCENT = 20.0
+"""Used only to infer B lineage from a bare CD19/CD22 percentage when the diagnosis is "ALL".
+
+It mirrors the shipped default of the site-configurable marker threshold (clinical-rules.md,
+"Numeric marker values": site policy, not evidence); callers pass the site's value.
+"""
+
+USABLE_OBSERVATION_STATUS = frozenset({"final", "amended", "corrected"})
+_EXPOSURE_STATUS = {
+    "MedicationRequest": frozenset({"active", "completed", "on-hold", "stopped"}),
+    "MedicationAdministration": frozenset({"completed", "in-progress", "on-hold", "stopped"}),
+    "MedicationStatement": frozenset({"active", "completed", "on-hold", "stopped"}),
+}
+_CAR_T_GIVEN_STATUS = {
+    "MedicationRequest": frozenset({"completed"}),
+    "MedicationAdministration": frozenset({"completed", "in-progress"}),
+    "MedicationStatement": frozenset({"active", "completed"}),
+}
+_PROCEDURE_DONE = frozenset({"completed", "in-progress"})
+_HANDLED = frozenset(
+    {
+        "Patient",
+        "Condition",
+        "Observation",
+        "Procedure",
+        "MedicationRequest",
+        "MedicationAdministration",
+        "MedicationStatement",
+    }
+)
+_MEDICATION_TYPES = ("MedicationRequest", "MedicationAdministration", "MedicationStatement")
+_CURRENT_CONDITION = frozenset({"active", "recurrence", "relapse"})
+_NOT_CURRENT_CONDITION = frozenset({"inactive", "remission", "resolved"})
+_CONDITION_CLINICAL = frozenset(
+    {"active", "recurrence", "relapse", "inactive", "remission", "resolved"}
+)
+_ICD_HINT = {"0": "not-in-remission", "1": "in-remission", "2": "in-relapse"}
+_INTERPRETATION_CALL = {"POS": "positive", "NEG": "negative", "DET": "positive", "ND": "negative"}
+_KINDS_OBSERVATION = frozenset({"observation"})
+_KINDS_CONDITION = frozenset({"condition", "procedure"})  # procedure: history-of-HCT Condition
+_KINDS_PROCEDURE = frozenset({"procedure", "drug"})
+_KINDS_DRUG = frozenset({"drug"})
+_T_ALL_MORPHOLOGY = re.compile(r"(?<!\d)9837/3(?!\d)")
+
+# simple facts: concept code → PatientFacts field
+_SIMPLE_FIELDS = {
+    "disease-status": "disease_status",
+    "ph": "ph",
+    "ph-like": "ph_like",
+    "kmt2a": "kmt2a",
+    "abl1-t315i": "t315i",
+    "cns-status": "cns_status",
+    "extramedullary": "extramedullary",
+    "aml-risk": "aml_risk",
+    "prior-lines": "prior_lines",
+    "hct-planned": "hct_planned",
+    "intensive-induction-eligible": "intensive_induction_eligible",
+    "hct-eligible": "hct_eligible",
+    "crs-grade": "crs_grade",
+    "icans-grade": "icans_grade",
+    "ice-score": "ice_score",
+    "cd3-count": "cd3_count",
+    "bm-blasts": "bm_blasts_percent",
+}
+_COMORBIDITY_FIELDS = {
+    "hepatic-disease": "hepatic_disease",
+    "neurologic-comorbidity": "neurologic_comorbidity",
+}
+
+_MODELS: dict[str, Any] = {}
+
+
+def _model(resource_type: str) -> Any:
+    model = _MODELS.get(resource_type)
+    if model is None:
+        model = _MODELS[resource_type] = get_fhir_model_class(resource_type)
+    return model
+
+
+@lru_cache(maxsize=4096)
+def _cached_validation(resource_type: str, canonical: str) -> str | None:
+    return _validate_now(resource_type, json.loads(canonical))
+
+
+def _validate_now(resource_type: str, res: Any) -> str | None:
+    try:
+        _model(resource_type).model_validate(res)
+    except Exception as exc:  # any validation failure is the EHR's data, never ours to raise
+        lines = str(exc).splitlines()
+        detail = "; ".join(line.strip() for line in lines[1:3]) if len(lines) > 1 else str(exc)
+        return detail[:300]
+    return None
+
+
+def validation_error(res: Mapping[str, Any]) -> str | None:
+    """Why ``res`` fails R4 validation (None when valid).
+
+    Results are cached on the resource's canonical JSON: the same chart is opened again and
+    again, and validation is by far the most expensive step of extraction.
+    """
+    rtype = str(res.get("resourceType"))
+    try:
+        canonical = json.dumps(res, sort_keys=True, separators=(",", ":"))
+    except (TypeError, ValueError):
+        return _validate_now(rtype, res)
+    return _cached_validation(rtype, canonical)
+
+
+# --- time ---------------------------------------------------------------------------------
+
+_PARTIAL_DATE = re.compile(r"^(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?$")
+
+
+def parse_fhir_datetime(value: Any) -> datetime | None:
+    """FHIR date / dateTime / instant → aware datetime (partial dates → their first instant)."""
+    if not isinstance(value, str):
+        return None
+    v = value.strip()
+    m = _PARTIAL_DATE.match(v)
+    try:
+        if m:
+            return datetime(int(m.group(1)), int(m.group(2) or 1), int(m.group(3) or 1), tzinfo=UTC)
+        dt = datetime.fromisoformat(v.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+def _aware(now: datetime) -> datetime:
+    return now if now.tzinfo else now.replace(tzinfo=UTC)
+
+
+def _period_time(period: Any) -> datetime | None:
+    if isinstance(period, Mapping):
+        return parse_fhir_datetime(period.get("end")) or parse_fhir_datetime(period.get("start"))
+    return None
+
+
+def _period_start(period: Any) -> datetime | None:
+    if isinstance(period, Mapping):
+        return parse_fhir_datetime(period.get("start")) or parse_fhir_datetime(period.get("end"))
+    return None
+
+
+def _observation_time(obs: Mapping[str, Any]) -> datetime | None:
+    return (
+        parse_fhir_datetime(obs.get("effectiveDateTime"))
+        or parse_fhir_datetime(obs.get("effectiveInstant"))
+        or _period_time(obs.get("effectivePeriod"))
+        or parse_fhir_datetime(obs.get("issued"))
+    )
+
+
+# --- small JSON helpers -------------------------------------------------------------------
+
+
+def _codings(cc: Any) -> list[Mapping[str, Any]]:
+    if isinstance(cc, Mapping):
+        codings = cc.get("coding")
+        if isinstance(codings, list):
+            return [c for c in codings if isinstance(c, Mapping)]
+    return []
+
+
+def _cc_text(cc: Any) -> str:
+    if not isinstance(cc, Mapping):
+        return ""
+    text = cc.get("text")
+    if isinstance(text, str) and text.strip():
+        return text.strip()
+    for c in _codings(cc):
+        if isinstance(c.get("display"), str):
+            return c["display"]
+    return ""
+
+
+def _cc_raw(cc: Any) -> str:
+    """The coded value as sent, for provenance: 'system|code' of the first coding, or text."""
+    for c in _codings(cc):
+        if c.get("code") is not None:
+            return f"{c.get('system', '')}|{c.get('code')}".lstrip("|")
+    return _cc_text(cc)
+
+
+def _ref(resource: Mapping[str, Any], index: int) -> str:
+    rid = resource.get("id")
+    rtype = resource.get("resourceType", "?")
+    return f"{rtype}/{rid}" if isinstance(rid, str) and rid else f"{rtype}/(no id, item {index})"
+
+
+def _reference_id(reference: Any, resource_type: str) -> str | None:
+    """'Patient/1', 'http://x/fhir/Patient/1', 'Patient/1/_history/2' → '1'."""
+    if not isinstance(reference, str):
+        return None
+    m = re.search(rf"(?:^|/){resource_type}/([^/]+)(?:/_history/[^/]+)?$", reference)
+    return m.group(1) if m else None
+
+
+def _num_key(value: Any) -> Hashable:
+    if isinstance(value, float):
+        return float(f"{value:.9g}")
+    return value
+
+
+# --- candidates and resolution ------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Cand:
+    value: Any
+    source: Provenance
+    comparator: str | None = None
+
+    @property
+    def key(self) -> Hashable:
+        return (_num_key(self.value), self.comparator)
+
+
+@dataclass(slots=True)
+class _MarkerCand:
+    source: Provenance
+    percent: float | None = None
+    comparator: str | None = None
+    call: str | None = None
+    unit: str | None = None
+
+
+@dataclass(slots=True)
+class _MrdCand:
+    parsed: ParsedMrd
+    method: str | None
+    source: Provenance
+
+    @property
+    def key(self) -> Hashable:
+        p = self.parsed
+        return (_num_key(p.fraction), p.comparator, p.detected)
+
+
+def _time_key(t: datetime | None) -> datetime:
+    return t if t is not None else datetime.min.replace(tzinfo=UTC)
+
+
+def _latest_group(items: list[Any], when: Callable[[Any], datetime | None]) -> list[Any]:
+    latest = max(_time_key(when(i)) for i in items)
+    return [i for i in items if _time_key(when(i)) == latest]
+
+
+@dataclass
+class _Collector:
+    term: Terminology
+    now: datetime
+    patient_id: str | None
+    threshold: float
+    findings: list[DataQualityFinding] = field(default_factory=list)
+    entered_in_error: int = 0
+    simple: dict[str, list[_Cand]] = field(default_factory=lambda: defaultdict(list))
+    markers: dict[str, list[_MarkerCand]] = field(default_factory=lambda: defaultdict(list))
+    mrd: list[_MrdCand] = field(default_factory=list)
+    lineage: list[_Cand] = field(default_factory=list)
+    icd_hint: list[_Cand] = field(default_factory=list)
+    clinical_status: list[_Cand] = field(default_factory=list)
+    allo: list[ProcedureEvent] = field(default_factory=list)
+    car_t: list[CarTEvent] = field(default_factory=list)
+    exposures: list[Exposure] = field(default_factory=list)
+    patients: list[tuple[Mapping[str, Any], str]] = field(default_factory=list)
+    medications: dict[str, Mapping[str, Any]] = field(default_factory=dict)
+    tombstones: dict[str, list[tuple[datetime | None, str]]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+
+    def finding(
+        self, code: FindingCode, resource: str | None, message: str, concept: str | None = None
+    ) -> None:
+        self.findings.append(
+            DataQualityFinding(code=code, resource=resource, message=message, concept=concept)
+        )
+
+    # -- gatekeeping ------------------------------------------------------------------
+
+    def valid(self, res: Mapping[str, Any], ref: str, concept: str | None) -> bool:
+        error = validation_error(res)
+        if error is not None:
+            self.finding("invalid-resource", ref, f"fails FHIR R4 validation: {error}", concept)
+            return False
+        return True
+
+    def superseded(
+        self, key: str, cands: list[Any], name: str, concept: str | None, code: FindingCode
+    ) -> bool:
+        """True when an unreadable result is as recent as the latest readable one.
+
+        An older readable value must not stand in for a newer result nobody could read: the
+        newer one may say something different (e.g. MRD detected after an earlier negative).
+        """
+        stones = self.tombstones.get(key)
+        if not stones or not cands:
+            return False
+        latest = max(_time_key(c.source.effective) for c in cands)
+        refs = {c.source.resource for c in cands if _time_key(c.source.effective) == latest}
+        newer = [ref for t, ref in stones if _time_key(t) >= latest and ref not in refs]
+        if newer:
+            message = (
+                f"{name}: the latest result ({newer[0]}) is unreadable; earlier results are not "
+                "used as current"
+            )
+            self.finding(code, newer[0], message, concept)
+        return bool(newer)
+
+    def other_patient(self, res: Mapping[str, Any], ref: str) -> bool:
+        if self.patient_id is None:
+            return False
+        for key in ("subject", "patient"):
+            target = res.get(key)
+            if isinstance(target, Mapping):
+                pid = _reference_id(target.get("reference"), "Patient")
+                if pid is not None and pid != self.patient_id:
+                    self.finding(
+                        "wrong-patient",
+                        ref,
+                        f"belongs to Patient/{pid}, not Patient/{self.patient_id}; not used",
+                    )
+                    return True
+        return False
+
+    def entered_in_error_seen(self, ref: str, concept: str | None) -> None:
+        self.entered_in_error += 1
+        self.finding("entered-in-error", ref, "marked entered-in-error; ignored", concept)
+
+
+# --- flattening ---------------------------------------------------------------------------
+
+
+def iter_resources(items: Iterable[Any]) -> Iterator[tuple[Any, str | None]]:
+    """Yield (resource, fullUrl) from resources and Bundles (nested once), contained excluded."""
+    for item in items:
+        if isinstance(item, Mapping) and item.get("resourceType") == "Bundle":
+            for entry in item.get("entry") or []:
+                if not isinstance(entry, Mapping):
+                    yield entry, None
+                    continue
+                res = entry.get("resource")
+                full_url = entry.get("fullUrl") if isinstance(entry.get("fullUrl"), str) else None
+                if isinstance(res, Mapping) and res.get("resourceType") == "Bundle":
+                    yield from iter_resources([res])
+                elif res is not None:
+                    yield res, full_url
+        else:
+            yield item, None
+
+
+# --- the extractor --------------------------------------------------------------------------
+
+
+def extract_facts(
+    resources: Iterable[Any],
+    *,
+    now: datetime,
+    terminology: Terminology | None = None,
+    patient_id: str | None = None,
+    positive_percent_threshold: float = DEFAULT_POSITIVE_PERCENT,
+) -> PatientFacts:
+    """Build PatientFacts from FHIR R4 JSON resources (and/or Bundles). Never raises on data.
+
+    ``patient_id`` (the hook's context.patientId) makes resources about another patient a
+    finding instead of a fact. ``positive_percent_threshold`` is the site's marker threshold,
+    used only to infer B lineage from a bare CD19/CD22 percentage.
+    """
+    term = terminology or load_terminology()
+    col = _Collector(
+        term=term, now=_aware(now), patient_id=patient_id, threshold=positive_percent_threshold
+    )
+
+    items = list(iter_resources(resources))
+    for res, full_url in items:  # index Medications first: references may point forwards
+        if isinstance(res, Mapping) and res.get("resourceType") == "Medication":
+            if isinstance(res.get("id"), str):
+                col.medications[f"Medication/{res['id']}"] = res
+            if full_url:
+                col.medications[full_url] = res
+
+    for index, (res, _full_url) in enumerate(items):
+        if not isinstance(res, Mapping) or not isinstance(res.get("resourceType"), str):
+            col.finding(
+                "invalid-resource",
+                f"(item {index})",
+                "not a FHIR resource (no resourceType); ignored",
+            )
+            continue
+        rtype = res["resourceType"]
+        if rtype not in _HANDLED:
+            continue
+        ref = _ref(res, index)
+        try:
+            if rtype == "Observation":
+                _observation(col, res, ref)
+            elif rtype == "Condition":
+                _condition(col, res, ref)
+            elif rtype == "Procedure":
+                _procedure(col, res, ref)
+            elif rtype == "Patient":
+                col.patients.append((res, ref))
+            else:
+                _medication_use(col, res, ref)
+        except Exception as exc:  # a reader bug must not lose the patient
+            col.finding(
+                "invalid-resource",
+                ref,
+                f"could not be read ({type(exc).__name__}: {str(exc)[:200]})",
+            )
+
+    return _assemble(col)
+
+
+# --- Observation ----------------------------------------------------------------------------
+
+
+def _observation(col: _Collector, obs: Mapping[str, Any], ref: str) -> None:
+    matches = col.term.match_codings(_codings(obs.get("code")), _KINDS_OBSERVATION)
+    components = []
+    for comp in obs.get("component") or []:
+        if isinstance(comp, Mapping):
+            cm = col.term.match_codings(_codings(comp.get("code")), _KINDS_OBSERVATION)
+            if cm:
+                components.append((comp, cm))
+    if not matches and not components:
+        return  # not a contract concept: ignored cheaply
+    concept = (matches or components[0][1])[0].concept
+    status = obs.get("status")
+    if status == "entered-in-error":
+        col.entered_in_error_seen(ref, concept)
+        return
+    if col.other_patient(obs, ref) or not col.valid(obs, ref, concept):
+        return
+    if status not in USABLE_OBSERVATION_STATUS:
+        col.finding(
+            "ignored-status",
+            ref,
+            f"status {status!r} is not final / amended / corrected; not used",
+            concept,
+        )
+        return
+    when = _observation_time(obs)
+    if matches:
+        if len({m.concept for m in matches}) > 1:
+            col.finding(
+                "unreadable-value",
+                ref,
+                "code names more than one concept: " + ", ".join(m.concept for m in matches),
+                concept,
+            )
+        else:
+            _read_value(col, obs, matches[0], ref, when, obs)
+    for comp, cm in components:
+        if len({m.concept for m in cm}) == 1:
+            _read_value(col, comp, cm[0], ref, when, obs)
+
+
+def _value_key(node: Mapping[str, Any]) -> str | None:
+    for key in node:
+        if key.startswith("value") and key[5:6].isupper():
+            return key
+    return None
+
+
+def _read_value(
+    col: _Collector,
+    node: Mapping[str, Any],
+    match: Match,
+    ref: str,
+    when: datetime | None,
+    obs: Mapping[str, Any],
+) -> None:
+    concept = col.term.concept(match.concept)
+    vkey = _value_key(node)
+
+    def prov(raw: str) -> Provenance:
+        return Provenance(
+            resource=ref, raw=raw[:200], recognised_by=match.recognised_by, effective=when
+        )
+
+    def unreadable(reason: str, code: FindingCode = "unreadable-value") -> None:
+        col.finding(code, ref, f"{concept.display}: {reason}", concept.code)
+        col.tombstones[_SIMPLE_FIELDS.get(concept.code, concept.code)].append((when, ref))
+
+    vt = concept.value_type
+    if vt == "marker":
+        _read_marker(col, node, concept.code, ref, prov, unreadable, vkey)
+        return
+    if vt == "narrative":
+        _read_narrative(col, node, ref, prov, unreadable, vkey)
+        return
+    if vt == "mrd":
+        _read_mrd(col, node, obs, concept.code, prov, unreadable, vkey)
+        return
+    if vkey is None:
+        absent = _cc_text(node.get("dataAbsentReason"))
+        col.finding(
+            "missing-value",
+            ref,
+            f"{concept.display}: no value" + (f" (dataAbsentReason: {absent})" if absent else ""),
+            concept.code,
+        )
+        return
+    value = node[vkey]
+    fieldname = _SIMPLE_FIELDS.get(concept.code)
+    if fieldname is None:
+        return
+    if vt == "answer":
+        answer = _answer(col, value, vkey, concept.answers)
+        if isinstance(answer, str):
+            col.simple[fieldname].append(_Cand(answer, prov(_raw_value(value, vkey))))
+        else:
+            unreadable(answer.reason)
+    elif vt == "boolean":
+        if vkey == "valueBoolean" and isinstance(value, bool):
+            col.simple[fieldname].append(_Cand(value, prov(str(value).lower())))
+        else:
+            unreadable(f"expected valueBoolean, got {vkey}")
+    elif vt == "integer":
+        if vkey not in ("valueInteger", "valueQuantity"):
+            unreadable(f"expected valueInteger, got {vkey}")
+            return
+        parsed = parse_integer(value, concept.min, concept.max)
+        if isinstance(parsed, Unreadable):
+            unreadable(f"{parsed.reason} ({parsed.raw})")
+        else:
+            col.simple[fieldname].append(_Cand(parsed, prov(_raw_value(value, vkey))))
+    elif vt in ("percent", "count"):
+        if vkey == "valueQuantity":
+            parsed_n = (
+                parse_percent_quantity(value) if vt == "percent" else parse_count_per_ul(value)
+            )
+        elif vkey == "valueString" and vt == "percent":
+            parsed_n = parse_percent_text(value)
+        else:
+            unreadable(f"expected valueQuantity, got {vkey}")
+            return
+        if isinstance(parsed_n, Unreadable):
+            unreadable(f"{parsed_n.reason} ({parsed_n.raw})")
+        else:
+            col.simple[fieldname].append(
+                _Cand(parsed_n.value, prov(parsed_n.raw), parsed_n.comparator)
+            )
+
+
+def _raw_value(value: Any, vkey: str) -> str:
+    if vkey == "valueCodeableConcept":
+        return _cc_raw(value)
+    if vkey == "valueQuantity" and isinstance(value, Mapping):
+        unit = value.get("unit") or value.get("code") or ""
+        return f"{value.get('comparator', '')}{value.get('value')} {unit}".strip()
+    return str(value)
+
+
+def _answer(col: _Collector, value: Any, vkey: str, allowed: frozenset[str]) -> str | Unreadable:
+    """A coded or textual answer restricted to the concept's allowed answers."""
+    if vkey == "valueCodeableConcept":
+        hits = {m.concept for m in col.term.match_codings(_codings(value)) if m.concept in allowed}
+        if not hits:
+            text = _cc_text(value)
+            hits = set(col.term.match_answer_text(text, allowed)) if text else set()
+        raw = _cc_raw(value)
+    elif vkey == "valueString" and isinstance(value, str):
+        hits = set(col.term.match_answer_text(value, allowed))
+        raw = value
+    else:
+        return Unreadable(f"expected a coded value, got {vkey}", str(value)[:80])
+    if len(hits) == 1:
+        return hits.pop()
+    if not hits:
+        return Unreadable(f"value {raw!r} is not one of {', '.join(sorted(allowed))}", raw)
+    return Unreadable(f"value {raw!r} is ambiguous ({', '.join(sorted(hits))})", raw)
+
+
+def _interpretation_call(col: _Collector, node: Mapping[str, Any]) -> str | None:
+    calls: set[str] = set()
+    for cc in node.get("interpretation") or []:
+        for c in _codings(cc):
+            call = _INTERPRETATION_CALL.get(str(c.get("code", "")).upper())
+            if call:
+                calls.add(call)
+        for m in col.term.match_codings(_codings(cc)):
+            if m.concept in ("positive", "dim", "negative"):
+                calls.add(m.concept)
+    return calls.pop() if len(calls) == 1 else None
+
+
+def _read_marker(
+    col: _Collector,
+    node: Mapping[str, Any],
+    marker: str,
+    ref: str,
+    prov: Callable[[str], Provenance],
+    unreadable: Callable[..., None],
+    vkey: str | None,
+) -> None:
+    cand = _MarkerCand(source=prov(""))
+    value = node.get(vkey) if vkey else None
+    interp = _interpretation_call(col, node)
+    raw = ""
+    if vkey == "valueQuantity" or (
+        vkey == "valueString" and isinstance(value, str) and any(ch.isdigit() for ch in value)
+    ):
+        parsed = (
+            parse_percent_quantity(value) if vkey == "valueQuantity" else parse_percent_text(value)
+        )
+        if isinstance(parsed, Unreadable):
+            unreadable(f"{parsed.reason} ({parsed.raw})")
+            if interp is None:
+                return
+        else:
+            cand.percent, cand.comparator, raw = parsed.value, parsed.comparator, parsed.raw
+            cand.unit = (value.get("unit") or value.get("code")) if vkey == "valueQuantity" else "%"
+    elif vkey in ("valueCodeableConcept", "valueString"):
+        answer = _answer(col, value, vkey, col.term.concept(marker).answers)
+        if isinstance(answer, Unreadable):
+            unreadable(answer.reason)
+            if interp is None:
+                return
+        else:
+            cand.call, raw = answer, _raw_value(value, vkey)
+    elif vkey is not None:
+        unreadable(f"expected valueQuantity or valueCodeableConcept, got {vkey}")
+        if interp is None:
+            return
+    if interp is not None:
+        if cand.call is not None and cand.call != interp:
+            unreadable(f"coded value {cand.call} contradicts interpretation {interp}")
+            return
+        cand.call = cand.call or interp
+        raw = f"{raw} (interpretation {interp})".strip()
+    if cand.percent is None and cand.call is None:
+        if vkey is None:
+            col.finding("missing-value", ref, f"{marker.upper()}: no value", marker)
+        return
+    cand.source = prov(raw)
+    col.markers[marker].append(cand)
+
+
+_NARRATIVE_TOKEN = re.compile(
+    r"\b(?P<m>cd\s?(?P<n>\d{1,3}))\b\s*(?:(?P<sign>\+\+|\+|-|−|–|\(\+\)|\(-\))"
+    r"|[:=]?\s*(?P<word>positive|pos|negative|neg|dim|weak|partial|bright)\b"
+    r"|[:=]?\s*(?P<pct>\d{1,3}(?:\.\d+)?)\s*%)?",
+    re.IGNORECASE,
+)
+
+
+def parse_immunophenotype(text: str) -> dict[str, tuple[str | None, float | None, str]]:
+    """Markers named in a narrative immunophenotype → (call, percent, token).
+
+    Only markers that are named *with* an expression are returned; an unlisted marker, or a
+    marker named without a sign, word or percentage, is unknown — never negative.
+    """
+    out: dict[str, tuple[str | None, float | None, str]] = {}
+    ambiguous: set[str] = set()
+    for m in _NARRATIVE_TOKEN.finditer(text):
+        name = f"cd{int(m.group('n'))}"
+        if name not in MARKERS:
+            continue
+        sign, word, pct = m.group("sign"), m.group("word"), m.group("pct")
+        call: str | None = None
+        percent: float | None = None
+        if sign:
+            call = "positive" if "+" in sign else "negative"
+        elif word:
+            w = word.lower()
+            call = {
+                "positive": "positive",
+                "pos": "positive",
+                "bright": "positive",
+                "negative": "negative",
+                "neg": "negative",
+            }.get(w, "dim")
+        elif pct:
+            percent = float(pct)
+            if percent > 100:
+                continue
+        else:
+            continue
+        entry = (call, percent, m.group(0).strip())
+        if name in out and out[name][:2] != entry[:2]:
+            ambiguous.add(name)
+        out[name] = entry
+    for name in ambiguous:
+        out.pop(name, None)
+    return out
+
+
+def _read_narrative(
+    col: _Collector,
+    node: Mapping[str, Any],
+    ref: str,
+    prov: Callable[[str], Provenance],
+    unreadable: Callable[..., None],
+    vkey: str | None,
+) -> None:
+    value = node.get(vkey) if vkey else None
+    if vkey != "valueString" or not isinstance(value, str):
+        unreadable(f"expected a narrative valueString, got {vkey}")
+        return
+    parsed = parse_immunophenotype(value)
+    for marker, (call, percent, token) in parsed.items():
+        source = prov(token)
+        col.markers[marker].append(
+            _MarkerCand(
+                source=source.model_copy(update={"recognised_by": "text-match"}),
+                percent=percent,
+                call=call,
+                unit="%" if percent is not None else None,
+            )
+        )
+
+
+def _read_mrd(
+    col: _Collector,
+    node: Mapping[str, Any],
+    obs: Mapping[str, Any],
+    concept: str,
+    prov: Callable[[str], Provenance],
+    unreadable: Callable[..., None],
+    vkey: str | None,
+) -> None:
+    value = node.get(vkey) if vkey else None
+    parsed: ParsedMrd | Unreadable
+    if vkey == "valueQuantity":
+        parsed = parse_mrd_quantity(value)
+    elif vkey == "valueString":
+        parsed = parse_mrd_text(value)
+    elif vkey == "valueCodeableConcept":
+        answer = _answer(col, value, vkey, col.term.concept(concept).answers)
+        if isinstance(answer, Unreadable):
+            parsed = answer
+        else:
+            parsed = ParsedMrd(None, None, answer == "detected", _cc_raw(value))
+    elif vkey is None:
+        absent = _cc_text(node.get("dataAbsentReason"))
+        parsed = Unreadable("no value" + (f" (dataAbsentReason: {absent})" if absent else ""), "")
+    else:
+        parsed = Unreadable(f"{vkey} is not an MRD value", str(value)[:80])
+    if isinstance(parsed, Unreadable):
+        unreadable(
+            f"{parsed.reason}"
+            + (f" ({parsed.raw})" if parsed.raw else "")
+            + "; not read as negative",
+            "unreadable-mrd",
+        )
+        return
+    method = _mrd_method(col, obs.get("method"))
+    col.mrd.append(_MrdCand(parsed, method, prov(parsed.raw)))
+
+
+def _mrd_method(col: _Collector, method: Any) -> str | None:
+    allowed = frozenset({"flow-cytometry", "pcr", "ngs"})
+    hits = {m.concept for m in col.term.match_codings(_codings(method)) if m.concept in allowed}
+    if not hits:
+        text = _cc_text(method)
+        if text:
+            hits = set(col.term.match_answer_text(text, allowed))
+            if not hits:  # "MRD by multiparameter flow cytometry (8-colour)"
+                norm = f" {text.lower()} "
+                for code in allowed:
+                    for syn in col.term.concept(code).synonyms:
+                        if f" {syn} " in norm or f"({syn})" in norm:
+                            hits.add(code)
+    return hits.pop() if len(hits) == 1 else None
+
+
+# --- Condition ----------------------------------------------------------------------------
+
+
+def _condition_time(cond: Mapping[str, Any]) -> datetime | None:
+    return (
+        parse_fhir_datetime(cond.get("recordedDate"))
+        or parse_fhir_datetime(cond.get("onsetDateTime"))
+        or _period_start(cond.get("onsetPeriod"))
+    )
+
+
+def _status_code(cc: Any) -> str | None:
+    for c in _codings(cc):
+        if isinstance(c.get("code"), str):
+            return c["code"]
+    return None
+
+
+def _t_all_morphology(cond: Mapping[str, Any]) -> bool:
+    if _T_ALL_MORPHOLOGY.search(_cc_text(cond.get("code"))):
+        return True
+    for ext in cond.get("extension") or []:
+        if isinstance(ext, Mapping):
+            for c in _codings(ext.get("valueCodeableConcept")):
+                if c.get("code") == "9837/3":
+                    return True
+    return False
+
+
+def _condition(col: _Collector, cond: Mapping[str, Any], ref: str) -> None:
+    code = cond.get("code")
+    matches = col.term.match_codings(_codings(code), _KINDS_CONDITION)
+    recognised_by: RecognisedBy | None = None
+    if not matches and _t_all_morphology(cond):
+        matches = [Match("t-all", "text-match" if not _codings(code) else "standard-code")]
+    if not matches:
+        return
+    concepts = {m.concept for m in matches}
+    primary = matches[0].concept
+    verification = _status_code(cond.get("verificationStatus"))
+    if verification == "entered-in-error":
+        col.entered_in_error_seen(ref, primary)
+        return
+    if col.other_patient(cond, ref) or not col.valid(cond, ref, primary):
+        return
+    when = _condition_time(cond)
+    clinical = _status_code(cond.get("clinicalStatus"))
+    recognised_by = matches[0].recognised_by
+    raw = _cc_raw(code)
+
+    def prov(r: str = raw) -> Provenance:
+        return Provenance(
+            resource=ref, raw=r, recognised_by=recognised_by or "local-code", effective=when
+        )
+
+    if verification == "refuted":
+        for c in concepts:
+            if c in _COMORBIDITY_FIELDS:
+                col.simple[_COMORBIDITY_FIELDS[c]].append(_Cand(False, prov()))
+        col.finding(
+            "ignored-status", ref, "verificationStatus refuted; not used as a diagnosis", primary
+        )
+        return
+
+    lineages = {col.term.concept(c).lineage for c in concepts} - {None}
+    if len(lineages) > 1:
+        col.finding(
+            "unreadable-value",
+            ref,
+            "codes name different diagnoses: " + ", ".join(sorted(str(x) for x in lineages)),
+            primary,
+        )
+    elif lineages:
+        col.lineage.append(_Cand(lineages.pop(), prov()))
+        for c in _codings(code):
+            if str(c.get("system", "")).rstrip("/") == ICD10CM or c.get("system") in (
+                "urn:oid:2.16.840.1.113883.6.90",
+            ):
+                digits = str(c.get("code", "")).replace(".", "").upper()
+                if re.fullmatch(r"C9[12]0[012]", digits):
+                    col.icd_hint.append(_Cand(_ICD_HINT[digits[-1]], prov(f"{c.get('code')}")))
+        if clinical in _CONDITION_CLINICAL:
+            col.clinical_status.append(_Cand(clinical, prov(f"clinicalStatus {clinical}")))
+
+    if "allo-hct" in concepts:
+        onset = parse_fhir_datetime(cond.get("onsetDateTime")) or _period_start(
+            cond.get("onsetPeriod")
+        )
+        if onset is None:
+            col.finding(
+                "missing-date",
+                ref,
+                "history of allogeneic HCT without onset date; timing rules cannot use it",
+                "allo-hct",
+            )
+        col.allo.append(ProcedureEvent(date=onset, source=prov()))
+
+    for c in concepts & _COMORBIDITY_FIELDS.keys():
+        if clinical in _NOT_CURRENT_CONDITION:
+            present = False
+        elif clinical is None or clinical in _CURRENT_CONDITION:
+            present = True
+        else:
+            col.finding("unreadable-value", ref, f"clinicalStatus {clinical!r} not understood", c)
+            continue
+        col.simple[_COMORBIDITY_FIELDS[c]].append(
+            _Cand(present, prov(f"{raw} ({clinical or 'no clinicalStatus'})"))
+        )
+
+
+# --- Procedure ----------------------------------------------------------------------------
+
+
+def _procedure(col: _Collector, proc: Mapping[str, Any], ref: str) -> None:
+    code = proc.get("code")
+    matches = col.term.match_codings(_codings(code), _KINDS_PROCEDURE)
+    text_hit = False
+    if not matches:
+        text = _cc_text(code)
+        found = col.term.find_in_text(text, "procedure")
+        if not found:
+            found = [
+                d
+                for d in col.term.find_in_text(text, "drug")
+                if col.term.concept(d).drug_class == "car-t"
+            ]
+        matches = [Match(c, "text-match") for c in found]
+        text_hit = bool(matches)
+    concepts = {m.concept for m in matches}
+    is_allo = "allo-hct" in concepts
+    car_products = {c for c in concepts if col.term.concept(c).drug_class == "car-t"}
+    is_car_t = "car-t-infusion" in concepts or bool(car_products)
+    if not (is_allo or is_car_t):
+        return
+    primary = "allo-hct" if is_allo else "car-t-infusion"
+    status = proc.get("status")
+    if status == "entered-in-error":
+        col.entered_in_error_seen(ref, primary)
+        return
+    if col.other_patient(proc, ref) or not col.valid(proc, ref, primary):
+        return
+    if status not in _PROCEDURE_DONE:
+        col.finding(
+            "ignored-status", ref, f"procedure status {status!r}; not counted as done", primary
+        )
+        return
+    when = parse_fhir_datetime(proc.get("performedDateTime")) or _period_start(
+        proc.get("performedPeriod")
+    )
+    if when is None:
+        col.finding(
+            "missing-date",
+            ref,
+            f"{col.term.concept(primary).display} without "
+            "performedDateTime / performedPeriod; timing rules cannot use it",
+            primary,
+        )
+    recognised_by: RecognisedBy = "text-match" if text_hit else matches[0].recognised_by
+    source = Provenance(
+        resource=ref, raw=_cc_raw(code), recognised_by=recognised_by, effective=when
+    )
+    if is_allo and is_car_t:
+        col.finding(
+            "unreadable-value", ref, "coded both as allogeneic HCT and CAR-T; not used", primary
+        )
+        return
+    if is_allo:
+        col.allo.append(ProcedureEvent(date=when, source=source))
+        return
+    # CAR-T: the product may be in usedCode, usedReference display, or the code's text
+    for used in proc.get("usedCode") or []:
+        for m in col.term.match_codings(_codings(used), _KINDS_DRUG):
+            car_products.add(m.concept)
+        car_products.update(col.term.find_in_text(_cc_text(used), "drug"))
+    for used in proc.get("usedReference") or []:
+        if isinstance(used, Mapping) and isinstance(used.get("display"), str):
+            car_products.update(col.term.find_in_text(used["display"], "drug"))
+    car_products.update(col.term.find_in_text(_cc_text(code), "drug"))
+    car_products = {p for p in car_products if col.term.concept(p).drug_class == "car-t"}
+    product = next(iter(car_products)) if len(car_products) == 1 else None
+    if len(car_products) > 1:
+        col.finding(
+            "conflict",
+            ref,
+            "names more than one CAR-T product: " + ", ".join(sorted(car_products)),
+            "car-t-infusion",
+        )
+    col.car_t.append(CarTEvent(product=product, date=when, source=source))  # type: ignore[arg-type]
+
+
+# --- medications --------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _DrugHit:
+    drug: str
+    recognised_by: RecognisedBy
+    raw: str
+
+
+def _drugs_in_cc(term: Terminology, cc: Any) -> list[_DrugHit]:
+    hits = [
+        _DrugHit(m.concept, m.recognised_by, _cc_raw(cc))
+        for m in term.match_codings(_codings(cc), _KINDS_DRUG)
+    ]
+    if hits:
+        return hits
+    text = _cc_text(cc)
+    return [_DrugHit(d, "text-match", text) for d in term.find_in_text(text, "drug")]
+
+
+def resolve_medication(
+    term: Terminology, res: Mapping[str, Any], medications: Mapping[str, Mapping[str, Any]]
+) -> tuple[list[_DrugHit], str | None]:
+    """Drugs named by medicationCodeableConcept or medicationReference; second item: problem."""
+    if "medicationCodeableConcept" in res:
+        return _drugs_in_cc(term, res["medicationCodeableConcept"]), None
+    ref = res.get("medicationReference")
+    if not isinstance(ref, Mapping):
+        return [], "no medication[x]"
+    target = ref.get("reference")
+    med: Mapping[str, Any] | None = None
+    if isinstance(target, str):
+        if target.startswith("#"):
+            for c in res.get("contained") or []:
+                if (
+                    isinstance(c, Mapping)
+                    and c.get("resourceType") == "Medication"
+                    and c.get("id") == target[1:]
+                ):
+                    med = c
+                    break
+        else:
+            mid = _reference_id(target, "Medication")
+            med = medications.get(target) or (medications.get(f"Medication/{mid}") if mid else None)
+    hits = _drugs_in_cc(term, med.get("code")) if med is not None else []
+    display = ref.get("display")
+    if not hits and isinstance(display, str):
+        hits = [_DrugHit(d, "text-match", display) for d in term.find_in_text(display, "drug")]
+    if med is None and not hits:
+        return [], f"medicationReference {target!r} does not resolve to a Medication in the request"
+    return hits, None
+
+
+def _medication_date(res: Mapping[str, Any]) -> datetime | None:
+    rtype = res.get("resourceType")
+    if rtype == "MedicationRequest":
+        return parse_fhir_datetime(res.get("authoredOn"))
+    return (
+        parse_fhir_datetime(res.get("effectiveDateTime"))
+        or _period_start(res.get("effectivePeriod"))
+        or parse_fhir_datetime(res.get("dateAsserted"))
+    )
+
+
+def _medication_use(col: _Collector, res: Mapping[str, Any], ref: str) -> None:
+    rtype = res["resourceType"]
+    hits, problem = resolve_medication(col.term, res, col.medications)
+    if problem and "medicationReference" in res:
+        col.finding("unknown-reference", ref, f"{problem}; cannot tell which drug", None)
+        return
+    if not hits:
+        return
+    drugs = list(dict.fromkeys(h.drug for h in hits))
+    status = res.get("status")
+    if status == "entered-in-error":
+        col.entered_in_error_seen(ref, drugs[0])
+        return
+    if col.other_patient(res, ref) or not col.valid(res, ref, drugs[0]):
+        return
+    if status not in _EXPOSURE_STATUS[rtype]:
+        col.finding(
+            "ignored-status",
+            ref,
+            f"{rtype} status {status!r}; not counted as an exposure",
+            drugs[0],
+        )
+        return
+    when = _medication_date(res)
+    for hit in {h.drug: h for h in hits}.values():
+        concept = col.term.concept(hit.drug)
+        source = Provenance(
+            resource=ref, raw=hit.raw[:200], recognised_by=hit.recognised_by, effective=when
+        )
+        col.exposures.append(
+            Exposure(
+                drug=hit.drug,
+                drug_class=concept.drug_class or "other",
+                date=when,  # type: ignore[arg-type]
+                status=status,
+                resource_type=rtype,
+                source=source,
+            )
+        )
+        if concept.drug_class == "car-t" and status in _CAR_T_GIVEN_STATUS[rtype]:
+            col.car_t.append(CarTEvent(product=hit.drug, date=when, source=source))  # type: ignore[arg-type]
+
+
+# --- assembly ------------------------------------------------------------------------------
+
+
+def _resolve(
+    col: _Collector, name: str, cands: list[_Cand], concept: str | None = None
+) -> Fact[Any] | None:
+    if not cands or col.superseded(name, cands, name, concept, "unreadable-value"):
+        return None
+    group = _latest_group(cands, lambda c: c.source.effective)
+    keys = {c.key for c in group}
+    if len(keys) > 1:
+        values = ", ".join(f"{c.comparator or ''}{c.value} ({c.source.resource})" for c in group)
+        when = group[0].source.effective
+        col.finding(
+            "conflict",
+            group[0].source.resource,
+            f"{name}: different values at the same time "
+            f"({when.isoformat() if when else 'undated'}): {values}; not used",
+            concept or name,
+        )
+        return None
+    first = group[0]
+    others = tuple(c.source for c in group[1:] if c.source.resource != first.source.resource)
+    return Fact(
+        value=first.value, source=first.source, supporting=others, comparator=first.comparator
+    )
+
+
+def _marker_text(c: _MarkerCand) -> str:
+    parts = [c.call or ""]
+    if c.percent is not None:
+        parts.append(f"{c.comparator or ''}{c.percent:g}%")
+    return " ".join(p for p in parts if p)
+
+
+def _resolve_marker(col: _Collector, marker: str, cands: list[_MarkerCand]) -> MarkerFact | None:
+    if col.superseded(marker, cands, marker.upper(), marker, "unreadable-value"):
+        return None
+    group = _latest_group(cands, lambda c: c.source.effective)
+    percents = {(_num_key(c.percent), c.comparator) for c in group if c.percent is not None}
+    calls = {c.call for c in group if c.call is not None}
+    if len(percents) > 1 or len(calls) > 1:
+        described = ", ".join(f"{_marker_text(c)} ({c.source.resource})" for c in group)
+        col.finding(
+            "conflict",
+            group[0].source.resource,
+            f"{marker.upper()}: different results at the same time: {described}; not used",
+            marker,
+        )
+        return None
+    with_percent = next((c for c in group if c.percent is not None), None)
+    with_call = next((c for c in group if c.call is not None), None)
+    main = with_call or with_percent or group[0]
+    supporting = tuple(c.source for c in group if c.source != main.source)
+    return MarkerFact(
+        marker=marker,  # type: ignore[arg-type]
+        percent=with_percent.percent if with_percent else None,
+        comparator=with_percent.comparator if with_percent else None,  # type: ignore[arg-type]
+        call=main.call if with_call else None,  # type: ignore[arg-type]
+        unit=with_percent.unit if with_percent else None,
+        source=main.source,
+        percent_source=with_percent.source if with_percent else None,
+        supporting=supporting,
+    )
+
+
+def _mrd_facts(col: _Collector) -> tuple[MrdFact | None, tuple[MrdFact, ...]]:
+    by_time: dict[datetime, list[_MrdCand]] = defaultdict(list)
+    for c in col.mrd:
+        by_time[_time_key(c.source.effective)].append(c)
+    history: list[MrdFact] = []
+    latest: MrdFact | None = None
+    latest_time = max(by_time) if by_time else None
+    if col.superseded("mrd", col.mrd, "MRD", "mrd", "unreadable-mrd"):
+        latest_time = None  # history stays; no current MRD
+    for when in sorted(by_time):
+        group = by_time[when]
+        methods = {c.method for c in group} - {None}
+        if len({c.key for c in group}) > 1 or len(methods) > 1:
+            described = ", ".join(
+                f"{c.parsed.raw} by {c.method or 'unstated method'} ({c.source.resource})"
+                for c in group
+            )
+            col.finding(
+                "conflict",
+                group[0].source.resource,
+                f"MRD: different results at the same time: {described}; not used",
+                "mrd",
+            )
+            continue
+        c = group[0]
+        fact = MrdFact(
+            fraction=c.parsed.fraction,
+            comparator=c.parsed.comparator,
+            below_lod=c.parsed.below_lod,
+            detected=c.parsed.detected,
+            method=next(iter(methods), None),
+            raw=c.parsed.raw,  # type: ignore[arg-type]
+            source=c.source,
+        )
+        history.append(fact)
+        if when == latest_time:
+            latest = fact
+    return latest, tuple(history)
+
+
+def _dedup_events(events: list[Any]) -> list[Any]:
+    """Same event recorded twice (Procedure + MedicationAdministration, same day) → once."""
+    out: list[Any] = []
+    for ev in sorted(events, key=lambda e: (_time_key(e.date), e.source.resource)):
+        prev = out[-1] if out else None
+        if (
+            prev is not None
+            and ev.date is not None
+            and prev.date is not None
+            and prev.date.date() == ev.date.date()
+            and getattr(prev, "product", None) in (None, getattr(ev, "product", None))
+        ):
+            if getattr(prev, "product", None) is None and getattr(ev, "product", None):
+                out[-1] = ev
+            continue
+        out.append(ev)
+    return out
+
+
+def _age(col: _Collector) -> tuple[Fact[date] | None, Fact[int] | None, str | None]:
+    patients = col.patients
+    if col.patient_id is not None:
+        matching = [p for p in patients if p[0].get("id") == col.patient_id]
+        for p, ref in patients:
+            if p.get("id") != col.patient_id:
+                col.finding("wrong-patient", ref, f"not Patient/{col.patient_id}; not used")
+        patients = matching
+    if not patients:
+        return None, None, col.patient_id
+    births = {p.get("birthDate") for p, _ in patients}
+    res, ref = patients[0]
+    pid = col.patient_id or (res.get("id") if isinstance(res.get("id"), str) else None)
+    if len(births) > 1:
+        col.finding(
+            "conflict",
+            ref,
+            "Patient resources disagree on birthDate: "
+            + ", ".join(sorted(str(b) for b in births))
+            + "; age unknown",
+            "age",
+        )
+        return None, None, pid
+    birth = res.get("birthDate")
+    if birth is None:
+        col.finding("missing-value", ref, "Patient has no birthDate; age unknown", "age")
+        return None, None, pid
+    m = _PARTIAL_DATE.match(birth) if isinstance(birth, str) else None
+    src = Provenance(resource=ref, raw=str(birth), recognised_by="standard-code")
+    if not m:
+        col.finding("unreadable-value", ref, f"birthDate {birth!r} is not a FHIR date", "age")
+        return None, None, pid
+    now = col.now.date()
+    try:
+        if m.group(3):
+            born = date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+            age = now.year - born.year - ((now.month, now.day) < (born.month, born.day))
+            if age < 0:
+                col.finding(
+                    "unreadable-value", ref, f"birthDate {birth} is after the request time", "age"
+                )
+                return None, None, pid
+            return Fact(value=born, source=src), Fact(value=age, source=src), pid
+        # partial date: the age is known only if both ends of the range agree
+        year = int(m.group(1))
+        first = date(year, int(m.group(2) or 1), 1)
+        last_month = int(m.group(2) or 12)
+        last = date(year + (last_month == 12), last_month % 12 + 1, 1) - timedelta(days=1)
+    except ValueError:
+        col.finding("unreadable-value", ref, f"birthDate {birth!r} is not a valid date", "age")
+        return None, None, pid
+    ages = {now.year - d.year - ((now.month, now.day) < (d.month, d.day)) for d in (first, last)}
+    if len(ages) == 1 and min(ages) >= 0:
+        return None, Fact(value=ages.pop(), source=src), pid
+    col.finding(
+        "unreadable-value",
+        ref,
+        f"birthDate {birth} is partial: age is {min(ages)} or {max(ages)}",
+        "age",
+    )
+    return None, None, pid
+
+
+def _lineage(col: _Collector, markers: Mapping[str, MarkerFact]) -> Fact[Any] | None:
+    specific = [c for c in col.lineage if c.value != "all-unspecified"]
+    if specific:
+        return _resolve(col, "lineage", specific, "diagnosis")
+    fact = _resolve(col, "lineage", col.lineage, "diagnosis")
+    if fact is None or fact.value != "all-unspecified":
+        return fact
+    for name in ("cd19", "cd22"):
+        m = markers.get(name)
+        if m is None:
+            continue
+        expressed = m.call in ("positive", "dim") or (
+            m.call is None
+            and m.percent is not None
+            and m.comparator not in ("<", "<=")
+            and m.percent >= col.threshold
+        )
+        if expressed:
+            what = m.call or f"{m.percent:g}% (site threshold {col.threshold:g}%)"
+            return Fact(
+                value="b-all",
+                source=Provenance(
+                    resource=m.source.resource,
+                    raw=f"ALL, lineage not stated; {name.upper()} {what}",
+                    recognised_by="inferred",
+                    effective=m.source.effective,
+                ),
+                supporting=(fact.source,),
+            )
+    return fact
+
+
+def _assemble(col: _Collector) -> PatientFacts:
+    birth, age, pid = _age(col)
+    markers: dict[str, MarkerFact] = {}
+    for name in MARKERS:
+        if col.markers.get(name):
+            mf = _resolve_marker(col, name, col.markers[name])
+            if mf is not None:
+                markers[name] = mf
+    simple = {
+        field_name: _resolve(col, field_name, col.simple.get(field_name, []), concept)
+        for concept, field_name in [*_SIMPLE_FIELDS.items(), *_COMORBIDITY_FIELDS.items()]
+    }
+    mrd, mrd_history = _mrd_facts(col)
+    exposures = sorted(
+        col.exposures, key=lambda e: (e.date is None, _time_key(e.date), e.source.resource)
+    )
+    return PatientFacts(
+        patient_id=pid,
+        as_of=col.now,
+        birth_date=birth,
+        age_years=age,
+        lineage=_lineage(col, markers),
+        icd10_remission_hint=_resolve(col, "icd10_remission_hint", col.icd_hint, "diagnosis"),
+        condition_clinical_status=_resolve(
+            col, "condition_clinical_status", col.clinical_status, "diagnosis"
+        ),
+        markers=markers,
+        mrd=mrd,
+        mrd_history=mrd_history,
+        allo_hct=tuple(_dedup_events(col.allo)),
+        car_t=tuple(_dedup_events(col.car_t)),
+        exposures=tuple(exposures),
+        findings=tuple(col.findings),
+        entered_in_error_count=col.entered_in_error,
+        **simple,
+    )
+
+
+# --- draft orders ---------------------------------------------------------------------------
+
+
+def extract_draft_orders(
+    draft_orders: Any,
+    *,
+    selections: Iterable[str] | None = None,
+    terminology: Terminology | None = None,
+) -> list[DraftOrder]:
+    """DraftOrders from ``context.draftOrders`` (a Bundle, possibly without ``type``).
+
+    With ``selections`` ("MedicationRequest/id", as order-select sends them) only the selected
+    orders are returned. Orders the contract does not recognise are returned with ``drug`` None
+    so that a card can still say which order it could not judge. An order naming two contract
+    drugs yields one DraftOrder per drug.
+    """
+    term = terminology or load_terminology()
+    if isinstance(draft_orders, Mapping):
+        draft_orders = [draft_orders]
+    elif not isinstance(draft_orders, list):
+        return []
+    items = list(iter_resources(draft_orders))
+    medications: dict[str, Mapping[str, Any]] = {}
+    for res, full_url in items:
+        if isinstance(res, Mapping) and res.get("resourceType") == "Medication":
+            if isinstance(res.get("id"), str):
+                medications[f"Medication/{res['id']}"] = res
+            if full_url:
+                medications[full_url] = res
+    wanted = (
+        {s.strip() for s in selections if isinstance(s, str)} if selections is not None else None
+    )
+    orders: list[DraftOrder] = []
+    for index, (res, _full_url) in enumerate(items):
+        if not isinstance(res, Mapping):
+            continue
+        rtype = res.get("resourceType")
+        if rtype not in ("MedicationRequest", "ServiceRequest"):
+            continue
+        ref = _ref(res, index)
+        if wanted is not None and ref not in wanted:
+            continue
+        status = res.get("status") if isinstance(res.get("status"), str) else None
+        if rtype == "MedicationRequest":
+            hits, _problem = resolve_medication(term, res, medications)
+            display = _cc_text(res.get("medicationCodeableConcept")) or str(
+                (res.get("medicationReference") or {}).get("display") or ""
+            )
+        else:
+            code = res.get("code")
+            display = _cc_text(code)
+            hits = [
+                _DrugHit(m.concept, m.recognised_by, _cc_raw(code))
+                for m in term.match_codings(_codings(code), _KINDS_PROCEDURE)
+            ]
+            if not hits:
+                hits = [
+                    _DrugHit(c, "text-match", display)
+                    for c in term.find_in_text(display, "procedure")
+                    + term.find_in_text(display, "drug")
+                ]
+            extra = " ".join(_cc_text(d) for d in res.get("orderDetail") or [])
+            hits += [_DrugHit(d, "text-match", extra) for d in term.find_in_text(extra, "drug")]
+        drugs = {h.drug: h for h in hits if term.concept(h.drug).kind == "drug"}
+        car_t_procedure = next((h for h in hits if h.drug == "car-t-infusion"), None)
+        if drugs:
+            for hit in drugs.values():
+                orders.append(
+                    DraftOrder(
+                        drug=hit.drug,  # type: ignore[arg-type]
+                        drug_class=term.concept(hit.drug).drug_class,  # type: ignore[arg-type]
+                        resource=ref,
+                        display=display or hit.raw,
+                        recognised_by=hit.recognised_by,
+                        status=status,
+                    )
+                )
+        else:
+            orders.append(
+                DraftOrder(
+                    drug=None,
+                    drug_class="car-t" if car_t_procedure else None,
+                    resource=ref,
+                    display=display,
+                    recognised_by=car_t_procedure.recognised_by if car_t_procedure else None,
+                    status=status,
+                )
+            )
+    return orders
