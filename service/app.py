@@ -6,13 +6,18 @@ loaded here, so a broken deployment fails at start-up with one clear line rather
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
+from importlib import resources
 
 from flask import Flask, Response
 
-from service.config import Settings
-from service.hooks import cors, endpoints, errors
+from service import logs
+from service.config import PREFIX, ConfigError, Settings
+from service.hooks import audit, auth, cors, endpoints, errors, feedback
+from service.store import Pseudonymizer, Store, StoreError, database_url, load_or_create_key
 
+log = logging.getLogger(__name__)
 ReadinessCheck = Callable[[], str | None]  # returns a problem, or None when ready
 
 
@@ -24,9 +29,26 @@ def create_app(settings: Settings | None = None) -> Flask:
     checks: dict[str, ReadinessCheck] = {"settings": lambda: None}
     app.extensions["leukemia_cds.readiness"] = checks
 
+    clients = auth.TrustedClients(auth.load_clients(settings.clients_file))
+    if settings.auth and len(clients) and settings.public_url is None:
+        raise ConfigError(f"{PREFIX}PUBLIC_URL is required with {PREFIX}CLIENTS: tokens are "
+                          "checked against the URL clients call (e.g. https://cds.example.org)")
+    app.extensions[audit.PSEUDONYMIZER] = _pseudonymizer(settings)
+    app.extensions[audit.STORE] = store = _open_store(settings)
+    app.extensions[auth.EXTENSION] = authenticator = auth.Authenticator(settings, clients, store)
+    auth.announce(authenticator)
+    checks["store"] = store.ping
+
+    logs.install(app)
     errors.install(app)
     cors.install(app, settings.cors_origins)
     app.register_blueprint(endpoints.blueprint)
+    app.register_blueprint(feedback.blueprint)
+    openapi = (resources.files("service") / "openapi.json").read_bytes()
+
+    @app.get("/openapi.json")
+    def openapi_document() -> Response:
+        return Response(openapi, mimetype="application/json")
 
     @app.get("/healthz")
     def healthz() -> Response:
@@ -43,3 +65,25 @@ def create_app(settings: Settings | None = None) -> Flask:
         return endpoints.json_response({"status": "ready", "checks": sorted(checks)})
 
     return app
+
+
+def _open_store(settings: Settings) -> Store:
+    try:
+        return Store.open(database_url(settings.data_dir, settings.database_url))
+    except StoreError as exc:
+        name = "DATABASE_URL" if settings.database_url else "DATA_DIR"
+        raise ConfigError(f"{PREFIX}{name}: {exc}") from None
+
+
+def _pseudonymizer(settings: Settings) -> Pseudonymizer:
+    if settings.pseudonym_key:
+        return Pseudonymizer(settings.pseudonym_key.encode("utf-8"))
+    if settings.database_url:
+        log.warning(f"{PREFIX}PSEUDONYM_KEY is not set: patient keys use a key generated in "
+                    "this data directory, so replicas with other data directories will not "
+                    "agree on them", extra={"event": "pseudonym_key_local"})
+    try:
+        return Pseudonymizer(load_or_create_key(settings.data_dir))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{PREFIX}DATA_DIR={str(settings.data_dir)!r}: cannot keep the "
+                          f"pseudonym key there ({exc}); or set {PREFIX}PSEUDONYM_KEY") from None

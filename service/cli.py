@@ -1,4 +1,5 @@
-"""`leukemia-cds` command line: `serve` runs the real service under gunicorn.
+"""`leukemia-cds` command line: `serve` runs the real service under gunicorn; `audit` shows a
+clinical lead what the service said and how clinicians answered.
 
 Start-up problems (a bad setting, a broken catalogue) are reported as one line on stderr with exit
 status 2, before any worker is forked: the hospital engineer sees the cause, not a traceback.
@@ -7,12 +8,11 @@ status 2, before any worker is forked: the hospital engineer sees the cause, not
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Sequence
 from typing import Any
 
-from service import __version__
+from service import __version__, logs
 from service.config import ConfigError, Settings
 
 
@@ -32,9 +32,11 @@ def serve(args: argparse.Namespace) -> int:
 
     try:
         settings = Settings.from_env()
-        create_app(settings)  # dry run: catalogues and terminology load here or never
+        logs.configure(settings.log_level)
+        dry_run = create_app(settings)  # catalogues, terminology, store: here or never
     except (ConfigError, StartupError) as exc:
         return _fail(str(exc))
+    dry_run.extensions["leukemia_cds.store"].close()  # workers open their own connections
 
     options: dict[str, Any] = {
         "bind": f"{args.host}:{args.port}",
@@ -67,6 +69,16 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def audit(args: argparse.Namespace) -> int:
+    from service.audit_report import audit_command
+
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        return _fail(str(exc))
+    return audit_command(settings, limit=args.limit, days=args.days, comments=args.comments)
+
+
 def facts(args: argparse.Namespace) -> int:
     from service.fhir.report import facts_command
 
@@ -85,6 +97,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="worker processes (default LEUKEMIA_CDS_WORKERS or 2)")
     p.set_defaults(func=serve)
 
+    p = sub.add_parser("audit", help="recent hook calls and feedback per recommendation")
+    p.add_argument("--limit", type=int, default=20, help="recent calls to list (default 20)")
+    p.add_argument("--days", type=int, default=None,
+                   help="count feedback of the last N days only (default: all)")
+    p.add_argument("--comments", action="store_true",
+                   help="also print clinicians' override comments (free text; may hold PHI)")
+    p.set_defaults(func=audit)
+
     p = sub.add_parser("facts", help="print what the service understands of a FHIR Bundle")
     p.add_argument("file", help="a FHIR Bundle or a CDS Hooks request, as JSON")
     p.set_defaults(func=facts)
@@ -93,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logs.configure("INFO")
     return int(args.func(args))
 
 

@@ -76,6 +76,45 @@ def _hosts(name: str, raw: str) -> tuple[str, ...]:
     return hosts
 
 
+def _public_url(name: str, raw: str) -> str:
+    """The base URL clients call; JWT `aud` values are this plus the endpoint path."""
+    value = raw.strip().rstrip("/")
+    scheme, _, rest = value.partition("://")
+    if scheme not in {"http", "https"} or not rest or rest.startswith("/"):
+        raise ConfigError(f"{PREFIX}{name}={raw!r}: must be a URL like https://cds.example.org")
+    if "?" in rest or "#" in rest:
+        raise ConfigError(f"{PREFIX}{name}={raw!r}: must not have a query or fragment")
+    return value
+
+
+def _database_url(name: str, raw: str) -> str:
+    """SQLite or PostgreSQL only; the message never echoes the URL (it may hold a password)."""
+    value = raw.strip()
+    scheme = value.partition("://")[0].lower()
+    if scheme in {"postgresql", "postgres"}:
+        return "postgresql+psycopg://" + value.partition("://")[2]
+    if scheme in {"postgresql+psycopg", "sqlite"}:
+        return value
+    raise ConfigError(
+        f"{PREFIX}{name}: must start with postgresql:// or sqlite:/// (value not shown)"
+    )
+
+
+def _secret(name: str, raw: str) -> str:
+    """A secret key; the message never echoes it."""
+    value = raw.strip()
+    if len(value) < 32:
+        raise ConfigError(f"{PREFIX}{name}: must be at least 32 characters (value not shown)")
+    return value
+
+
+def _auth(name: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value not in {"on", "off"}:
+        raise ConfigError(f"{PREFIX}{name}={raw!r}: must be on or off")
+    return value == "on"
+
+
 def _log_level(name: str, raw: str) -> str:
     value = raw.strip().upper()
     if value not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
@@ -89,6 +128,7 @@ class Settings:
 
     # Protocol limits
     max_body_bytes: int = 8 * 1024 * 1024
+    max_bundle_entries: int = 20_000
     # FHIR server access when prefetch is incomplete
     fhir_budget_ms: int = 300
     fhir_connect_timeout_ms: int = 150
@@ -98,6 +138,16 @@ class Settings:
     fhir_http_hosts: tuple[str, ...] = ()
     # Browser-based CDS clients
     cors_origins: tuple[str, ...] = ()
+    # Client authentication (CDS Hooks "Trusting CDS Clients")
+    auth: bool = True
+    clients_file: Path | None = None
+    public_url: str | None = None
+    clock_skew_s: int = 60
+    jwt_max_lifetime_s: int = 300
+    jwks_timeout_ms: int = 2000
+    # Audit store
+    database_url: str | None = None
+    pseudonym_key: str | None = field(default=None, repr=False)
     # Process
     workers: int = 2
     threads: int = 4
@@ -142,6 +192,7 @@ def _ranged(lo: int, hi: int) -> Callable[[str, str], int]:
 # Settings field; nothing else reads the environment.
 _TABLE: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "MAX_BODY_BYTES": ("max_body_bytes", _ranged(1024, 512 * 1024**2)),
+    "MAX_BUNDLE_ENTRIES": ("max_bundle_entries", _ranged(1, 1_000_000)),
     "FHIR_BUDGET_MS": ("fhir_budget_ms", _ranged(10, 10_000)),
     "FHIR_CONNECT_TIMEOUT_MS": ("fhir_connect_timeout_ms", _ranged(10, 10_000)),
     "FHIR_READ_TIMEOUT_MS": ("fhir_read_timeout_ms", _ranged(10, 10_000)),
@@ -149,6 +200,14 @@ _TABLE: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "FHIR_ALLOWED_HOSTS": ("fhir_allowed_hosts", _hosts),
     "FHIR_HTTP_HOSTS": ("fhir_http_hosts", _hosts),
     "CORS_ORIGINS": ("cors_origins", _origins),
+    "AUTH": ("auth", _auth),
+    "CLIENTS": ("clients_file", _path),
+    "PUBLIC_URL": ("public_url", _public_url),
+    "CLOCK_SKEW_S": ("clock_skew_s", _ranged(0, 300)),
+    "JWT_MAX_LIFETIME_S": ("jwt_max_lifetime_s", _ranged(10, 3600)),
+    "JWKS_TIMEOUT_MS": ("jwks_timeout_ms", _ranged(100, 10_000)),
+    "DATABASE_URL": ("database_url", _database_url),
+    "PSEUDONYM_KEY": ("pseudonym_key", _secret),
     "WORKERS": ("workers", _ranged(1, 64)),
     "THREADS": ("threads", _ranged(1, 64)),
     "WORKER_TIMEOUT_S": ("worker_timeout_s", _ranged(5, 600)),

@@ -1,34 +1,84 @@
-"""Shared fixtures: an app built from explicit settings, and minimal valid hook requests."""
+"""Shared fixtures: an app built from explicit settings, and minimal valid hook requests.
+
+Every app is built with its own temporary data directory and one trusted CDS client (the "test
+EHR"), and its test client signs each request as that EHR — a fresh ES384 JWT whose `aud` is the
+URL invoked — unless the test sets `Authorization` itself. Tests that are not about
+authentication therefore need not know it exists.
+"""
 
 from __future__ import annotations
 
 import copy
+import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from werkzeug.datastructures import Headers
 
 from service.app import create_app
 from service.config import Settings
+from service.hooks.auth import LocalSigner
 from service.hooks.services import PREFETCH
 
 PATIENT_ID = "pat-1"
+PUBLIC_URL = "http://localhost"  # the Flask test client's base URL
+TEST_EHR = LocalSigner.generate("https://ehr.test/cds-client", tenant="test-hospital")
+
+
+def write_clients(path: Path, *signers: LocalSigner) -> Path:
+    """A `LEUKEMIA_CDS_CLIENTS` file trusting `signers` (inline JWKS)."""
+    path.write_text(json.dumps([s.client.model_dump(exclude_none=True, mode="json")
+                                for s in signers]))
+    return path
+
+
+def bearer(url: str, signer: LocalSigner = TEST_EHR, **claims: Any) -> dict[str, str]:
+    """An Authorization header for a call to `url` (absolute), signed by `signer`."""
+    return {"Authorization": f"Bearer {signer.token(url, **claims)}"}
+
+
+class SigningClient(FlaskClient):
+    """A test client that signs every request as the test EHR."""
+
+    signer: LocalSigner = TEST_EHR
+
+    def open(self, *args: Any, **kwargs: Any) -> Any:
+        headers = Headers(kwargs.pop("headers", None) or {})
+        path = args[0] if args else kwargs.get("path")
+        if isinstance(path, str) and "Authorization" not in headers:
+            headers.update(bearer(PUBLIC_URL + urlsplit(path).path, self.signer))
+        return super().open(*args, headers=headers, **kwargs)
 
 
 @pytest.fixture
-def make_app() -> Callable[..., Flask]:
+def make_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Flask]]:
     """Build an app from settings given as environment variables (as production reads them)."""
+    built: list[Flask] = []
 
     def build(**env: str) -> Flask:
-        settings = Settings.from_env({f"LEUKEMIA_CDS_{k.upper()}": v for k, v in env.items()})
+        data_dir = tmp_path_factory.mktemp("data")
+        defaults = {
+            "DATA_DIR": str(data_dir),
+            "CLIENTS": str(write_clients(data_dir / "clients.json", TEST_EHR)),
+            "PUBLIC_URL": PUBLIC_URL,
+        }
+        merged = {**defaults, **{k.upper(): v for k, v in env.items()}}
+        settings = Settings.from_env({f"LEUKEMIA_CDS_{k}": v for k, v in merged.items()})
         app = create_app(settings)
         app.testing = True
+        app.test_client_class = SigningClient
+        built.append(app)
         return app
 
-    return build
+    yield build
+    for app in built:
+        app.extensions["leukemia_cds.store"].close()
 
 
 @pytest.fixture

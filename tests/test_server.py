@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import hook_body
+from tests.conftest import TEST_EHR, bearer, hook_body, write_clients
 
 pytestmark = pytest.mark.slow
 
@@ -35,7 +35,9 @@ def server_command() -> list[str]:
 def server(tmp_path):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("LEUKEMIA_CDS_")}
-    env.update({"LEUKEMIA_CDS_DATA_DIR": str(tmp_path), "LEUKEMIA_CDS_WORKERS": "2"})
+    env.update({"LEUKEMIA_CDS_DATA_DIR": str(tmp_path), "LEUKEMIA_CDS_WORKERS": "2",
+                "LEUKEMIA_CDS_PUBLIC_URL": f"http://127.0.0.1:{port}",
+                "LEUKEMIA_CDS_CLIENTS": str(write_clients(tmp_path / "clients.json", TEST_EHR))})
     log = (tmp_path / "server.log").open("w")
     process = subprocess.Popen(
         [*server_command(), "serve", "--host", "127.0.0.1", "--port", str(port)],
@@ -63,18 +65,19 @@ def server(tmp_path):
 
 def test_real_server_answers_discovery_and_a_hook(server):
     base, _process, log_path = server
-    discovery = requests.get(f"{base}/cds-services", timeout=5)
+    discovery = requests.get(f"{base}/cds-services", timeout=5,
+                             headers=bearer(f"{base}/cds-services"))
     assert discovery.status_code == 200
     ids = {s["id"] for s in discovery.json()["services"]}
     assert "leukemia-immunotherapy" in ids
 
-    answer = requests.post(f"{base}/cds-services/leukemia-immunotherapy",
-                           json=hook_body(), timeout=5)
+    url = f"{base}/cds-services/leukemia-immunotherapy"
+    answer = requests.post(url, json=hook_body(), timeout=5, headers=bearer(url))
     assert answer.status_code == 200, answer.text
     assert isinstance(answer.json()["cards"], list)
 
-    bad = requests.post(f"{base}/cds-services/leukemia-immunotherapy", data=b"{oops",
-                        headers={"Content-Type": "application/json"}, timeout=5)
+    bad = requests.post(url, data=b"{oops", timeout=5,
+                        headers={"Content-Type": "application/json", **bearer(url)})
     assert bad.status_code == 400 and bad.json()["resourceType"] == "OperationOutcome"
 
     assert "gunicorn" in log_path.read_text().lower(), "must run under gunicorn, not Flask's server"

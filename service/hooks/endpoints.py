@@ -1,7 +1,8 @@
 """CDS Hooks HTTP endpoints: discovery and invocation.
 
-The invocation path reads top to bottom: parse the body → check the hook and its context →
-gather prefetch → hand the resolved call to `advice.advise` → serialise the cards.
+The invocation path reads top to bottom: authenticate the client → parse the body → check the
+hook and its context → gather prefetch → hand the resolved call to `advice.advise` → record the
+call → serialise the cards. Every invocation is audited, refused ones included (`audit`).
 """
 
 from __future__ import annotations
@@ -12,14 +13,16 @@ from typing import Any, TypeVar
 from flask import Blueprint, Response, current_app, request
 from pydantic import BaseModel, ValidationError
 
-from service import advice, jsonio
+from service import advice, jsonio, logs
 from service.config import Settings
-from service.hooks import prefetch
+from service.hooks import audit, auth, prefetch
 from service.hooks.errors import ApiError
 from service.hooks.models import CONTEXT_MODELS, CdsResponse, Discovery, HookRequest
 from service.hooks.services import PREFETCH, SERVICES
 
 blueprint = Blueprint("cds_hooks", __name__)
+audit.install(blueprint, "cds_hooks.invoke")  # first: refused calls are audited too
+auth.protect(blueprint)
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -43,6 +46,8 @@ def invoke(service_id: str) -> Response:
     if service is None:
         raise ApiError(404, f"No CDS service {service_id!r}; see GET /cds-services.")
     hook_request = parse_body(HookRequest)
+    logs.note_hook_instance(hook_request.hookInstance)
+    audit.note_call(hook_request.hook, hook_request.hookInstance)
     if hook_request.hook != service.hook:
         raise ApiError(
             400,
@@ -50,6 +55,7 @@ def invoke(service_id: str) -> Response:
             f"not {hook_request.hook!r}.",
         )
     context = validate(CONTEXT_MODELS[service.hook], hook_request.context, "context")
+    audit.note_patient(context.patientId)
     gathered = prefetch.gather(hook_request, PREFETCH, settings())
     call = advice.HookCall(
         service_id=service.id,
@@ -60,6 +66,7 @@ def invoke(service_id: str) -> Response:
         now=datetime.now(UTC),
     )
     cards = advice.advise(call)
+    audit.commit(cards)
     return json_response(CdsResponse(cards=cards).to_json())
 
 

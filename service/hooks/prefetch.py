@@ -205,6 +205,8 @@ class Fetcher:
         for _page in range(self.settings.fhir_max_pages):
             body = self._get(url)
             resources.extend(resources_of(body))
+            if len(resources) > self.settings.max_bundle_entries:
+                raise _KeyFailed(_too_many(self.settings))
             url = _next_link(body)
             if url is None:
                 return resources
@@ -286,8 +288,13 @@ def gather(request: HookRequest, templates: dict[str, str], settings: Settings) 
         except _KeyFailed as exc:
             results[key] = KeyResult(key, "failed", problem=str(exc))
 
+    if _count(results) > settings.max_bundle_entries:
+        raise ApiError(413, "prefetch " + _too_many(settings) + ".")
     if missing:
         results.update(_fetch_missing(request, missing, settings))
+        if _count(results) > settings.max_bundle_entries:
+            raise ApiError(412, "Required FHIR data is too large to process: "
+                           + _too_many(settings) + ".")
 
     failed = [r for r in results.values() if r.how == "failed"]
     if failed:
@@ -298,6 +305,16 @@ def gather(request: HookRequest, templates: dict[str, str], settings: Settings) 
             details=[f"{r.key}: {r.problem}" for r in failed],
         )
     return Gathered({key: results[key] for key in templates})
+
+
+def _count(results: dict[str, KeyResult]) -> int:
+    return sum(len(r.resources) for r in results.values())
+
+
+def _too_many(settings: Settings) -> str:
+    """Bounded work: past this many resources a call is refused, never silently truncated."""
+    return (f"holds more than {settings.max_bundle_entries} resources "
+            "(LEUKEMIA_CDS_MAX_BUNDLE_ENTRIES)")
 
 
 def _fetch_missing(

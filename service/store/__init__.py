@@ -1,1 +1,26 @@
-"""Audit, feedback and JWT replay store (SQLAlchemy)."""
+"""Audit, feedback and JWT replay store (SQLAlchemy; SQLite by default, PostgreSQL by URL)."""
+
+from service.store.pseudonym import Pseudonymizer, load_or_create_key
+from service.store.store import (
+    CallRecord,
+    CardOrigin,
+    FeedbackRecord,
+    IssuedCard,
+    RecommendationSummary,
+    Store,
+    StoreError,
+    database_url,
+)
+
+__all__ = [
+    "CallRecord",
+    "CardOrigin",
+    "FeedbackRecord",
+    "IssuedCard",
+    "Pseudonymizer",
+    "RecommendationSummary",
+    "Store",
+    "StoreError",
+    "database_url",
+    "load_or_create_key",
+]

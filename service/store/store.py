@@ -1,0 +1,294 @@
+"""The audit store: hook calls, the cards they issued, feedback on those cards, and used JWT ids.
+
+SQLite in the data directory by default, PostgreSQL by URL. Both are shared by every gunicorn
+worker and, for PostgreSQL, every replica, which is what makes the replay check and the
+"was this card ours?" check hold across processes. SQLite runs in WAL mode with a busy timeout,
+and each transaction takes the write lock up front (`BEGIN IMMEDIATE`), so concurrent writers
+queue instead of failing with "database is locked" on a lock upgrade.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, delete, event, func, insert, select, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
+
+from service import jsonio
+from service.store import schema
+from service.store.schema import feedback, hook_call, issued_card, seen_jti
+
+log = logging.getLogger(__name__)
+
+SQLITE_FILE = "leukemia-cds.sqlite3"
+_BUSY_TIMEOUT_MS = 10_000
+
+
+class StoreError(RuntimeError):
+    """The store cannot be opened or used; the message is safe to show an operator."""
+
+
+@dataclass(frozen=True)
+class IssuedCard:
+    card_uuid: str | None
+    recommendation_id: str | None
+    suggestion_uuids: tuple[str, ...] = ()
+
+
+@dataclass
+class CallRecord:
+    """What is kept of one hook call. Deliberately no body, prefetch or token fields."""
+
+    received_at: datetime
+    request_id: str
+    status: int
+    latency_ms: int
+    service_id: str | None = None
+    hook: str | None = None
+    hook_instance: str | None = None
+    iss: str | None = None
+    tenant: str | None = None
+    jti: str | None = None
+    patient_key: str | None = None
+    cards: list[IssuedCard] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class CardOrigin:
+    """Where an issued card came from: enough to check and file feedback on it."""
+
+    call_id: int
+    service_id: str
+    iss: str | None
+    recommendation_id: str | None
+    suggestion_uuids: frozenset[str]
+
+
+@dataclass(frozen=True)
+class FeedbackRecord:
+    call_id: int
+    service_id: str
+    iss: str | None
+    card_uuid: str
+    recommendation_id: str | None
+    outcome: str
+    accepted_suggestions: tuple[str, ...]
+    reason_system: str | None
+    reason_code: str | None
+    reason_display: str | None
+    user_comment: str | None
+    outcome_at: datetime
+
+    def dedup_key(self) -> str:
+        """Identity of a feedback item: the same report sent twice is one report."""
+        material = [self.service_id, self.iss, self.card_uuid, self.outcome,
+                    sorted(self.accepted_suggestions), self.reason_system, self.reason_code,
+                    self.user_comment, self.outcome_at.isoformat()]
+        return hashlib.sha256(jsonio.dumps(material)).hexdigest()
+
+
+@dataclass
+class RecommendationSummary:
+    recommendation_id: str
+    issued: int = 0
+    accepted: int = 0
+    overridden: int = 0
+    override_reasons: Counter[str] = field(default_factory=Counter)
+    comments: list[str] = field(default_factory=list)
+
+
+def database_url(data_dir: Path, configured: str | None) -> str:
+    if configured:
+        return configured
+    return f"sqlite:///{(data_dir / SQLITE_FILE).resolve()}"
+
+
+def _make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": _BUSY_TIMEOUT_MS / 1000},
+        )
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+            # We issue BEGIN ourselves (below); pysqlite's implicit transactions are off.
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn: Any) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5,
+                         pool_recycle=1800)
+
+
+def _insert_ignore(conn: Any, table: Any, values: dict[str, Any]) -> bool:
+    """Insert unless the row's unique key exists; True when a row was written. One statement,
+    so two processes racing on the same key cannot both win."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    result = conn.execute(dialect.insert(table).values(**values).on_conflict_do_nothing())
+    return bool(result.rowcount)
+
+
+class Store:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def open(cls, url: str) -> Store:
+        """Connect and create or upgrade the schema. Raises `StoreError` with a one-line cause."""
+        if url.startswith("sqlite:///"):
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        engine = _make_engine(url)
+        try:
+            with engine.begin() as conn:
+                schema.upgrade(conn)
+        except schema.SchemaTooNew as exc:
+            engine.dispose()
+            raise StoreError(str(exc)) from None
+        except SQLAlchemyError as exc:
+            engine.dispose()
+            # The driver's message can contain the URL; name the backend and the error class.
+            raise StoreError(
+                f"cannot open the audit database ({engine.dialect.name}): "
+                f"{type(exc.orig or exc).__name__}"
+            ) from None
+        return cls(engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @property
+    def backend(self) -> str:
+        return self.engine.dialect.name
+
+    def ping(self) -> str | None:
+        """A readiness problem, or None."""
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except SQLAlchemyError as exc:
+            return f"audit database unreachable ({type(exc.orig or exc).__name__})"
+        return None
+
+    # ---- JWT replay ------------------------------------------------------------------------
+
+    def remember_jti(self, iss: str, jti: str, expires_at: datetime) -> bool:
+        """Record a token id; False if this issuer already used it (a replay)."""
+        now = datetime.now(UTC)
+        with self.engine.begin() as conn:
+            if random.random() < 0.02:  # prune now and then; expired ids cannot be replayed
+                conn.execute(delete(seen_jti).where(seen_jti.c.expires_at < now))
+            return _insert_ignore(conn, seen_jti, {"iss": iss, "jti": jti,
+                                                   "expires_at": expires_at})
+
+    # ---- hook calls ------------------------------------------------------------------------
+
+    def record_call(self, record: CallRecord) -> int:
+        with self.engine.begin() as conn:
+            values = {k: v for k, v in vars(record).items() if k != "cards"}
+            call_id = int(conn.execute(insert(hook_call).values(**values)).inserted_primary_key[0])
+            if record.cards:
+                conn.execute(insert(issued_card), [
+                    {"call_id": call_id, "card_uuid": card.card_uuid,
+                     "recommendation_id": card.recommendation_id,
+                     "suggestion_uuids": jsonio.dumps(list(card.suggestion_uuids)).decode()}
+                    for card in record.cards
+                ])
+        return call_id
+
+    def find_card(self, card_uuid: str) -> CardOrigin | None:
+        """The most recent call that issued a card with this uuid."""
+        query = (
+            select(issued_card.c.call_id, issued_card.c.recommendation_id,
+                   issued_card.c.suggestion_uuids, hook_call.c.service_id, hook_call.c.iss)
+            .join(hook_call, hook_call.c.id == issued_card.c.call_id)
+            .where(issued_card.c.card_uuid == card_uuid)
+            .order_by(issued_card.c.id.desc())
+            .limit(1)
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        if row is None:
+            return None
+        return CardOrigin(
+            call_id=row.call_id, service_id=row.service_id, iss=row.iss,
+            recommendation_id=row.recommendation_id,
+            suggestion_uuids=frozenset(jsonio.loads(row.suggestion_uuids)),
+        )
+
+    # ---- feedback --------------------------------------------------------------------------
+
+    def record_feedback(self, items: Sequence[FeedbackRecord]) -> int:
+        """Store all items in one transaction; returns how many were new (not duplicates)."""
+        now = datetime.now(UTC)
+        new = 0
+        with self.engine.begin() as conn:
+            for item in items:
+                values = {k: v for k, v in vars(item).items()}
+                values["accepted_suggestions"] = jsonio.dumps(
+                    sorted(item.accepted_suggestions)).decode()
+                values.update(dedup_key=item.dedup_key(), received_at=now)
+                new += _insert_ignore(conn, feedback, values)
+        return new
+
+    # ---- reading, for `leukemia-cds audit` -------------------------------------------------
+
+    def recent_calls(self, limit: int = 20) -> list[dict[str, Any]]:
+        cards = (select(func.count()).where(issued_card.c.call_id == hook_call.c.id)
+                 .scalar_subquery())
+        query = (select(hook_call, cards.label("cards"))
+                 .order_by(hook_call.c.received_at.desc(), hook_call.c.id.desc()).limit(limit))
+        with self.engine.connect() as conn:
+            return [dict(row._mapping) for row in conn.execute(query)]
+
+    def count_calls(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(hook_call)).scalar() or 0)
+
+    def feedback_summary(self, since: datetime | None = None) -> list[RecommendationSummary]:
+        """Per recommendation id: cards issued, accepted, overridden and why."""
+        summaries: dict[str, RecommendationSummary] = {}
+
+        def entry(rec_id: str | None) -> RecommendationSummary:
+            key = rec_id or "(no recommendation id)"
+            return summaries.setdefault(key, RecommendationSummary(key))
+
+        issued = (select(issued_card.c.recommendation_id, func.count())
+                  .join(hook_call, hook_call.c.id == issued_card.c.call_id)
+                  .group_by(issued_card.c.recommendation_id))
+        given = select(feedback.c.recommendation_id, feedback.c.outcome, feedback.c.reason_code,
+                       feedback.c.reason_display, feedback.c.user_comment)
+        if since is not None:
+            issued = issued.where(hook_call.c.received_at >= since)
+            given = given.where(feedback.c.received_at >= since)
+        with self.engine.connect() as conn:
+            for rec_id, count in conn.execute(issued):
+                entry(rec_id).issued += int(count)
+            for row in conn.execute(given):
+                summary = entry(row.recommendation_id)
+                if row.outcome == "accepted":
+                    summary.accepted += 1
+                    continue
+                summary.overridden += 1
+                summary.override_reasons[row.reason_display or row.reason_code or
+                                         "(no reason given)"] += 1
+                if row.user_comment:
+                    summary.comments.append(row.user_comment)
+        return sorted(summaries.values(), key=lambda s: (-s.overridden, s.recommendation_id))
