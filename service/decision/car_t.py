@@ -1,0 +1,95 @@
+"""CAR T for B-ALL: which product the record allows, and what to weigh after CAR T.
+
+Age gates follow the newest seed (003: tisagenlecleucel up to 25 years; brexucabtagene and
+obecabtagene for adults), superseding 000's tisagenlecleucel-only landscape (D2). Tisagenlecleucel
+is gated on 000 Table 3's wording, refractory or second-or-later relapse (D3). Transplant after
+CAR T is contested (D18): the card lists what favours and what argues against, never a directive.
+"""
+
+from __future__ import annotations
+
+from service.decision import rules as R
+from service.decision.context import REMISSION, RR, Ctx
+from service.decision.model import Recommendation
+
+CART_OPTIONS = frozenset({R.CART_TISA.id, R.CART_BREXU.id, R.CART_OBE.id})
+TISA_STATUSES = frozenset({"primary-refractory", "relapsed-refractory",
+                           "second-or-later-relapse"})
+
+
+def patient_view(ctx: Ctx) -> list[Recommendation]:
+    if not ctx.is_b:
+        return []
+    return options(ctx) + after_car_t(ctx)
+
+
+def options(ctx: Ctx) -> list[Recommendation]:
+    if ctx.status not in RR or ctx.cd19.expressed is False or ctx.prior_car_t:
+        return []
+    cd19 = ctx.cd19
+    confirm19 = ("CD19",) if cd19.status is None else ()
+    age = ctx.age
+    out: list[Recommendation] = []
+    if ctx.status in TISA_STATUSES and (age is None or age <= 25):
+        out.append(ctx.rec(
+            R.CART_TISA, ctx.f_age, ctx.f_status, cd19.fact,
+            confirm=confirm19 + (("age",) if age is None else ()),
+            primary_refractory=ctx.status == "primary-refractory",
+        ))
+    if age is None or age >= 18:
+        adult_vars = {"confirm": confirm19 + (("age",) if age is None else ()),
+                      "exactly_18": age == 18}
+        out.append(ctx.rec(R.CART_BREXU, ctx.f_age, ctx.f_status, cd19.fact, **adult_vars))
+        out.append(ctx.rec(R.CART_OBE, ctx.f_age, ctx.f_status, cd19.fact, **adult_vars))
+    if age is not None and age >= 26:
+        out.append(ctx.rec(R.CART_AGE_GATE, ctx.f_age))
+    if not out:
+        return []
+    if ctx.prior_hct:
+        out.append(ctx.rec(R.CART_PRIOR_HCT, ctx.f_prior_hct))
+    else:
+        out.append(ctx.rec(R.CART_VS_HCT, ctx.f_prior_hct))
+    prior = [d for d in ("blinatumomab", "inotuzumab") if ctx.exposure(d)]
+    if prior:
+        out.append(ctx.rec(R.CART_AFTER_OTHER_IT, *(ctx.f_exposure(d) for d in prior),
+                           drugs=tuple(prior)))
+    out.append(ctx.rec(R.CAU_CART_LOGISTICS, ctx.f_status))
+    out += cd3_before_collection(ctx)
+    return out
+
+
+def cd3_before_collection(ctx: Ctx, focus: str | None = None) -> list[Recommendation]:
+    """DX-PRE-CART-CD3 (002): CD3 >= 150/mm3; collect early in r/r disease."""
+    cd3 = ctx._value("cd3_count")
+    if cd3 is not None and cd3 >= 150:  # type: ignore[operator]
+        return []
+    return [ctx.rec(R.DX_PRE_CART_CD3, ctx.f("cd3_count", "CD3+ T cells", None if cd3 is None
+                                             else f"{cd3:g}/µL"),
+                    ctx.f_status, focus=focus, cd3=cd3, low=cd3 is not None,
+                    rr=ctx.status in RR)]
+
+
+def after_car_t(ctx: Ctx) -> list[Recommendation]:
+    if not ctx.prior_car_t:
+        return []
+    out: list[Recommendation] = []
+    if ctx.status in REMISSION:
+        m = ctx.mrd
+        prior_blin = ctx.exposure("blinatumomab") is not None
+        kmt2a = ctx.kmt2a == "positive"
+        out.append(ctx.rec(
+            R.CART_CONSOLIDATIVE_HCT, ctx.f_car_t, m.fact, ctx.f("kmt2a", "KMT2A"),
+            ctx.f_exposure("blinatumomab"), ctx.f_prior_hct,
+            mrd=m.state, kmt2a=kmt2a, prior_blin=prior_blin, prior_hct=ctx.prior_hct,
+        ))
+        if ctx.prior_hct:
+            out.append(ctx.rec(R.CAU_SECOND_HCT_POST_CART, ctx.f_car_t, ctx.f_prior_hct))
+    elif ctx.status in RR:
+        cd19 = ctx.cd19
+        out.append(ctx.rec(
+            R.POSTCART_RELAPSE, ctx.f_car_t, ctx.f_status, cd19.fact, ctx.cd22.fact,
+            ctx.f("hct_eligible", "Allo-HCT eligible"),
+            blin=cd19.expressed is True, cd19_unknown=cd19.status is None,
+            cd19_negative=cd19.expressed is False, hct_eligible=ctx.hct_eligible,
+        ))
+    return out

@@ -1,0 +1,435 @@
+"""Derived, rule-ready readings of PatientFacts, computed once per call.
+
+Rules ask questions ("is CD19 expressed?", "which MRD band?") rather than poke at raw fields, so
+the interpretation conventions live in one place:
+
+- a marker's explicit call (positive / dim / negative) wins over a bare percentage; a bare
+  percentage is judged against the site threshold (CD20: the seed's own >= 20 % definition);
+- MRD is positive only on a detected result or a measured level above zero; a "<" result is
+  negative *at that limit of detection*; bands follow clinical-rules.md D4;
+- everything unknown stays ``None`` so a rule can say what must be confirmed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from types import MappingProxyType
+from typing import Literal
+
+from service.decision.model import FactUsed, Policy, Recommendation, Rule
+from service.facts import DraftOrder, Exposure, Fact, Marker, MarkerFact, MrdFact, PatientFacts
+
+# --- vocabularies the rules share ---------------------------------------------------------
+
+RELAPSE = frozenset({"first-relapse", "second-or-later-relapse", "relapsed-refractory"})
+REFRACTORY = frozenset({"primary-refractory", "relapsed-refractory"})
+RR = RELAPSE | REFRACTORY
+REMISSION = frozenset({"cr1", "cr2", "cr3-or-later"})
+FRONTLINE = frozenset({"newly-diagnosed", "post-induction", "cr1"})
+
+STATUS_TEXT = {
+    "newly-diagnosed": "newly diagnosed",
+    "post-induction": "after induction",
+    "cr1": "first complete remission",
+    "cr2": "second complete remission",
+    "cr3-or-later": "third or later complete remission",
+    "first-relapse": "first relapse",
+    "second-or-later-relapse": "second or later relapse",
+    "primary-refractory": "primary refractory",
+    "relapsed-refractory": "relapsed and refractory",
+}
+LINEAGE_TEXT = {
+    "b-all": "B-ALL",
+    "t-all": "T-ALL",
+    "aml": "AML",
+    "all-unspecified": "ALL, lineage not stated",
+}
+MARKER_LABEL = {
+    "cd19": "CD19", "cd20": "CD20", "cd22": "CD22", "cd33": "CD33", "cd123": "CD123",
+    "cd38": "CD38",
+}
+DRUG_TEXT = {
+    "blinatumomab": "blinatumomab",
+    "inotuzumab": "inotuzumab ozogamicin",
+    "gemtuzumab": "gemtuzumab ozogamicin",
+    "rituximab": "rituximab",
+    "daratumumab": "daratumumab",
+    "tocilizumab": "tocilizumab",
+    "dasatinib": "dasatinib",
+    "imatinib": "imatinib",
+    "ponatinib": "ponatinib",
+    "tisagenlecleucel": "tisagenlecleucel",
+    "brexucabtagene": "brexucabtagene autoleucel",
+    "obecabtagene": "obecabtagene autoleucel",
+}
+CD19_CAR_T = frozenset({"tisagenlecleucel", "brexucabtagene", "obecabtagene"})
+
+# Floating-point MRD bands: 0.1 % arrives as 0.001 from many unit conversions; never let a
+# rounding error move a result across a band edge.
+_EPS = 1e-9
+MRD_LABEL = 1e-3
+MRD_LOW = 1e-4
+
+Expression = Literal["positive", "dim", "negative"]
+
+
+@dataclass(frozen=True, slots=True)
+class MarkerReading:
+    """How a marker reads for the rules. ``status`` None: not in the record (or unreadable)."""
+
+    marker: Marker
+    status: Expression | None
+    percent: float | None
+    by_policy: bool  # judged from a bare % against the site threshold (not a lab call)
+    fact: FactUsed
+
+    @property
+    def expressed(self) -> bool | None:
+        """True for positive or dim, False for negative, None when unknown."""
+        if self.status is None:
+            return None
+        return self.status != "negative"
+
+
+@dataclass(frozen=True, slots=True)
+class MrdReading:
+    """The latest MRD as the rules need it.
+
+    ``state`` is positive / negative / None (unknown). ``band`` (positive only): "label"
+    (>= 1e-3), "low" (1e-4 to < 1e-3), "sub" (detected below 1e-4) or None (level not given).
+    ``below_1e4`` (negative only): True when the result is known to be < 1e-4, None when the
+    assay's sensitivity is not stated.
+    """
+
+    state: Literal["positive", "negative"] | None
+    band: Literal["label", "low", "sub"] | None
+    fraction: float | None
+    below_1e4: bool | None
+    method: str | None
+    fact: FactUsed
+
+
+def _pct(value: float) -> str:
+    return f"{value:g} %"
+
+
+def fraction_text(value: float) -> str:
+    """MRD as a clinician reads it: both the fraction and the percentage."""
+    return f"{value:.0e} ({value * 100:g} %)".replace("e-0", "e-")
+
+
+class Ctx:
+    """Facts plus policy, with every derived reading cached for the duration of one call."""
+
+    def __init__(self, facts: PatientFacts, policy: Policy) -> None:
+        self.facts = facts
+        self.policy = policy
+
+    # --- emitting ----------------------------------------------------------------------
+
+    def rec(
+        self,
+        rule: Rule,
+        *facts: FactUsed | None,
+        focus: str | None = None,
+        **variables: object,
+    ) -> Recommendation:
+        seen: dict[str, FactUsed] = {}
+        for f in facts:
+            if f is not None and f.name not in seen:
+                seen[f.name] = f
+        return Recommendation(
+            id=rule.id, seeds=rule.seeds, facts=tuple(seen.values()),
+            variables=MappingProxyType(variables),
+            focus=focus,
+        )
+
+    # --- simple facts --------------------------------------------------------------------
+
+    @staticmethod
+    def _fact(name: str, label: str, fact: Fact | None, text: str | None = None) -> FactUsed:
+        if fact is None:
+            return FactUsed(name=name, label=label, value="not in record")
+        return FactUsed(name=name, label=label, value=text or str(fact.value),
+                        resource=fact.resource)
+
+    @cached_property
+    def lineage(self) -> str | None:
+        return self.facts.lineage.value if self.facts.lineage else None
+
+    @cached_property
+    def f_lineage(self) -> FactUsed:
+        lin = self.facts.lineage
+        text = None
+        if lin is not None:
+            text = LINEAGE_TEXT[lin.value]
+            if self.facts.lineage_inferred:
+                text += " (inferred from B-cell markers)"
+        return self._fact("lineage", "Diagnosis", lin, text)
+
+    @property
+    def is_b(self) -> bool:
+        return self.lineage == "b-all"
+
+    @property
+    def is_t(self) -> bool:
+        return self.lineage == "t-all"
+
+    @property
+    def is_aml(self) -> bool:
+        return self.lineage == "aml"
+
+    @property
+    def is_all(self) -> bool:
+        return self.lineage in {"b-all", "t-all", "all-unspecified"}
+
+    @cached_property
+    def age(self) -> int | None:
+        return self.facts.age_years.value if self.facts.age_years else None
+
+    @cached_property
+    def f_age(self) -> FactUsed:
+        a = self.facts.age_years
+        return self._fact("age_years", "Age", a, f"{a.value} years" if a else None)
+
+    @cached_property
+    def status(self) -> str | None:
+        return self.facts.disease_status.value if self.facts.disease_status else None
+
+    @cached_property
+    def f_status(self) -> FactUsed:
+        s = self.facts.disease_status
+        return self._fact("disease_status", "Disease status", s,
+                          STATUS_TEXT[s.value] if s else None)
+
+    @property
+    def status_text(self) -> str:
+        return STATUS_TEXT.get(self.status or "", "disease status not recorded")
+
+    @property
+    def rr(self) -> bool:
+        return self.status in RR
+
+    @property
+    def frontline(self) -> bool:
+        """Newly diagnosed, after induction or in CR1 and never relapsed as far as we know."""
+        return self.status in FRONTLINE
+
+    @cached_property
+    def blasts(self) -> float | None:
+        return self.facts.bm_blasts_percent.value if self.facts.bm_blasts_percent else None
+
+    @cached_property
+    def f_blasts(self) -> FactUsed:
+        b = self.facts.bm_blasts_percent
+        return self._fact("bm_blasts_percent", "Marrow blasts", b, _pct(b.value) if b else None)
+
+    def _value(self, name: str) -> object | None:
+        fact = getattr(self.facts, name)
+        return fact.value if fact is not None else None
+
+    def f(self, name: str, label: str, text: str | None = None) -> FactUsed:
+        """FactUsed for a simple Fact field of PatientFacts."""
+        return self._fact(name, label, getattr(self.facts, name), text)
+
+    @property
+    def ph(self) -> str | None:
+        return self._value("ph")  # type: ignore[return-value]
+
+    @cached_property
+    def f_ph(self) -> FactUsed:
+        return self.f("ph", "Ph / BCR::ABL1")
+
+    @property
+    def kmt2a(self) -> str | None:
+        return self._value("kmt2a")  # type: ignore[return-value]
+
+    @property
+    def emd(self) -> bool | None:
+        """Extramedullary or CNS disease: True if either is documented, None if neither is known."""
+        cns = self._value("cns_status")
+        em = self._value("extramedullary")
+        if em == "present" or cns in {"cns2", "cns3"}:
+            return True
+        if em == "absent" and cns == "cns1":
+            return False
+        return None
+
+    @cached_property
+    def f_emd(self) -> tuple[FactUsed, FactUsed]:
+        return (self.f("extramedullary", "Extramedullary disease"),
+                self.f("cns_status", "CNS status"))
+
+    @property
+    def high_burden(self) -> bool | None:
+        """001 Table 3: >= 50 % marrow blasts and/or extramedullary disease (D14).
+
+        False needs a marrow blast count under 50 % and no documented extramedullary disease;
+        None when the blast count is unknown and nothing documents extramedullary disease.
+        """
+        if (self.blasts is not None and self.blasts >= 50) or self.emd:
+            return True
+        if self.blasts is not None:
+            return False
+        return None
+
+    @property
+    def hct_planned(self) -> bool | None:
+        return self._value("hct_planned")  # type: ignore[return-value]
+
+    @property
+    def hct_eligible(self) -> bool | None:
+        return self._value("hct_eligible")  # type: ignore[return-value]
+
+    @property
+    def prior_hct(self) -> bool:
+        return bool(self.facts.allo_hct)
+
+    @cached_property
+    def f_prior_hct(self) -> FactUsed:
+        events = self.facts.allo_hct
+        if not events:
+            return FactUsed("allo_hct", "Prior allogeneic HCT", "none recorded")
+        last = events[-1]
+        when = last.date.date().isoformat() if last.date else "date not recorded"
+        return FactUsed("allo_hct", "Prior allogeneic HCT", when, last.source.resource)
+
+    @property
+    def prior_car_t(self) -> bool:
+        return bool(self.facts.car_t)
+
+    @cached_property
+    def f_car_t(self) -> FactUsed:
+        events = self.facts.car_t
+        if not events:
+            return FactUsed("car_t", "Prior CAR T", "none recorded")
+        last = events[-1]
+        when = last.date.date().isoformat() if last.date else "date not recorded"
+        product = DRUG_TEXT.get(last.product or "", "product not stated")
+        return FactUsed("car_t", "Prior CAR T", f"{product}, {when}", last.source.resource)
+
+    def exposure(self, *drugs: str) -> Exposure | None:
+        found = self.facts.exposed_to(*drugs)  # type: ignore[arg-type]
+        return found[-1] if found else None
+
+    def f_exposure(self, drug: str) -> FactUsed | None:
+        e = self.exposure(drug)
+        if e is None:
+            return None
+        when = e.date.date().isoformat() if e.date else "date not recorded"
+        return FactUsed(f"exposures.{drug}", f"Prior {DRUG_TEXT[drug]}", when,
+                        e.source.resource)
+
+    # --- markers ---------------------------------------------------------------------------
+
+    def marker(self, name: Marker) -> MarkerReading:
+        cache = self.__dict__.setdefault("_markers", {})
+        if name not in cache:
+            cache[name] = self._read_marker(name, self.facts.marker(name))
+        return cache[name]
+
+    def _read_marker(self, name: Marker, m: MarkerFact | None) -> MarkerReading:
+        label = MARKER_LABEL[name]
+        if m is None:
+            return MarkerReading(name, None, None, False,
+                                 FactUsed(f"markers.{name}", label, "not in record"))
+        status: Expression | None
+        by_policy = False
+        parts: list[str] = []
+        if m.percent is not None:
+            parts.append(f"{_pct(m.percent)} of blasts")
+        if m.call is not None:
+            status = m.call
+            parts.append(f"reported {m.call}")
+        elif m.percent is not None:
+            if name == "cd20":
+                status = "positive" if m.percent >= 20 else "negative"
+                parts.append("positive (CD20 >= 20 %, seed definition)" if status == "positive"
+                             else "below the 20 % CD20 cut-off")
+            else:
+                by_policy = True
+                threshold = self.policy.marker_positive_percent
+                status = "positive" if m.percent >= threshold else "negative"
+                parts.append(f"read as {status}: site threshold {threshold:g} % "
+                             f"(site policy, not evidence)")
+        else:
+            status = None
+            parts.append("value unreadable")
+        fact = FactUsed(f"markers.{name}", label, ", ".join(parts), m.source.resource)
+        return MarkerReading(name, status, m.percent, by_policy, fact)
+
+    @property
+    def cd19(self) -> MarkerReading:
+        return self.marker("cd19")
+
+    @property
+    def cd22(self) -> MarkerReading:
+        return self.marker("cd22")
+
+    @property
+    def cd20(self) -> MarkerReading:
+        return self.marker("cd20")
+
+    @property
+    def cd33(self) -> MarkerReading:
+        return self.marker("cd33")
+
+    def missing_markers(self, *names: Marker) -> list[str]:
+        return [MARKER_LABEL[n] for n in names if self.marker(n).status is None]
+
+    # --- MRD -------------------------------------------------------------------------------
+
+    @cached_property
+    def mrd(self) -> MrdReading:
+        return self._read_mrd(self.facts.mrd)
+
+    @staticmethod
+    def _read_mrd(m: MrdFact | None) -> MrdReading:
+        if m is None:
+            return MrdReading(None, None, None, None, None,
+                              FactUsed("mrd", "MRD", "not in record"))
+        state: Literal["positive", "negative"] | None = None
+        band: Literal["label", "low", "sub"] | None = None
+        below: bool | None = None
+        if m.detected is True:
+            state = "positive"
+        elif m.detected is False:
+            state = "negative"
+        if m.below_lod:
+            state = "negative"
+            if m.fraction is not None:
+                below = m.fraction <= MRD_LOW * (1 + _EPS)
+        elif m.fraction is not None and state is None:
+            state = "positive" if m.fraction > 0 else "negative"
+        if state == "positive" and m.fraction is not None and not m.below_lod:
+            if m.fraction >= MRD_LABEL * (1 - _EPS):
+                band = "label"
+            elif m.fraction >= MRD_LOW * (1 - _EPS):
+                band = "low"
+            else:
+                band = "sub"
+        text = []
+        if m.fraction is not None:
+            text.append(("< " if m.below_lod else "") + fraction_text(m.fraction))
+        if m.detected is not None:
+            text.append("detected" if m.detected else "not detected")
+        text.append(f"by {m.method}" if m.method else "method not recorded")
+        fact = FactUsed("mrd", "MRD", ", ".join(text), m.source.resource)
+        return MrdReading(state, band, m.fraction, below, m.method, fact)
+
+    @cached_property
+    def mrd_persistent(self) -> bool:
+        """Two or more consecutive positive results ending with the latest (002 'persistent')."""
+        history = self.facts.mrd_history
+        if len(history) < 2:
+            return False
+        last_two = [self._read_mrd(m).state for m in history[-2:]]
+        return last_two == ["positive", "positive"]
+
+
+def focus_drug(order: DraftOrder) -> str | None:
+    """The drug an order hook speaks to: a known drug id, or "car-t" for an unnamed CAR T."""
+    if order.drug is not None:
+        return order.drug
+    return "car-t" if order.is_car_t else None

@@ -1,0 +1,79 @@
+"""What a decision rule hands to the renderer: a catalogue id, the facts it read, its sources.
+
+A `Recommendation` carries no card text. Wording, indicator, topic and the exact seed passages
+live in the reviewable catalogue (`cards/`), keyed by `id`; the rule only says *that* it fired,
+*on what* (facts with their resources), and *with which* template variables. Keeping text out of
+Python is what lets clinicians review the catalogue without reading code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Literal
+
+Family = Literal[
+    "workup", "data-quality", "b-all", "car-t", "caution", "monitoring", "trial", "aml",
+    "t-all", "order",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """A rule the decision module can emit; `seeds` are the seed keys ("000".."004") it rests on.
+
+    The catalogue holds the exact file, section and quote; start-up validation checks that the
+    catalogue entry cites exactly these seeds, so code and catalogue cannot drift apart silently.
+    """
+
+    id: str
+    family: Family
+    seeds: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class FactUsed:
+    """One fact a rule read, as shown on the card and in the provenance extension.
+
+    `resource` is None for a fact the record lacks: the card lists it under "not in record"
+    (missing is not negative) but the machine-readable extension only carries real values.
+    """
+
+    name: str  # PatientFacts path, e.g. "markers.cd19", "age_years", "mrd"
+    label: str  # what a clinician reads, e.g. "CD19"
+    value: str  # display text, e.g. "92 % of blasts (positive: site threshold 20 %)"
+    resource: str | None = None
+
+
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class Recommendation:
+    """A fired rule. `focus` names the drafted drug an order-hook recommendation speaks to."""
+
+    id: str
+    seeds: tuple[str, ...]
+    facts: tuple[FactUsed, ...] = ()
+    variables: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+    focus: str | None = None
+
+    @property
+    def missing(self) -> tuple[FactUsed, ...]:
+        return tuple(f for f in self.facts if f.resource is None)
+
+    @property
+    def present(self) -> tuple[FactUsed, ...]:
+        return tuple(f for f in self.facts if f.resource is not None)
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """Site policy the rules apply; not evidence, and labelled as such on cards.
+
+    The seeds define a %-of-blasts cut-off only for CD20 (>= 20 %). For every other marker a bare
+    percentage is judged against this threshold (LEUKEMIA_CDS_MARKER_POSITIVE_PERCENT).
+    """
+
+    marker_positive_percent: float = 20.0
