@@ -697,7 +697,7 @@ def _read_marker(
 _NARRATIVE_TOKEN = re.compile(
     r"\b(?P<m>cd\s?(?P<n>\d{1,3}))\b\s*(?:(?P<sign>\+\+|\+|-|−|–|\(\+\)|\(-\))"
     r"|[:=]?\s*(?P<word>positive|pos|negative|neg|dim|weak|partial|bright)\b"
-    r"|[:=]?\s*(?P<pct>\d{1,3}(?:\.\d+)?)\s*%)?",
+    r"|[:=]?\s*\(?\s*(?P<pct>\d{1,3}(?:\.\d+)?)\s*%)?",
     re.IGNORECASE,
 )
 
