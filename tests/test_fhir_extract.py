@@ -809,3 +809,35 @@ def test_nothing_here_uses_a_site_code_without_the_map() -> None:
 
 def test_local_codes_are_case_tolerant() -> None:
     assert facts(obs("o", cc("CD19", LOCAL), **qty(80))).markers["cd19"].percent == 80
+
+
+@pytest.mark.parametrize(
+    ("text", "call", "percent"),
+    [
+        ("CD19+", "positive", None),
+        ("Dim", "dim", None),
+        ("85 %", None, 85),
+        ("CD22+", None, None),
+        ("bright?", None, None),
+    ],
+)
+def test_marker_value_as_string(text: str, call: str | None, percent: float | None) -> None:
+    f = facts(obs("o", "cd19", valueString=text))
+    m = f.markers.get("cd19")
+    if call is None and percent is None:
+        assert m is None and codes(f) == ["unreadable-value"]
+    else:
+        assert (m.call, m.percent, m.source.raw) == (call, percent, text)
+
+
+def test_t_all_morphology_in_text_beside_an_unrecognised_coding() -> None:
+    f = facts(
+        condition(
+            "c",
+            {
+                "coding": [{"system": "http://ehr/dx", "code": "77"}],
+                "text": "T-lymphoblastic leukaemia (9837/3)",
+            },
+        )
+    )
+    assert f.lineage.value == "t-all" and f.lineage.source.recognised_by == "text-match"

@@ -656,7 +656,7 @@ def _read_marker(
     interp = _interpretation_call(col, node)
     raw = ""
     if vkey == "valueQuantity" or (
-        vkey == "valueString" and isinstance(value, str) and any(ch.isdigit() for ch in value)
+        vkey == "valueString" and isinstance(value, str) and "%" in value
     ):
         parsed = (
             parse_percent_quantity(value) if vkey == "valueQuantity" else parse_percent_text(value)
@@ -668,7 +668,21 @@ def _read_marker(
         else:
             cand.percent, cand.comparator, raw = parsed.value, parsed.comparator, parsed.raw
             cand.unit = (value.get("unit") or value.get("code")) if vkey == "valueQuantity" else "%"
-    elif vkey in ("valueCodeableConcept", "valueString"):
+    elif vkey == "valueString" and isinstance(value, str):
+        # "positive" / "dim", or the lab's shorthand for this marker such as "CD19+"
+        answer = _answer(col, value, vkey, col.term.concept(marker).answers)
+        listed = parse_immunophenotype(value).get(marker)
+        if isinstance(answer, str):
+            cand.call, raw = answer, value
+        elif (
+            listed is not None and listed[0] is not None and len(parse_immunophenotype(value)) == 1
+        ):
+            cand.call, raw = listed[0], value
+        else:
+            unreadable(f"{value!r} is neither a percentage nor positive / dim / negative")
+            if interp is None:
+                return
+    elif vkey == "valueCodeableConcept":
         answer = _answer(col, value, vkey, col.term.concept(marker).answers)
         if isinstance(answer, Unreadable):
             unreadable(answer.reason)
@@ -840,23 +854,25 @@ def _status_code(cc: Any) -> str | None:
     return None
 
 
-def _t_all_morphology(cond: Mapping[str, Any]) -> bool:
-    if _T_ALL_MORPHOLOGY.search(_cc_text(cond.get("code"))):
-        return True
+def _t_all_morphology(cond: Mapping[str, Any]) -> RecognisedBy | None:
+    """ICD-O-3 9837/3 coded in an extension (mCODE histology) or written in the code's text."""
     for ext in cond.get("extension") or []:
         if isinstance(ext, Mapping):
             for c in _codings(ext.get("valueCodeableConcept")):
                 if c.get("code") == "9837/3":
-                    return True
-    return False
+                    return "standard-code"
+    if _T_ALL_MORPHOLOGY.search(_cc_text(cond.get("code"))):
+        return "text-match"
+    return None
 
 
 def _condition(col: _Collector, cond: Mapping[str, Any], ref: str) -> None:
     code = cond.get("code")
     matches = col.term.match_codings(_codings(code), _KINDS_CONDITION)
     recognised_by: RecognisedBy | None = None
-    if not matches and _t_all_morphology(cond):
-        matches = [Match("t-all", "text-match" if not _codings(code) else "standard-code")]
+    morphology = None if matches else _t_all_morphology(cond)
+    if morphology is not None:
+        matches = [Match("t-all", morphology)]
     if not matches:
         return
     concepts = {m.concept for m in matches}
