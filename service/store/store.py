@@ -142,8 +142,10 @@ def _insert_ignore(conn: Any, table: Any, values: dict[str, Any]) -> bool:
     """Insert unless the row's unique key exists; True when a row was written. One statement,
     so two processes racing on the same key cannot both win."""
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    result = conn.execute(dialect.insert(table).values(**values).on_conflict_do_nothing())
-    return bool(result.rowcount)
+    key = next(iter(table.primary_key.columns))
+    statement = dialect.insert(table).values(**values).on_conflict_do_nothing().returning(key)
+    # RETURNING, not rowcount: drivers report -1 for a row count they did not compute.
+    return conn.execute(statement).first() is not None
 
 
 class Store:

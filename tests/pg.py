@@ -1,0 +1,88 @@
+"""A throwaway PostgreSQL server for the store tests, from the Debian server packages.
+
+Started once per test session on a free loopback port in a temporary directory, as the `postgres`
+user when we are root (PostgreSQL refuses to run as root), and stopped at session end. Where the
+binaries are missing or the server cannot start, the tests that need it are skipped with the
+reason; `.ci/run` installs the package, so in CI they run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+
+class PostgresUnavailable(Exception):
+    pass
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def postgres_server() -> Iterator[str]:
+    """Yield a SQLAlchemy URL of a fresh server's `postgres` database."""
+    initdbs = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"),
+                     key=lambda p: int(Path(p).parts[-3]) if Path(p).parts[-3].isdigit() else 0)
+    if not initdbs:
+        raise PostgresUnavailable("PostgreSQL server binaries not found under "
+                                  "/usr/lib/postgresql/*/bin (apt-get install postgresql)")
+    bindir = Path(initdbs[-1]).parent
+    as_root = os.geteuid() == 0
+    if as_root and not shutil.which("runuser"):
+        raise PostgresUnavailable("running as root without runuser to drop to 'postgres'")
+    base = Path(tempfile.mkdtemp(prefix="lcds-pg-"))
+    data = base / "data"
+    if as_root:
+        shutil.chown(base, "postgres", "postgres")
+
+    def run(*cmd: str) -> subprocess.CompletedProcess[str]:
+        full = ["runuser", "-u", "postgres", "--", *cmd] if as_root else list(cmd)
+        return subprocess.run(full, capture_output=True, text=True, timeout=60, cwd=base)
+
+    port = _free_port()
+    try:
+        done = run(str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres",
+                   "-E", "UTF8", "--no-sync")
+        if done.returncode != 0:
+            raise PostgresUnavailable(f"initdb failed: {done.stderr.strip()[-300:]}")
+        options = (f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off "
+                   "-c synchronous_commit=off -c full_page_writes=off")
+        done = run(str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l",
+                   str(base / "server.log"), "-w", "-t", "30", "start")
+        if done.returncode != 0:
+            log = (base / "server.log").read_text() if (base / "server.log").exists() else ""
+            raise PostgresUnavailable(f"pg_ctl start failed: {(done.stderr + log)[-300:]}")
+        try:
+            yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+        finally:
+            run(str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop")
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def fresh_database(server_url: str) -> Iterator[str]:
+    """A new, empty database on the server for one test; dropped afterwards."""
+    import psycopg
+
+    name = "t_" + uuid.uuid4().hex[:12]
+    dsn = server_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield server_url.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
