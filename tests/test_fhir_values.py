@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from service.fhir.terminology import load_terminology
 from service.fhir.values import (
     ParsedMrd,
     ParsedNumber,
@@ -21,6 +22,7 @@ from service.fhir.values import (
 )
 
 UCUM = "http://unitsofmeasure.org"
+PHRASES = load_terminology().detection_phrases()
 
 # every way the contract says 1e-4 can arrive
 ONE_E_MINUS_4 = [
@@ -28,15 +30,15 @@ ONE_E_MINUS_4 = [
     parse_mrd_quantity({"value": 0.0001, "unit": "1", "system": UCUM, "code": "1"}),
     parse_mrd_quantity({"value": 1, "unit": "x10^-4", "system": UCUM, "code": "10*-4"}),
     parse_mrd_quantity({"value": 1, "unit": "10^-4"}),
-    parse_mrd_text("0.01%"),
-    parse_mrd_text("0.01 %"),
-    parse_mrd_text("1e-4"),
-    parse_mrd_text("1E-04"),
-    parse_mrd_text("1 x 10^-4"),
-    parse_mrd_text("1x10-4"),
-    parse_mrd_text("1 × 10⁻⁴"),
-    parse_mrd_text("10^-4"),
-    parse_mrd_text("MRD: 0.01%"),
+    parse_mrd_text("0.01%", PHRASES),
+    parse_mrd_text("0.01 %", PHRASES),
+    parse_mrd_text("1e-4", PHRASES),
+    parse_mrd_text("1E-04", PHRASES),
+    parse_mrd_text("1 x 10^-4", PHRASES),
+    parse_mrd_text("1x10-4", PHRASES),
+    parse_mrd_text("1 × 10⁻⁴", PHRASES),
+    parse_mrd_text("10^-4", PHRASES),
+    parse_mrd_text("MRD: 0.01%", PHRASES),
 ]
 
 
@@ -52,10 +54,10 @@ def test_every_mrd_form_normalises_to_the_same_fraction(parsed: ParsedMrd) -> No
     [
         parse_mrd_quantity({"value": 0.01, "comparator": "<", "unit": "%", "code": "%"}),
         parse_mrd_quantity({"value": 1, "comparator": "<", "code": "10*-4"}),
-        parse_mrd_text("<0.01%"),
-        parse_mrd_text("< 1e-4"),
-        parse_mrd_text("less than 0.01%"),
-        parse_mrd_text("≤ 0.01%"),
+        parse_mrd_text("<0.01%", PHRASES),
+        parse_mrd_text("< 1e-4", PHRASES),
+        parse_mrd_text("less than 0.01%", PHRASES),
+        parse_mrd_text("≤ 0.01%", PHRASES),
     ],
     ids=lambda p: p.raw,
 )
@@ -77,13 +79,13 @@ def test_below_limit_of_detection_keeps_the_bound(parsed: ParsedMrd) -> None:
     ],
 )
 def test_detected_phrases_set_detected_without_a_number(text: str, detected: bool) -> None:
-    parsed = parse_mrd_text(text)
+    parsed = parse_mrd_text(text, PHRASES)
     assert isinstance(parsed, ParsedMrd)
     assert parsed.detected is detected and parsed.fraction is None
 
 
 def test_phrase_with_bound_in_parentheses() -> None:
-    parsed = parse_mrd_text("not detected (<0.01%)")
+    parsed = parse_mrd_text("not detected (<0.01%)", PHRASES)
     assert isinstance(parsed, ParsedMrd)
     assert parsed.detected is False and parsed.below_lod
     assert parsed.fraction == pytest.approx(1e-4)
@@ -107,7 +109,7 @@ def test_phrase_with_bound_in_parentheses() -> None:
     ],
 )
 def test_unreadable_text_is_never_a_number(value: str) -> None:
-    parsed = parse_mrd_text(value)
+    parsed = parse_mrd_text(value, PHRASES)
     assert isinstance(parsed, Unreadable), parsed
     assert parsed.reason
 
@@ -141,7 +143,7 @@ _text = st.one_of(
 @settings(max_examples=150, deadline=None)
 @given(_text)
 def test_mrd_text_never_raises_and_numbers_are_fractions(text: str) -> None:
-    parsed = parse_mrd_text(text)
+    parsed = parse_mrd_text(text, PHRASES)
     assert isinstance(parsed, ParsedMrd | Unreadable)
     if isinstance(parsed, ParsedMrd) and parsed.fraction is not None:
         assert math.isfinite(parsed.fraction) and 0.0 <= parsed.fraction <= 1.0
@@ -150,7 +152,7 @@ def test_mrd_text_never_raises_and_numbers_are_fractions(text: str) -> None:
 @settings(max_examples=100, deadline=None)
 @given(st.text(alphabet=st.characters(categories=["L", "P", "Zs"]), max_size=25))
 def test_text_without_digits_never_becomes_a_number(text: str) -> None:
-    parsed = parse_mrd_text(text)
+    parsed = parse_mrd_text(text, PHRASES)
     if isinstance(parsed, ParsedMrd):
         assert parsed.fraction is None and parsed.detected is not None
 
@@ -178,8 +180,8 @@ def test_quantity_parsers_never_raise(q: dict[str, object]) -> None:
 def test_percent_fraction_and_text_forms_agree(fraction: float) -> None:
     as_percent = parse_mrd_quantity({"value": fraction * 100, "unit": "%"})
     as_fraction = parse_mrd_quantity({"value": fraction, "code": "1", "system": UCUM})
-    as_sci = parse_mrd_text(f"{fraction:e}")
-    as_pct_text = parse_mrd_text(f"{fraction * 100:.12g}%")
+    as_sci = parse_mrd_text(f"{fraction:e}", PHRASES)
+    as_pct_text = parse_mrd_text(f"{fraction * 100:.12g}%", PHRASES)
     for parsed in (as_percent, as_fraction, as_sci, as_pct_text):
         assert isinstance(parsed, ParsedMrd)
         assert parsed.fraction == pytest.approx(fraction, rel=1e-6)

@@ -84,14 +84,19 @@ _HANDLED = frozenset(
         "MedicationStatement",
     }
 )
-_MEDICATION_TYPES = ("MedicationRequest", "MedicationAdministration", "MedicationStatement")
 _CURRENT_CONDITION = frozenset({"active", "recurrence", "relapse"})
 _NOT_CURRENT_CONDITION = frozenset({"inactive", "remission", "resolved"})
 _CONDITION_CLINICAL = frozenset(
     {"active", "recurrence", "relapse", "inactive", "remission", "resolved"}
 )
 _ICD_HINT = {"0": "not-in-remission", "1": "in-remission", "2": "in-relapse"}
-_INTERPRETATION_CALL = {"POS": "positive", "NEG": "negative", "DET": "positive", "ND": "negative"}
+_INTERPRETATION_CALL = {
+    "positive": "positive",
+    "dim": "dim",
+    "negative": "negative",
+    "detected": "positive",
+    "not-detected": "negative",
+}  # answer concepts (v3 POS / NEG / DET / ND map onto them in the ValueSets) → marker call
 _KINDS_OBSERVATION = frozenset({"observation"})
 _KINDS_CONDITION = frozenset({"condition", "procedure"})  # procedure: history-of-HCT Condition
 _KINDS_PROCEDURE = frozenset({"procedure", "drug"})
@@ -630,15 +635,13 @@ def _answer(col: _Collector, value: Any, vkey: str, allowed: frozenset[str]) -> 
 
 
 def _interpretation_call(col: _Collector, node: Mapping[str, Any]) -> str | None:
+    """The explicit call in Observation.interpretation, if it names exactly one."""
     calls: set[str] = set()
     for cc in node.get("interpretation") or []:
-        for c in _codings(cc):
-            call = _INTERPRETATION_CALL.get(str(c.get("code", "")).upper())
+        for m in col.term.match_codings(_codings(cc)):
+            call = _INTERPRETATION_CALL.get(m.concept)
             if call:
                 calls.add(call)
-        for m in col.term.match_codings(_codings(cc)):
-            if m.concept in ("positive", "dim", "negative"):
-                calls.add(m.concept)
     return calls.pop() if len(calls) == 1 else None
 
 
@@ -796,7 +799,7 @@ def _read_mrd(
     if vkey == "valueQuantity":
         parsed = parse_mrd_quantity(value)
     elif vkey == "valueString":
-        parsed = parse_mrd_text(value)
+        parsed = parse_mrd_text(value, col.term.detection_phrases())
     elif vkey == "valueCodeableConcept":
         answer = _answer(col, value, vkey, col.term.concept(concept).answers)
         if isinstance(answer, Unreadable):

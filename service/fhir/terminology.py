@@ -128,6 +128,7 @@ class Terminology:
     _answer_text: dict[str, frozenset[str]] = field(default_factory=dict)
     _free_text: dict[str, dict[str, str]] = field(default_factory=dict)
     _free_text_re: dict[str, re.Pattern[str]] = field(default_factory=dict)
+    _detection: dict[str, bool] = field(default_factory=dict)
 
     # -- code lookups -----------------------------------------------------------------
 
@@ -172,6 +173,15 @@ class Terminology:
             if concept not in found:
                 found.append(concept)
         return found
+
+    def detection_phrases(self) -> dict[str, bool]:
+        """Normalised wordings of detected (True) / not detected (False), from the synonyms."""
+        if not self._detection:
+            for code, value in (("detected", True), ("not-detected", False)):
+                c = self.concepts[code]
+                for phrase in (c.code, c.display, *c.synonyms):
+                    self._detection[normalise_text(phrase)] = value
+        return self._detection
 
     # -- for other layers -------------------------------------------------------------
 

@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from service.fhir.terminology import normalise_text
+
 Comparator = Literal["<", "<=", ">", ">="]
 _COMPARATORS: frozenset[str] = frozenset({"<", "<=", ">", ">="})
 
@@ -159,17 +161,6 @@ _WORD_COMPARATORS = (
     ("greater than", ">"),
     ("above", ">"),
 )
-_DETECTED = {
-    "detected": True,
-    "positive": True,
-    "present": True,
-    "not detected": False,
-    "none detected": False,
-    "undetectable": False,
-    "negative": False,
-    "absent": False,
-    "not detectable": False,
-}
 
 
 def _parse_mrd_number(text: str) -> ParsedMrd | Unreadable:
@@ -200,8 +191,13 @@ def _parse_mrd_number(text: str) -> ParsedMrd | Unreadable:
     return _checked_fraction(value, m.group("cmp"), None, text)
 
 
-def parse_mrd_text(text: Any) -> ParsedMrd | Unreadable:
-    """MRD from a string: '<0.01%', '1e-4', '1 x 10^-4', 'not detected', 'negative (<0.01%)'."""
+def parse_mrd_text(text: Any, phrases: Mapping[str, bool]) -> ParsedMrd | Unreadable:
+    """MRD from a string: '<0.01%', '1e-4', '1 x 10^-4', 'not detected', 'negative (<0.01%)'.
+
+    ``phrases`` maps detected / not-detected wordings (normalised with ``normalise_text``) to
+    True / False; the extractor takes them from the CodeSystem's synonyms
+    (``Terminology.detection_phrases``) so that wording lives in one place.
+    """
     if not isinstance(text, str):
         return Unreadable("value is not text", repr(text)[:80])
     raw = text.strip()
@@ -213,15 +209,17 @@ def parse_mrd_text(text: Any) -> ParsedMrd | Unreadable:
     m = re.fullmatch(r"(?P<a>[^()]+?)\s*\((?P<b>[^()]+)\)", t)
     if m:
         a, b = m.group("a").strip(), m.group("b").strip()
-        phrase, number = (a, b) if a in _DETECTED else (b, a)
-        if phrase not in _DETECTED:
+        phrase, number = (a, b) if normalise_text(a) in phrases else (b, a)
+        if normalise_text(phrase) not in phrases:
             return Unreadable("not a number, percentage or detected / not detected", raw)
         parsed = _parse_mrd_number(number)
         if isinstance(parsed, Unreadable):
             return Unreadable(parsed.reason, raw)
-        return _checked_fraction(parsed.fraction or 0.0, parsed.comparator, _DETECTED[phrase], raw)
-    if t in _DETECTED:
-        return ParsedMrd(None, None, _DETECTED[t], raw)
+        return _checked_fraction(
+            parsed.fraction or 0.0, parsed.comparator, phrases[normalise_text(phrase)], raw
+        )
+    if normalise_text(t) in phrases:
+        return ParsedMrd(None, None, phrases[normalise_text(t)], raw)
     parsed = _parse_mrd_number(t)
     if isinstance(parsed, Unreadable):
         return Unreadable(parsed.reason, raw)
