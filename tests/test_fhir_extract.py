@@ -256,6 +256,8 @@ def test_narrative_immunophenotype_never_makes_an_unlisted_marker_negative() -> 
         ("CD19 and CD22 were tested", {}),  # named without a result: unknown
         ("CD19+ ... CD19-", {}),  # contradictory within one report: dropped
         ("CD190+, CD1a+", {}),
+        ("CD20-positive, CD33-negative", {"cd20": "positive", "cd33": "negative"}),
+        ("CD19 weak, CD22 partial", {"cd19": "dim"}),  # "partial" is a subset, not a call
     ],
 )
 def test_immunophenotype_parser(text: str, expected: dict[str, str | None]) -> None:

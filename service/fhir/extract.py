@@ -712,8 +712,9 @@ def _read_marker(
 
 
 _NARRATIVE_TOKEN = re.compile(
-    r"\b(?P<m>cd\s?(?P<n>\d{1,3}))\b\s*(?:(?P<sign>\+\+|\+|-|−|–|\(\+\)|\(-\))"
-    r"|[:=]?\s*(?P<word>positive|pos|negative|neg|dim|weak|partial|bright)\b"
+    r"\b(?P<m>cd\s?(?P<n>\d{1,3}))\b\s*(?:"
+    r"[-:=]?\s*(?P<word>positive|pos|negative|neg|dim|weak|bright)\b"  # before the bare sign:
+    r"|(?P<sign>\+\+|\+|-|−|–|\(\+\)|\(-\))"  # "CD20-positive" is not "CD20-"
     r"|[:=]?\s*\(?\s*(?P<pct>\d{1,3}(?:\.\d+)?)\s*%)?",
     re.IGNORECASE,
 )
