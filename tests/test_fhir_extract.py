@@ -843,3 +843,13 @@ def test_t_all_morphology_in_text_beside_an_unrecognised_coding() -> None:
         )
     )
     assert f.lineage.value == "t-all" and f.lineage.source.recognised_by == "text-match"
+
+
+def test_validation_results_are_cached_without_keeping_the_resource() -> None:
+    from service.fhir import extract
+
+    bad = obs("bad-again", "ph", **coded("positive"))
+    bad["status"] = ["final"]
+    for _ in range(2):  # the second call is answered from the cache, with the same finding
+        assert codes(facts(bad)) == ["invalid-resource"]
+    assert all(isinstance(k[1], bytes) for k in extract._validation_cache)

@@ -16,13 +16,14 @@ Nothing here raises on bad data: the EHR's data are never a reason for a 500.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
-from collections import defaultdict
+import threading
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from functools import lru_cache
 from typing import Any
 
 from fhir.resources.R4B import get_fhir_model_class
@@ -138,9 +139,9 @@ def _model(resource_type: str) -> Any:
     return model
 
 
-@lru_cache(maxsize=4096)
-def _cached_validation(resource_type: str, canonical: str) -> str | None:
-    return _validate_now(resource_type, json.loads(canonical))
+_VALIDATION_CACHE_SIZE = 4096
+_validation_cache: OrderedDict[tuple[str, bytes], str | None] = OrderedDict()
+_validation_lock = threading.Lock()
 
 
 def _validate_now(resource_type: str, res: Any) -> str | None:
@@ -156,15 +157,26 @@ def _validate_now(resource_type: str, res: Any) -> str | None:
 def validation_error(res: Mapping[str, Any]) -> str | None:
     """Why ``res`` fails R4 validation (None when valid).
 
-    Results are cached on the resource's canonical JSON: the same chart is opened again and
-    again, and validation is by far the most expensive step of extraction.
+    Results are cached: the same chart is opened again and again, and validation is by far the
+    most expensive step of extraction. The key is a digest of the canonical JSON, so the cache
+    holds no patient data beyond the (rare) validation messages.
     """
     rtype = str(res.get("resourceType"))
     try:
         canonical = json.dumps(res, sort_keys=True, separators=(",", ":"))
     except (TypeError, ValueError):
         return _validate_now(rtype, res)
-    return _cached_validation(rtype, canonical)
+    key = (rtype, hashlib.blake2b(canonical.encode(), digest_size=20).digest())
+    with _validation_lock:
+        if key in _validation_cache:
+            _validation_cache.move_to_end(key)
+            return _validation_cache[key]
+    error = _validate_now(rtype, res)
+    with _validation_lock:
+        _validation_cache[key] = error
+        if len(_validation_cache) > _VALIDATION_CACHE_SIZE:
+            _validation_cache.popitem(last=False)
+    return error
 
 
 # --- time ---------------------------------------------------------------------------------
