@@ -106,7 +106,7 @@ class Provenance(BaseModel):
 
     model_config = _FROZEN
 
-    resource: str  # "Observation/abc" (or "Observation/#contained" ids as sent)
+    resource: str  # "Observation/abc"; a resource sent without id is "Observation/(no id, item 3)"
     raw: str  # the value as the EHR sent it, rendered as text
     recognised_by: RecognisedBy
     effective: datetime | None = None  # effective / performed / authored time, if any
@@ -279,8 +279,8 @@ class PatientFacts(BaseModel):
     # history and plans
     prior_lines: Fact[int] | None = None
     hct_planned: Fact[bool] | None = None
-    allo_hct: tuple[ProcedureEvent, ...] = ()  # oldest first; autologous HCT is never here
-    car_t: tuple[CarTEvent, ...] = ()  # oldest first
+    allo_hct: tuple[ProcedureEvent, ...] = ()  # oldest first, undated last; never autologous
+    car_t: tuple[CarTEvent, ...] = ()  # oldest first, undated last
     exposures: tuple[Exposure, ...] = ()  # oldest first; undated last
 
     # toxicity and fitness for CAR-T

@@ -853,3 +853,17 @@ def test_validation_results_are_cached_without_keeping_the_resource() -> None:
     for _ in range(2):  # the second call is answered from the cache, with the same finding
         assert codes(facts(bad)) == ["invalid-resource"]
     assert all(isinstance(k[1], bytes) for k in extract._validation_cache)
+
+
+def test_events_are_oldest_first_with_undated_last_and_duplicates_merged() -> None:
+    f = facts(
+        procedure("undated", cc("58390007", SNOMED), when=None),
+        procedure("second", cc("58390007", SNOMED), when="2024-02-01"),
+        procedure("first", cc("234336002", SNOMED), when="2019-02-01"),
+        procedure("first-again", cc("58390007", SNOMED), when="2019-02-01T15:00:00Z"),
+    )
+    assert [e.source.resource for e in f.allo_hct] == [
+        "Procedure/first",
+        "Procedure/second",
+        "Procedure/undated",
+    ]

@@ -1261,7 +1261,7 @@ def _mrd_facts(col: _Collector) -> tuple[MrdFact | None, tuple[MrdFact, ...]]:
 def _dedup_events(events: list[Any]) -> list[Any]:
     """Same event recorded twice (Procedure + MedicationAdministration, same day) → once."""
     out: list[Any] = []
-    for ev in sorted(events, key=lambda e: (_time_key(e.date), e.source.resource)):
+    for ev in sorted(events, key=lambda e: (e.date is None, _time_key(e.date), e.source.resource)):
         prev = out[-1] if out else None
         if (
             prev is not None
