@@ -25,20 +25,10 @@ def _fail(message: str) -> int:
     return 2
 
 
-def serve(args: argparse.Namespace) -> int:
-    from gunicorn.app.base import BaseApplication
-
-    from service.app import create_app
-
-    try:
-        settings = Settings.from_env()
-        logs.configure(settings.log_level)
-        dry_run = create_app(settings)  # catalogues, terminology, store: here or never
-    except (ConfigError, StartupError) as exc:
-        return _fail(str(exc))
-    dry_run.extensions["leukemia_cds.store"].close()  # workers open their own connections
-
-    options: dict[str, Any] = {
+def gunicorn_options(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
+    """gunicorn's configuration. `timeout` bounds a worker whose main loop stops answering; with
+    gthread workers a slow request is bounded by the FHIR budget and the body/entry limits."""
+    return {
         "bind": f"{args.host}:{args.port}",
         "workers": args.workers or settings.workers,
         "worker_class": "gthread",
@@ -54,6 +44,22 @@ def serve(args: argparse.Namespace) -> int:
         "control_socket_disable": True,
         # Bounded work: gunicorn's own request-line and header limits stay at their defaults.
     }
+
+
+def serve(args: argparse.Namespace) -> int:
+    from gunicorn.app.base import BaseApplication
+
+    from service.app import create_app
+
+    try:
+        settings = Settings.from_env()
+        logs.configure(settings.log_level)
+        dry_run = create_app(settings)  # catalogues, terminology, store: here or never
+    except (ConfigError, StartupError) as exc:
+        return _fail(str(exc))
+    dry_run.extensions["leukemia_cds.store"].close()  # workers open their own connections
+
+    options = gunicorn_options(settings, args)
 
     class Server(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
@@ -108,6 +114,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("facts", help="print what the service understands of a FHIR Bundle")
     p.add_argument("file", help="a FHIR Bundle or a CDS Hooks request, as JSON")
     p.set_defaults(func=facts)
+
+    from service.synth.command import add_parser as add_synth_parser
+
+    add_synth_parser(sub)
     return parser
 
 
