@@ -5,6 +5,7 @@ The FHIR server is mocked with `responses` at the network edge; everything else 
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -204,8 +205,11 @@ def test_slow_fhir_server_hits_the_time_budget(make_app, captured):
     body = hook_body(fhirServer=FHIR, fhirAuthorization=authorization())
     del body["prefetch"]["conditions"]
 
+    finished = threading.Event()
+
     def slow(request):
         time.sleep(1.0)
+        finished.set()
         return 200, {}, '{"resourceType": "Bundle", "type": "searchset"}'
 
     responses.add_callback(responses.GET, query_url("conditions"), callback=slow)
@@ -216,6 +220,9 @@ def test_slow_fhir_server_hits_the_time_budget(make_app, captured):
     assert "LEUKEMIA_CDS_FHIR_BUDGET_MS" in str(response.get_json())
     assert elapsed < 0.8, f"answered after {elapsed:.2f}s; the budget is 0.2s"
     assert captured == []
+    # The abandoned fetch thread must not record its late call into the next test's mock.
+    assert finished.wait(5)
+    time.sleep(0.05)
 
 
 def test_omitted_key_without_fhir_server_is_412(client, captured):
