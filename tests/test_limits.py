@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import argparse
+import threading
 import time
 
 import pytest
@@ -103,8 +104,11 @@ def test_fhir_fetch_budget(make_app):
     client = make_app(fhir_budget_ms="150", fhir_connect_timeout_ms="100",
                       fhir_read_timeout_ms="100").test_client()
 
+    finished = threading.Event()
+
     def slow(request):
         time.sleep(0.5)
+        finished.set()
         return 200, {}, "{}"
 
     responses.add_callback(responses.GET, f"{FHIR}/Observation", callback=slow)
@@ -115,6 +119,9 @@ def test_fhir_fetch_budget(make_app):
     assert time.monotonic() - started < 0.45, "the answer does not wait for the slow server"
     assert response.status_code == 412
     assert "LEUKEMIA_CDS_FHIR_BUDGET_MS" in str(response.get_json())
+    # the abandoned fetch must not record its late call into the next test's mock
+    assert finished.wait(5)
+    time.sleep(0.05)
 
 
 def test_oversized_jwt_is_refused_before_parsing(make_app):
