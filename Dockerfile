@@ -16,7 +16,8 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     LEUKEMIA_CDS_CARDS_DIR=/app/cards \
     LEUKEMIA_CDS_PROFILES_DIR=/app/fhir_profiles \
-    LEUKEMIA_CDS_DATA_DIR=/var/lib/leukemia-cds
+    LEUKEMIA_CDS_DATA_DIR=/var/lib/leukemia-cds \
+    LEUKEMIA_CDS_SANDBOX=off
 RUN useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin cds \
     && mkdir -p /var/lib/leukemia-cds && chown cds /var/lib/leukemia-cds
 COPY --from=build /opt/venv /opt/venv

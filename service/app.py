@@ -12,7 +12,7 @@ from importlib import resources
 
 from flask import Flask, Response
 
-from service import logs
+from service import logs, sandbox
 from service.config import PREFIX, ConfigError, Settings
 from service.hooks import audit, auth, cors, endpoints, errors, feedback
 from service.store import Pseudonymizer, Store, StoreError, database_url, load_or_create_key
@@ -44,6 +44,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     cors.install(app, settings.cors_origins)
     app.register_blueprint(endpoints.blueprint)
     app.register_blueprint(feedback.blueprint)
+    sandbox.install(app, settings)  # the page at /, only when LEUKEMIA_CDS_SANDBOX is on
     openapi = (resources.files("service") / "openapi.json").read_bytes()
 
     @app.get("/openapi.json")

@@ -8,6 +8,7 @@ status 2, before any worker is forked: the hospital engineer sees the cause, not
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -50,9 +51,10 @@ def serve(args: argparse.Namespace) -> int:
     from gunicorn.app.base import BaseApplication
 
     from service.app import create_app
+    from service.sandbox import serve_profile
 
     try:
-        settings = Settings.from_env()
+        settings = serve_profile(Settings.from_env(), os.environ, args.host, args.port)
         logs.configure(settings.log_level)
         dry_run = create_app(settings)  # catalogues, terminology, store: here or never
     except (ConfigError, StartupError) as exc:

@@ -154,6 +154,10 @@ class Settings:
     worker_timeout_s: int = 30
     log_level: str = "INFO"
     data_dir: Path = field(default_factory=lambda: Path("data"))
+    # Sandbox page at / with synthetic patients and a token it mints for itself (development
+    # only: anyone who can reach the page can call the hooks). `leukemia-cds serve` turns it on
+    # unless LEUKEMIA_CDS_SANDBOX says otherwise; the container image sets it off.
+    sandbox: bool = False
     # Data folders (service/paths.py resolves them; listed here so they are known settings)
     cards_dir: Path | None = None
     profiles_dir: Path | None = None
@@ -212,6 +216,7 @@ _TABLE: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "THREADS": ("threads", _ranged(1, 64)),
     "WORKER_TIMEOUT_S": ("worker_timeout_s", _ranged(5, 600)),
     "LOG_LEVEL": ("log_level", _log_level),
+    "SANDBOX": ("sandbox", _auth),
     "DATA_DIR": ("data_dir", _path),
     "CARDS_DIR": ("cards_dir", _path),
     "PROFILES_DIR": ("profiles_dir", _path),

@@ -391,13 +391,13 @@ SCENARIOS: dict[str, Scenario] = {s.id: s for s in (
         ("ALL-FRONT-BLIN-CONSOLIDATION", "ALL-PH-LIKE", "MON-BLIN-CRS-NEURO-WINDOWS"),
         ("blinatumomab",), _b_all_post_induction_mrd_neg),
     Scenario(
-        "b-all-newdx-cd20-young", "24-year-old newly diagnosed Ph− B-ALL, CD20 45 %",
+        "b-all-newdx-cd20-young", "Young adult, newly diagnosed Ph− B-ALL, CD20 ≥20 %",
         "Frontline: rituximab for CD20 ≥20 %, MRD assay and baseline work-up at diagnosis.",
         ("b-all", "workup", "trial"),
         ("ALL-RITUX-CD20", "DX-MRD-BASELINE", "DX-BASELINE", "DX-PHLIKE-PROXY", "ALL-FRONT-INO"),
         ("rituximab", "blinatumomab"), _b_all_newdx_cd20),
     Scenario(
-        "b-all-newdx-older-hepatic", "62-year-old newly diagnosed Ph− B-ALL with liver disease",
+        "b-all-newdx-older-hepatic", "Adult over 60, newly diagnosed Ph− B-ALL, liver disease",
         "Older adult frontline: trial prompt, rituximab of unproven benefit ≥60, InO cautions.",
         ("b-all", "trial", "caution", "monitoring"),
         ("ALL-FRONT-OLDER-TRIAL", "ALL-RITUX-OLDER", "ALL-FRONT-INO", "CAU-HEPATIC",
@@ -425,7 +425,7 @@ SCENARIOS: dict[str, Scenario] = {s.id: s for s in (
          "ALL-CNS-EMD", "CAU-BLIN-EFFICACY", "CAU-INO-VOD-HCT", "MON-INO-VOD", "CART-BREXU"),
         ("inotuzumab", "blinatumomab"), _first_relapse_high_burden),
     Scenario(
-        "b-all-first-relapse-low-burden", "First relapse, 18 % blasts, CD19+, epilepsy",
+        "b-all-first-relapse-low-burden", "First relapse, low blast count (<25 %), CD19+, epilepsy",
         "Low burden favours blinatumomab; neurologic comorbidity argues for InO.",
         ("b-all", "car-t", "caution", "monitoring", "workup"),
         ("ALL-RR-LOW-BURDEN-BLIN", "ALL-BLIN-RR", "CART-BREXU", "CAU-NEURO",
@@ -467,7 +467,7 @@ SCENARIOS: dict[str, Scenario] = {s.id: s for s in (
          "TALL-ALEMTUZUMAB", "CAU-DARA-BLOODBANK", "ORDER-CD19-AGENT-LINEAGE"),
         ("daratumumab", "blinatumomab"), _t_all_relapsed_cd38),
     Scenario(
-        "aml-cd33-unfit", "76-year-old newly diagnosed AML, CD33+, unfit for intensive induction",
+        "aml-cd33-unfit", "Newly diagnosed AML over 70, CD33+, unfit for intensive induction",
         "Gemtuzumab ozogamicin for unfit CD33+ AML; CD123 and genetics still to do.",
         ("aml", "workup", "caution", "monitoring"),
         ("AML-GO-UNFIT", "DX-AML-MARKERS", "DX-GENETICS-AML", "CAU-GO-SOS", "MON-GO-HEPATIC"),
