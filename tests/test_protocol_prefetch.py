@@ -110,7 +110,7 @@ def test_omitted_keys_are_fetched_in_parallel_with_the_bearer_token(client, capt
     response = client.post(URL, json=body)
     assert response.status_code == 200, response.get_json()
     assert "Observation/o9" in ids(captured[0])
-    assert len(responses.calls) == 2
+    assert len(responses.calls) == 2, [c.request.url for c in responses.calls]
     for call in responses.calls:
         assert call.request.headers["Authorization"] == f"Bearer {TOKEN}"
         assert call.request.headers["Accept"] == "application/fhir+json"
