@@ -1,0 +1,455 @@
+"""leukemia-cds benchmark: in-process and over-HTTP latency, throughput under load, each figure
+beside the floor (the same Flask/gunicorn answering a route that only parses the same body).
+
+    python bench/run.py            # full run (about 2 minutes on 2 cores)
+    python bench/run.py --quick    # a few seconds; CI runs this so the script cannot rot
+
+Needs `wrk` (Debian package) for the concurrent part; without it that part is skipped and says
+so. Writes bench/results/<timestamp>.json (or --out) and prints a short table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.server
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, ClassVar
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from service import jsonio  # noqa: E402
+from service.app import create_app  # noqa: E402
+from service.config import Settings  # noqa: E402
+from service.hooks.auth import LocalSigner  # noqa: E402
+from service.synth.generator import generate  # noqa: E402
+from service.synth.hooks import SERVICE_FOR_HOOK, prefetch_for  # noqa: E402
+
+ISS = "https://bench.ehr.example"
+SCENARIO = "b-all-first-relapse-high-burden"
+SIZES = (50, 200, 1000)
+HOOKS = ("patient-view", "order-sign")
+
+
+# ---- workload ----------------------------------------------------------------------------------
+
+
+def request_body(size: int, hook: str) -> dict[str, Any]:
+    """A realistic hook call: a relapsed B-ALL chart of `size` resources; order-sign drafts
+    blinatumomab (so monitoring, cautions and eligibility all run)."""
+    patient = generate(SCENARIO, size=size, seed=7)
+    bundle = patient.bundle()
+    resources = [e["resource"] for e in bundle["entry"]]
+    pid = next(r["id"] for r in resources if r["resourceType"] == "Patient")
+    context: dict[str, Any] = {"userId": "Practitioner/bench", "patientId": pid}
+    if hook in {"order-select", "order-sign"}:
+        order = {
+            "resourceType": "MedicationRequest", "id": "bench-order", "status": "draft",
+            "intent": "order", "subject": {"reference": f"Patient/{pid}"},
+            "medicationCodeableConcept": {
+                "coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm",
+                            "code": "1597258", "display": "blinatumomab"}],
+                "text": "blinatumomab"},
+        }
+        context["draftOrders"] = {"resourceType": "Bundle", "type": "collection",
+                                  "entry": [{"resource": order}]}
+        if hook == "order-select":
+            context["selections"] = ["MedicationRequest/bench-order"]
+    return {"hook": hook, "hookInstance": "bench", "context": context,
+            "prefetch": prefetch_for(resources)}
+
+
+def percentiles(samples_ms: list[float]) -> dict[str, float]:
+    ordered = sorted(samples_ms)
+
+    def pick(q: float) -> float:
+        return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+    return {"median_ms": round(statistics.median(ordered), 3), "p95_ms": round(pick(0.95), 3),
+            "p99_ms": round(pick(0.99), 3), "n": len(ordered)}
+
+
+def time_calls(call: Callable[[], Any], n: int, warmup: int) -> list[float]:
+    for _ in range(warmup):
+        call()
+    samples = []
+    for _ in range(n):
+        started = time.perf_counter()
+        call()
+        samples.append((time.perf_counter() - started) * 1000)
+    return samples
+
+
+@contextlib.contextmanager
+def environment(public_url: str, data_dir: Path, signer: LocalSigner) -> Iterator[dict[str, str]]:
+    clients = data_dir / "clients.json"
+    clients.write_text(json.dumps([signer.client.model_dump(exclude_none=True)]))
+    env = {
+        "LEUKEMIA_CDS_CLIENTS": str(clients),
+        "LEUKEMIA_CDS_PUBLIC_URL": public_url,
+        "LEUKEMIA_CDS_DATA_DIR": str(data_dir),
+        "LEUKEMIA_CDS_SANDBOX": "off",
+        "LEUKEMIA_CDS_LOG_LEVEL": "WARNING",
+    }
+    yield env
+
+
+# ---- 1. in process ---------------------------------------------------------------------------
+
+
+def in_process(n: int, warmup: int, signer: LocalSigner, tmp: Path) -> dict[str, Any]:
+    public = "http://bench.local"
+    (tmp / "inproc").mkdir()
+    with environment(public, tmp / "inproc", signer) as env:
+        app = create_app(Settings.from_env(env))
+    client = app.test_client()
+    floor_client = _floor_app().test_client()
+    results: dict[str, Any] = {}
+    for hook in HOOKS:
+        path = f"/cds-services/{SERVICE_FOR_HOOK[hook]}"
+        for size in SIZES:
+            raw = jsonio.dumps(request_body(size, hook))
+            tokens = iter([signer.token(public + path) for _ in range(n + warmup)])
+
+            def call(path: str = path, raw: bytes = raw, tokens: Iterator[str] = tokens) -> None:
+                response = client.post(path, data=raw, content_type="application/json",
+                                       headers={"Authorization": f"Bearer {next(tokens)}"})
+                if response.status_code != 200:
+                    raise RuntimeError(f"{path}: HTTP {response.status_code} "
+                                       f"{response.get_data(as_text=True)[:300]}")
+
+            full = percentiles(time_calls(call, n, warmup))
+            floor = percentiles(time_calls(
+                lambda path=path, raw=raw: floor_client.post(
+                    path, data=raw, content_type="application/json"), n, warmup))
+            full["floor_median_ms"] = floor["median_ms"]
+            full["ratio_to_floor"] = round(full["median_ms"] / floor["median_ms"], 2)
+            full["body_kib"] = round(len(raw) / 1024, 1)
+            results[f"{hook}/{size}"] = full
+    for hook in HOOKS:
+        small, large = results[f"{hook}/50"], results[f"{hook}/1000"]
+        results[f"{hook}/scaling"] = {
+            "ms_per_resource_50_to_1000": round(
+                (large["median_ms"] - small["median_ms"]) / (1000 - 50), 4),
+            "cost_ratio_1000_vs_50": round(large["median_ms"] / small["median_ms"], 2),
+            "resource_ratio": 20.0,
+        }
+    return results
+
+
+def _floor_app() -> Any:
+    sys.path.insert(0, str(ROOT / "bench"))
+    from floor_app import app  # type: ignore[import-not-found]
+
+    return app
+
+
+# ---- 2. over HTTP ----------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def running(command: list[str], env: dict[str, str], port: int, log: Path) -> Iterator[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("LEUKEMIA_CDS_")}
+    full_env.update(env)
+    with log.open("w") as out:
+        process = subprocess.Popen(command, env=full_env, stdout=out, stderr=subprocess.STDOUT,
+                                   start_new_session=True, cwd=ROOT)
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        import requests
+
+        while True:
+            try:
+                requests.get(f"{base}/healthz", timeout=1)
+                break
+            except requests.ConnectionError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    message = f"{command[0]} did not start: {log.read_text()[-2000:]}"
+                    raise RuntimeError(message) from None
+                time.sleep(0.1)
+        try:
+            yield base
+        finally:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=30)
+
+
+def gunicorn_floor(port: int) -> list[str]:
+    settings = Settings.from_env({})
+    return [sys.executable, "-m", "gunicorn", "--chdir", str(ROOT / "bench"),
+            "-b", f"127.0.0.1:{port}", "-w", str(settings.workers), "-k", "gthread",
+            "--threads", str(settings.threads), "--no-control-socket", "floor_app:app"]
+
+
+def one_client(base: str, path: str, raw: bytes, tokens: list[str] | None, n: int,
+               warmup: int) -> dict[str, float]:
+    import requests
+
+    session = requests.Session()
+    supply = iter(tokens or [])
+
+    def call() -> None:
+        headers = {"Content-Type": "application/json"}
+        if tokens is not None:
+            headers["Authorization"] = f"Bearer {next(supply)}"
+        response = session.post(base + path, data=raw, headers=headers, timeout=10)
+        if response.status_code != 200:
+            raise RuntimeError(f"HTTP {response.status_code}: {response.text[:300]}")
+
+    return percentiles(time_calls(call, n, warmup))
+
+
+def wrk(base: str, path: str, body_file: Path, tokens_file: Path | None, connections: int,
+        seconds: int) -> dict[str, Any]:
+    threads = 2
+    command = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s",
+               "--timeout", "10s", "-s", str(ROOT / "bench" / "post.lua"), base + path, "--",
+               str(tokens_file) if tokens_file else "none", str(body_file), str(threads)]
+    out = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60)
+    line = [x for x in out.stdout.splitlines() if x.startswith("{")]
+    if not line:
+        raise RuntimeError(f"wrk printed no result: {out.stdout} {out.stderr}")
+    result = json.loads(line[-1])
+    duration_s = result["duration_us"] / 1e6
+    return {
+        "connections": connections,
+        "requests": result["requests"],
+        "rps": round(result["requests"] / duration_s, 1),
+        "errors": result["non2xx"] + result["socket_errors"],
+        "p50_ms": result["p50_us"] / 1000, "p90_ms": result["p90_us"] / 1000,
+        "p95_ms": result["p95_us"] / 1000, "p99_ms": result["p99_us"] / 1000,
+        "tail_p99_over_p50": round(result["p99_us"] / max(1, result["p50_us"]), 2),
+    }
+
+
+def audit_rows(data_dir: Path) -> int | None:
+    database = data_dir / "leukemia-cds.sqlite3"
+    if not database.exists():
+        candidates = list(data_dir.glob("*.sqlite*"))
+        if not candidates:
+            return None
+        database = candidates[0]
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(database)) as db:
+        tables = [r[0] for r in db.execute("select name from sqlite_master where type='table'")]
+        table = next((t for t in tables if "audit" in t), None)
+        if table is None:
+            return None
+        return int(db.execute(f"select count(*) from {table}").fetchone()[0])
+
+
+def over_http(args: argparse.Namespace, signer: LocalSigner, tmp: Path) -> dict[str, Any]:
+    port, floor_port = free_port(), free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    data_dir = tmp / "http"
+    data_dir.mkdir()
+    hook = "patient-view"
+    path = f"/cds-services/{SERVICE_FOR_HOOK[hook]}"
+    raw = jsonio.dumps(request_body(200, hook))
+    body_file = tmp / "body.json"
+    body_file.write_bytes(raw)
+    results: dict[str, Any] = {"hook": hook, "size": 200}
+    with environment(base_url, data_dir, signer) as env, \
+            running([sys.executable, "-m", "service", "serve", "--port", str(port)], env, port,
+                    tmp / "service.log") as base, \
+            running(gunicorn_floor(floor_port), {}, floor_port, tmp / "floor.log") as floor:
+        aud = base_url + path
+        n = 50 if args.quick else 300
+        single = one_client(base, path, raw, [signer.token(aud) for _ in range(n + 20)], n, 20)
+        floor_single = one_client(floor, path, raw, None, n, 20)
+        single["floor_p50_ms"] = floor_single["median_ms"]
+        single["ratio_to_floor"] = round(single["median_ms"] / floor_single["median_ms"], 2)
+        results["one_client"] = single
+        if shutil.which("wrk") is None:
+            results["concurrent"] = "skipped: wrk is not installed (apt-get install wrk)"
+            return results
+        seconds = 2 if args.quick else 10
+        before = audit_rows(data_dir) or 0
+        concurrent = []
+        completed = 0
+        for connections in (16, 64):
+            tokens_file = tmp / f"tokens-{connections}.txt"
+            count = (1500 if args.quick else 9000)
+            tokens_file.write_text("\n".join(
+                signer.token(aud, lifetime_s=300) for _ in range(count)) + "\n")
+            service = wrk(base, path, body_file, tokens_file, connections, seconds)
+            if service["requests"] >= count:
+                service["note"] = "token supply exhausted; rerun with more tokens"
+            floor_run = wrk(floor, path, body_file, None, connections, seconds)
+            service["floor_rps"] = floor_run["rps"]
+            service["floor_p50_ms"] = floor_run["p50_ms"]
+            service["floor_p99_ms"] = floor_run["p99_ms"]
+            service["rps_ratio_to_floor"] = round(service["rps"] / floor_run["rps"], 2)
+            completed += service["requests"] - service["errors"]
+            concurrent.append(service)
+        time.sleep(0.5)
+        after = audit_rows(data_dir)
+        results["concurrent"] = concurrent
+        if after is not None:
+            # wrk counts only replies it received before its clock stopped; the server may have
+            # finished (and audited) up to one request per connection more.
+            results["audit"] = {"rows_written": after - before, "successful_requests": completed,
+                                "lost": max(0, completed - (after - before))}
+    return results
+
+
+# ---- 3. FHIR fetch in parallel ---------------------------------------------------------------
+
+
+class _SlowFhir(http.server.BaseHTTPRequestHandler):
+    delays: ClassVar[dict[str, float]] = {}
+    resources: ClassVar[dict[str, Any]] = {}
+
+    def do_GET(self) -> None:
+        kind = self.path.split("/")[-1].split("?")[0]
+        time.sleep(self.delays.get(kind, 0.0))
+        body = self.resources.get(kind, {"resourceType": "Bundle", "type": "searchset"})
+        data = json.dumps(body).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/fhir+json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def fhir_fetch(args: argparse.Namespace, signer: LocalSigner, tmp: Path) -> dict[str, Any]:
+    body = request_body(200, "patient-view")
+    prefetch = body.pop("prefetch")
+    pid = body["context"]["patientId"]
+    port = free_port()
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), _SlowFhir)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    _SlowFhir.resources = {
+        pid: prefetch["patient"], "Condition": prefetch["conditions"],
+        "Observation": prefetch["observations"], "Procedure": prefetch["procedures"],
+        "MedicationRequest": prefetch["medicationRequests"],
+        "MedicationAdministration": prefetch["medicationAdministrations"],
+        "MedicationStatement": prefetch["medicationStatements"],
+    }
+    body["fhirServer"] = f"http://127.0.0.1:{port}/fhir"
+    data_dir = tmp / "fetch"
+    data_dir.mkdir()
+    public = "http://bench.local"
+    results: dict[str, Any] = {}
+    try:
+        with environment(public, data_dir, signer) as env:
+            env["LEUKEMIA_CDS_FHIR_HTTP_HOSTS"] = "127.0.0.1"
+            settings = Settings.from_env(env)
+            client = create_app(settings).test_client()
+        path = "/cds-services/leukemia-immunotherapy"
+        n = 10 if args.quick else 40
+        for label, delays in (("fast-server", {}),
+                              ("slowest-80ms", {"Observation": 0.08, "Condition": 0.04,
+                                                "Procedure": 0.02}),
+                              ("dead-slow-2s", {"Observation": 2.0})):
+            _SlowFhir.delays = delays
+            statuses: list[int] = []
+
+            def call(statuses: list[int] = statuses) -> None:
+                response = client.post(path, json=body, headers={
+                    "Authorization": f"Bearer {signer.token(public + path)}"})
+                statuses.append(response.status_code)
+
+            stats = percentiles(time_calls(call, n if label != "dead-slow-2s" else 3, 1))
+            stats["slowest_single_fetch_ms"] = max(delays.values(), default=0) * 1000
+            stats["statuses"] = sorted(set(statuses))
+            results[label] = stats
+        results["budget_ms"] = settings.fhir_budget_ms
+    finally:
+        server.shutdown()
+    return results
+
+
+# ---- report ------------------------------------------------------------------------------------
+
+
+def table(result: dict[str, Any]) -> str:
+    lines = ["", "in-process (full hook call; floor = parse-only Flask route, same body)",
+             f"{'case':<22}{'median':>9}{'p95':>9}{'p99':>9}{'floor':>9}{'ratio':>7}"]
+    for key, row in result["in_process"].items():
+        if "median_ms" in row:
+            lines.append(f"{key:<22}{row['median_ms']:>9.2f}{row['p95_ms']:>9.2f}"
+                         f"{row['p99_ms']:>9.2f}{row['floor_median_ms']:>9.2f}"
+                         f"{row['ratio_to_floor']:>7.2f}")
+        else:
+            lines.append(f"{key:<22}cost x{row['cost_ratio_1000_vs_50']} for x20 resources")
+    http_part = result["http"]
+    single = http_part["one_client"]
+    lines += ["", "over HTTP, gunicorn on loopback, patient-view 200 resources",
+              f"one client: p50 {single['median_ms']:.2f} ms, p99 {single['p99_ms']:.2f} ms "
+              f"(floor p50 {single['floor_p50_ms']:.2f} ms, ratio {single['ratio_to_floor']})"]
+    if isinstance(http_part["concurrent"], str):
+        lines.append(http_part["concurrent"])
+    else:
+        for row in http_part["concurrent"]:
+            lines.append(
+                f"c={row['connections']:<3} {row['rps']:>7.1f} req/s (floor {row['floor_rps']},"
+                f" x{row['rps_ratio_to_floor']})  p50 {row['p50_ms']:.1f}  p99 {row['p99_ms']:.1f}"
+                f" ms (p99/p50 {row['tail_p99_over_p50']})  errors {row['errors']}")
+        if "audit" in http_part:
+            lines.append(f"audit rows {http_part['audit']['rows_written']} for "
+                         f"{http_part['audit']['successful_requests']} answered; lost "
+                         f"{http_part['audit']['lost']}")
+    fetch = result["fhir_fetch"]
+    lines += ["", f"omitted prefetch fetched from a FHIR server (budget {fetch['budget_ms']} ms)"]
+    for label in ("fast-server", "slowest-80ms", "dead-slow-2s"):
+        row = fetch[label]
+        lines.append(f"{label:<14} median {row['median_ms']:.1f} ms, max single fetch "
+                     f"{row['slowest_single_fetch_ms']:.0f} ms, statuses {row['statuses']}")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="a few seconds (CI)")
+    parser.add_argument("--out", type=Path, help="JSON result file")
+    args = parser.parse_args()
+    signer = LocalSigner.generate(ISS)
+    n, warmup = (30, 5) if args.quick else (300, 30)
+    with tempfile.TemporaryDirectory(prefix="leukemia-cds-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        result: dict[str, Any] = {
+            "when": datetime.now(UTC).isoformat(timespec="seconds"),
+            "mode": "quick" if args.quick else "full",
+            "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                        "platform": platform.platform()},
+            "in_process": in_process(n, warmup, signer, tmp),
+        }
+        result["http"] = over_http(args, signer, tmp)
+        result["fhir_fetch"] = fhir_fetch(args, signer, tmp)
+    out = args.out or ROOT / "bench" / "results" / (
+        datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + ("-quick" if args.quick else "") + ".json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(table(result))
+    print(f"\nwrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
