@@ -84,7 +84,8 @@ def _dedupe(recs: Iterable[Recommendation]) -> list[Recommendation]:
 
 def referenced_trials() -> frozenset[str]:
     """Every NCT number the rules can put on a card (the catalogue must describe each)."""
-    lists = [*trials.ALL_TRIAL_LISTS, b_all.PH_FRONT_TRIALS, aml.CD123_TRIALS, aml.CD33_TRIALS,
+    lists = [*trials.ALL_TRIAL_LISTS, b_all.PH_FRONT_TRIALS, b_all.PH_RR_INO_TRIALS,
+             aml.CD123_TRIALS, aml.CD33_TRIALS,
              aml.OTHER_TARGET_TRIALS, t_all.DARA_RR_TRIALS, t_all.DARA_VHR_TRIALS,
              t_all.CD7_TRIALS, t_all.OTHER_CELLULAR_TRIALS]
     return frozenset(nct for group in lists for nct in group)

@@ -22,13 +22,17 @@ INO_OPTIONS = frozenset({
     R.ALL_INO_MINIHCVD_SALVAGE.id,
 })
 PH_FRONT_TRIALS = ("NCT04530565", "NCT04722848", "NCT04747912")
+PH_RR_INO_TRIALS = ("NCT02311998",)
 
 
-def _confirm(ctx: Ctx, *markers: str, age: bool = False) -> tuple[str, ...]:
+def _confirm(ctx: Ctx, *markers: str, age: bool = False, ph_negative: bool = False
+             ) -> tuple[str, ...]:
     """Facts an option rests on that the record lacks, in the words a card uses."""
     out = [m.upper() for m in markers if ctx.marker(m).status is None]  # type: ignore[arg-type]
     if age and ctx.age is None:
         out.append("age")
+    if ph_negative and ctx.ph is None:
+        out.append("Ph-negative status")
     return tuple(out)
 
 
@@ -99,7 +103,8 @@ def relapsed(ctx: Ctx) -> list[Recommendation]:
                                t315i=t315i == "detected", confirm=_confirm(ctx, "cd19")))
         if ino_ok and adult is not False:
             out.append(ctx.rec(R.ALL_PH_RR_INO, ctx.f_ph, cd22.fact, ctx.f_age,
-                               confirm=_confirm(ctx, "cd22", age=True)))
+                               confirm=_confirm(ctx, "cd22", age=True),
+                               trials=PH_RR_INO_TRIALS))
     out += _t315i(ctx)
     if ctx.emd:
         out.append(ctx.rec(
@@ -156,7 +161,7 @@ def mrd(ctx: Ctx) -> list[Recommendation]:
             R.ALL_FRONT_BLIN_CONSOLIDATION, m.fact, ctx.f_status, ctx.f_ph, cd19.fact, ctx.f_age,
             detectable_sub=m.state == "positive",
             sensitivity_ok=m.state == "negative" and m.below_1e4 is True,
-            confirm_ph=ctx.ph is None, confirm=_confirm(ctx, "cd19"),
+            confirm=_confirm(ctx, "cd19", ph_negative=True),
             age=ctx.age, under55=ctx.age is not None and ctx.age < 55,
         ))
     if m.state == "negative" and ctx.exposure("blinatumomab") and ctx.status in REMISSION:
@@ -188,25 +193,25 @@ def frontline(ctx: Ctx) -> list[Recommendation]:
     if cd20.status == "positive" and ph_ok:
         if ctx.age is not None and ctx.age >= 60:
             out.append(ctx.rec(R.ALL_RITUX_OLDER, cd20.fact, ctx.f_age, ctx.f_ph,
-                               confirm_ph=ctx.ph is None))
+                               confirm=_confirm(ctx, ph_negative=True)))
         else:
             out.append(ctx.rec(R.ALL_RITUX_CD20, cd20.fact, ctx.f_age, ctx.f_ph,
-                               confirm_ph=ctx.ph is None, confirm_age=ctx.age is None,
+                               confirm=_confirm(ctx, age=True, ph_negative=True),
                                percent=cd20.percent))
     elif (cd20.percent is not None and 1 <= cd20.percent < 20 and cd20.status != "positive"
           and ph_ok and ctx.status in {"newly-diagnosed", "post-induction"}):
         out.append(ctx.rec(R.ALL_OFATUMUMAB_CD20LOW, cd20.fact, ctx.f_ph,
-                           percent=cd20.percent, confirm_ph=ctx.ph is None))
+                           percent=cd20.percent, confirm=_confirm(ctx, ph_negative=True)))
     if ctx.age is not None and ctx.age < 18 and ctx.cd19.expressed is not False:
         out.append(ctx.rec(R.ALL_FRONT_PEDS_SR_BLIN, ctx.f_age, ctx.f_status, ctx.cd19.fact,
                            confirm=_confirm(ctx, "cd19")))
     early = ctx.status in {"newly-diagnosed", "post-induction"}
     if early and ph_ok and ctx.age is not None and ctx.age > 55:
         out.append(ctx.rec(R.ALL_FRONT_OLDER_TRIAL, ctx.f_age, ctx.f_ph, ctx.f_status,
-                           confirm_ph=ctx.ph is None))
+                           confirm=_confirm(ctx, ph_negative=True)))
     if early and ph_ok and ctx.age is not None and ctx.age >= 18:
         out.append(ctx.rec(R.ALL_FRONT_INO, ctx.f_age, ctx.f_ph, ctx.f_status,
-                           confirm_ph=ctx.ph is None, over70=ctx.age > 70))
+                           confirm=_confirm(ctx, ph_negative=True), over70=ctx.age > 70))
     if ctx.ph == "positive" and early:
         out.append(ctx.rec(R.ALL_PH_FRONT, ctx.f_ph, ctx.f_status, ctx.f_age,
                            older=ctx.age is not None and ctx.age >= 65,

@@ -177,7 +177,7 @@ def _rituximab(ctx: Ctx) -> list[Recommendation]:
         out += _marker_gap(ctx, drug, "cd20")
     if ctx.age is not None and ctx.age >= 60 and ctx.is_b:
         out.append(ctx.rec(R.ALL_RITUX_OLDER, cd20.fact, ctx.f_age, ctx.f_ph, focus=drug,
-                           confirm_ph=ctx.ph is None))
+                           confirm=("Ph-negative status",) if ctx.ph is None else ()))
     return out
 
 

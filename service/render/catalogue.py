@@ -1,0 +1,338 @@
+"""Load, compile and validate the card catalogue (cards/*.toml) once, at start-up.
+
+A broken catalogue must stop the service with one clear line, never surface as a 500 on the
+first patient it touches. So everything that can be checked without a patient is checked here:
+every rule the decision module can emit has exactly one entry; every entry cites the seeds its
+rule rests on, by a section listed in cards/seed-sections.toml; every template compiles and
+renders with the entry's sample data; every rendered summary fits CDS Hooks' 140 characters;
+every suggested FHIR resource validates with fhir.resources (R4B); every trial a rule can name
+is described. Templates are compiled once and reused for every call.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from service.cli import StartupError
+from service.decision import RULES, referenced_trials
+from service.render.seeds import SeedInfo, parse_index
+
+TOPIC_SYSTEM = "http://leukemia-cds.org/fhir/CodeSystem/card-topic"
+TOPICS = {
+    "immunotherapy-option": "Immunotherapy option",
+    "toxicity-monitoring": "Toxicity monitoring",
+    "trial-enrollment": "Trial enrollment",
+    "safety-caution": "Safety caution",
+    "diagnostic-workup": "Diagnostic workup",
+    "data-quality": "Data quality",
+}
+INDICATORS = ("info", "warning", "critical")
+SUMMARY_MAX = 139  # CDS Hooks: "<140 characters"
+SEED_INDEX = "seed-sections.toml"
+SHARED = "catalogue.toml"
+
+
+class CatalogueError(StartupError):
+    """The catalogue cannot be used; the message is one line naming the file and entry."""
+
+
+def _md_escape(value: Any) -> Any:
+    """Keep record-derived text from turning into HTML when the EHR renders markdown."""
+    if isinstance(value, str):
+        return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return value
+
+
+def _fit(text: str, limit: int = SUMMARY_MAX) -> str:
+    """Shorten at a word boundary with an ellipsis (merged summaries list titles, can run long)."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1].rsplit(" ", 1)[0].rstrip(",;:—- ")
+    return cut + "…"
+
+
+def _environment(markdown: bool) -> jinja2.Environment:
+    env = jinja2.Environment(
+        undefined=jinja2.StrictUndefined, autoescape=False, trim_blocks=False,
+        keep_trailing_newline=False, finalize=_md_escape if markdown else None,
+    )
+    env.filters["fit"] = _fit
+    return env
+
+
+PLAIN = _environment(markdown=False)
+MARKDOWN = _environment(markdown=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Citation:
+    seed: str
+    section: str
+    quote: str
+
+
+@dataclass(frozen=True, slots=True)
+class CodeRef:
+    system: str
+    code: str
+    display: str
+
+
+@dataclass(frozen=True, slots=True)
+class SuggestionSpec:
+    """A suggestion template. `action` create -> a draft ServiceRequest/MedicationRequest."""
+
+    label: jinja2.Template
+    action: str  # "create" | "delete"
+    resource: str  # "ServiceRequest" | "MedicationRequest" (create only)
+    code: CodeRef | None
+    text: jinja2.Template | None
+    medication: str | None
+    note: jinja2.Template | None
+    resource_id: jinja2.Template | None
+    when: Callable[..., Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    id: str
+    group: str
+    topic: str
+    indicator: str
+    title: jinja2.Template
+    summary: jinja2.Template
+    detail: jinja2.Template
+    citations: tuple[Citation, ...]
+    suggestions: tuple[SuggestionSpec, ...]
+    override: tuple[tuple[str, str], ...]  # (code, display)
+    approval: bool
+    sample: Mapping[str, Any]
+    source_file: str
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    id: str
+    priority: int
+    summary: jinja2.Template
+
+
+@dataclass(frozen=True, slots=True)
+class TrialInfo:
+    nct: str
+    name: str
+    population: str
+    status: str
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    product: str
+    knowledge_version: str
+    approval_note: jinja2.Template
+    override_system: str
+    entries: dict[str, Entry]
+    groups: dict[str, Group]
+    trials: dict[str, TrialInfo]
+    seeds: dict[str, SeedInfo]
+    seed_by_key: dict[str, SeedInfo] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.seed_by_key.update({s.key: s for s in self.seeds.values()})
+
+
+# --- loading ---------------------------------------------------------------------------------
+
+
+def load_catalogue(cards_dir: Path) -> Catalogue:
+    """Read and validate the catalogue; raises CatalogueError with a one-line reason."""
+    if not cards_dir.is_dir():
+        raise CatalogueError(f"card catalogue: {cards_dir} is not a directory")
+    index_path = cards_dir / SEED_INDEX
+    seeds = parse_index(_read(index_path)) if index_path.exists() else None
+    if seeds is None:
+        raise CatalogueError(f"card catalogue: {index_path} is missing")
+    shared = _read(cards_dir / SHARED)
+    try:
+        catalogue = _build(cards_dir, shared, seeds)
+    except (KeyError, TypeError, ValueError, jinja2.TemplateError) as exc:
+        raise CatalogueError(f"card catalogue: {exc}") from None
+    validate(catalogue)
+    return catalogue
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise CatalogueError(f"card catalogue: {path} is missing") from None
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise CatalogueError(f"card catalogue: {path.name}: {exc}") from None
+
+
+def _build(cards_dir: Path, shared: dict[str, Any], seeds: dict[str, SeedInfo]) -> Catalogue:
+    meta = shared["meta"]
+    codes = {k: CodeRef(v["system"], v["code"], v["display"])
+             for k, v in shared.get("codes", {}).items()}
+    reasons = shared.get("override_reasons", {})
+    override_system = reasons.get("system", "")
+    override_sets = {k: tuple((r["code"], r["display"]) for r in v)
+                     for k, v in reasons.items() if k != "system"}
+    groups = {gid: Group(gid, int(g["priority"]), PLAIN.from_string(g["summary"]))
+              for gid, g in shared["groups"].items()}
+    entries: dict[str, Entry] = {}
+    trials: dict[str, TrialInfo] = {}
+    for path in sorted(cards_dir.glob("*.toml")):
+        if path.name in (SEED_INDEX, SHARED):
+            continue
+        data = _read(path)
+        for rid, raw in data.get("rules", {}).items():
+            if rid in entries:
+                raise ValueError(f"{path.name}: rule {rid} is defined twice")
+            entries[rid] = _entry(path.name, rid, raw, codes, override_sets)
+        for nct, raw in data.get("trials", {}).items():
+            trials[nct] = TrialInfo(nct, raw["name"], raw["population"], raw["status"])
+    return Catalogue(
+        product=meta["product"], knowledge_version=str(meta["knowledge_version"]),
+        approval_note=PLAIN.from_string(meta["approval_note"]),
+        override_system=override_system, entries=entries, groups=groups, trials=trials,
+        seeds=seeds,
+    )
+
+
+def _entry(file: str, rid: str, raw: dict[str, Any], codes: dict[str, CodeRef],
+           override_sets: dict[str, tuple[tuple[str, str], ...]]) -> Entry:
+    where = f"{file}: {rid}"
+    for key in ("group", "topic", "indicator", "title", "summary", "detail", "citations"):
+        if key not in raw:
+            raise ValueError(f"{where}: missing '{key}'")
+    override = raw.get("override")
+    if override not in override_sets:
+        raise ValueError(f"{where}: override set {override!r} is not in catalogue.toml")
+    suggestions = tuple(_suggestion(where, s, codes) for s in raw.get("suggestions", ()))
+    try:
+        return Entry(
+            id=rid, group=raw["group"], topic=raw["topic"], indicator=raw["indicator"],
+            title=PLAIN.from_string(raw["title"]), summary=PLAIN.from_string(raw["summary"]),
+            detail=MARKDOWN.from_string(raw["detail"].strip()),
+            citations=tuple(Citation(c["seed"], c["section"], c["quote"])
+                            for c in raw["citations"]),
+            suggestions=suggestions, override=override_sets[override],
+            approval=bool(raw.get("approval", False)), sample=raw.get("sample", {}),
+            source_file=file,
+        )
+    except jinja2.TemplateSyntaxError as exc:
+        raise ValueError(f"{where}: template error: {exc}") from None
+
+
+def _suggestion(where: str, raw: dict[str, Any], codes: dict[str, CodeRef]) -> SuggestionSpec:
+    action = raw.get("action", "create")
+    resource = raw.get("resource", "ServiceRequest")
+    if action not in ("create", "delete"):
+        raise ValueError(f"{where}: suggestion action {action!r} is not create or delete")
+    if resource not in ("ServiceRequest", "MedicationRequest"):
+        raise ValueError(f"{where}: suggestion resource {resource!r} is not supported")
+    code = None
+    if "code" in raw:
+        if raw["code"] not in codes:
+            raise ValueError(f"{where}: suggestion code {raw['code']!r} is not in [codes]")
+        code = codes[raw["code"]]
+    if action == "create" and resource == "ServiceRequest" and code is None and "text" not in raw:
+        raise ValueError(f"{where}: a ServiceRequest suggestion needs a code or a text")
+    if action == "create" and resource == "MedicationRequest" and not raw.get("medication"):
+        raise ValueError(f"{where}: a MedicationRequest suggestion needs a medication")
+    if action == "delete" and "resource_id" not in raw:
+        raise ValueError(f"{where}: a delete suggestion needs a resource_id")
+
+    def opt(key: str) -> jinja2.Template | None:
+        return PLAIN.from_string(raw[key]) if key in raw else None
+
+    return SuggestionSpec(
+        label=PLAIN.from_string(raw["label"]), action=action, resource=resource, code=code,
+        text=opt("text"), medication=raw.get("medication"), note=opt("note"),
+        resource_id=opt("resource_id"),
+        when=PLAIN.compile_expression(raw["when"]) if raw.get("when") else None,
+    )
+
+
+# --- validation --------------------------------------------------------------------------------
+
+
+def validate(cat: Catalogue) -> None:
+    """Every check that needs no patient; raises CatalogueError naming the first problem."""
+    missing = sorted(set(RULES) - set(cat.entries))
+    if missing:
+        raise CatalogueError(f"card catalogue: no entry for rule {missing[0]}"
+                             + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+    orphans = sorted(set(cat.entries) - set(RULES))
+    if orphans:
+        raise CatalogueError(f"card catalogue: entry {orphans[0]} matches no decision rule")
+    unknown = sorted(referenced_trials() - set(cat.trials))
+    if unknown:
+        raise CatalogueError(f"card catalogue: trial {unknown[0]} is used by a rule but not "
+                             "described in [trials]")
+    for entry in cat.entries.values():
+        _validate_entry(cat, entry)
+    for group in cat.groups.values():
+        try:
+            group.summary.render(n=2, titles=["first", "second"], drug="blinatumomab")
+        except jinja2.TemplateError as exc:
+            raise CatalogueError(f"card catalogue: group {group.id}: summary does not render "
+                                 f"({exc})") from None
+
+
+def _validate_entry(cat: Catalogue, e: Entry) -> None:
+    # Imported here: render.cards imports this module for the Catalogue type.
+    from service.render.cards import build_suggestion
+
+    where = f"card catalogue: {e.source_file}: {e.id}"
+    if e.group not in cat.groups:
+        raise CatalogueError(f"{where}: group {e.group!r} is not defined in catalogue.toml")
+    if e.topic not in TOPICS:
+        raise CatalogueError(f"{where}: topic {e.topic!r} is not a card-topic code")
+    if e.indicator not in INDICATORS:
+        raise CatalogueError(f"{where}: indicator {e.indicator!r} is not info/warning/critical")
+    if not e.citations:
+        raise CatalogueError(f"{where}: no citation")
+    for c in e.citations:
+        seed = cat.seeds.get(c.seed)
+        if seed is None:
+            raise CatalogueError(f"{where}: cites {c.seed!r}, which is not a known seed")
+        if seed.section(c.section) is None:
+            raise CatalogueError(f"{where}: cites section {c.section!r}, not listed for "
+                                 f"{c.seed} in seed-sections.toml")
+        if len(c.quote.strip()) < 12:
+            raise CatalogueError(f"{where}: citation of {c.section!r} needs a verbatim quote")
+    cited = {cat.seeds[c.seed].key for c in e.citations}
+    expected = set(RULES[e.id].seeds)
+    if cited != expected:
+        raise CatalogueError(f"{where}: cites seeds {sorted(cited)} but the rule rests on "
+                             f"{sorted(expected)}")
+    sample = dict(e.sample)
+    try:
+        summary = e.summary.render(sample)
+        e.title.render(sample)
+        e.detail.render(sample)
+        for s in e.suggestions:
+            if s.when is None or s.when(**sample):
+                build_suggestion(s, sample, patient_id="sample-patient")
+    except jinja2.TemplateError as exc:
+        raise CatalogueError(f"{where}: template does not render with its sample ({exc})") \
+            from None
+    except ValueError as exc:
+        raise CatalogueError(f"{where}: suggestion is not a valid FHIR resource ({exc})") \
+            from None
+    if len(" ".join(summary.split())) > SUMMARY_MAX:
+        raise CatalogueError(f"{where}: summary is {len(summary)} characters with its sample "
+                             f"(limit {SUMMARY_MAX})")
+    for nct in sample.get("trials", ()):
+        if nct not in cat.trials:
+            raise CatalogueError(f"{where}: sample trial {nct} is not described in [trials]")
