@@ -21,7 +21,13 @@ from pydantic.json_schema import models_json_schema
 
 from service import __version__
 from service.hooks import feedback
-from service.hooks.models import CdsResponse, Discovery, FeedbackRequest, HookRequest
+from service.hooks.models import (
+    CONTEXT_MODELS,
+    CdsResponse,
+    Discovery,
+    FeedbackRequest,
+    HookRequest,
+)
 from service.hooks.services import SERVICES
 
 _REF = "#/components/schemas/{model}"
@@ -97,7 +103,16 @@ def _schemas() -> dict[str, Any]:
                                                  (FeedbackRequest, "validation")]
     outputs: list[tuple[type[BaseModel], Any]] = [(CdsResponse, "serialization"),
                                                   (Discovery, "serialization")]
-    _, request_defs = models_json_schema(inputs, ref_template=_REF)
+    contexts = [(model, "validation") for model in CONTEXT_MODELS.values()]
+    _, request_defs = models_json_schema(inputs + contexts, ref_template=_REF)
+    # The model takes any object and validates it per hook after the hook is known; the document
+    # says which object each hook needs.
+    request_defs["$defs"]["Feedback"]["properties"]["outcomeTimestamp"].update(
+        format="date-time", description="RFC 3339 date-time with a time zone (UTC).")
+    request_defs["$defs"]["HookRequest"]["properties"]["context"] = {
+        "description": "The hook's context, as the CDS Hooks hook library defines it.",
+        "anyOf": [_ref(model.__name__) for model in CONTEXT_MODELS.values()],
+    }
     _, response_defs = models_json_schema(outputs, ref_template=_REF)
     clash = set(request_defs["$defs"]) & set(response_defs["$defs"])
     if clash:
@@ -126,7 +141,7 @@ def _answers(ok: tuple[str, str], *errors: int) -> dict[str, Any]:
 def _service_id_parameter() -> dict[str, Any]:
     return {"name": "service_id", "in": "path", "required": True,
             "description": "A service id from discovery.",
-            "schema": {"type": "string", "minLength": 1},
+            "schema": {"type": "string", "enum": sorted(SERVICES)},
             "examples": {s: {"value": s} for s in SERVICES}}
 
 
