@@ -1,16 +1,31 @@
 """The one seam between the protocol layer and the clinical layers.
 
 `hooks/` resolves a request (context validated, every prefetch key turned into resources) and
-hands it here; this module returns the cards. Nothing below this line knows about HTTP.
+hands it here; this module returns the cards: FHIR -> facts -> decisions -> cards, top to bottom.
+What the call needs that does not change between calls (compiled catalogue, terminology, site
+policy) is built once by `install` at start-up and kept on the Flask app.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 
+from flask import Flask, current_app, has_app_context
+
+from service.cli import StartupError
+from service.config import Settings
+from service.decision import Policy, decide
+from service.fhir.extract import extract_draft_orders, extract_facts
+from service.fhir.terminology import Terminology, TerminologyError, load_terminology
 from service.hooks.models import Card
+from service.paths import cards_dir, profiles_dir
+from service.render import Renderer, load_catalogue
+
+EXTENSION = "leukemia_cds.advisor"
+ORDER_HOOKS = frozenset({"order-select", "order-sign"})
 
 
 @dataclass(frozen=True)
@@ -25,6 +40,53 @@ class HookCall:
     now: datetime
 
 
+@dataclass(frozen=True)
+class Advisor:
+    """Everything loaded once per process that turns a call into cards."""
+
+    renderer: Renderer
+    terminology: Terminology
+    policy: Policy
+
+
+def build_advisor(settings: Settings) -> Advisor:
+    """Load and validate the catalogue and terminology; StartupError if either is broken."""
+    catalogue = load_catalogue(settings.cards_dir or cards_dir())
+    try:
+        terminology = load_terminology(settings.profiles_dir or profiles_dir())
+    except TerminologyError as exc:
+        raise StartupError(f"fhir_profiles: {exc}") from None
+    return Advisor(Renderer(catalogue), terminology,
+                   Policy(marker_positive_percent=settings.marker_positive_percent))
+
+
+def install(app: Flask, settings: Settings) -> None:
+    app.extensions[EXTENSION] = build_advisor(settings)
+
+
+def ready(app: Flask) -> str | None:
+    """Readiness: the catalogue is loaded (it was validated when it was)."""
+    return None if EXTENSION in app.extensions else "card catalogue not loaded"
+
+
+@cache
+def _default_advisor() -> Advisor:
+    return build_advisor(Settings())
+
+
 def advise(call: HookCall) -> list[Card]:
-    """Cards for this call. No decision module is wired in yet, so there is no guidance."""
-    return []
+    """Cards for this call; on order hooks they speak to the drafted (or selected) drugs."""
+    advisor: Advisor = (current_app.extensions.get(EXTENSION) if has_app_context() else None) \
+        or _default_advisor()
+    patient_id = call.context.patientId
+    facts = extract_facts(
+        call.resources, now=call.now, terminology=advisor.terminology, patient_id=patient_id,
+        positive_percent_threshold=advisor.policy.marker_positive_percent,
+    )
+    orders = []
+    if call.hook in ORDER_HOOKS:
+        selections = call.context.selections if call.hook == "order-select" else None
+        orders = extract_draft_orders(call.context.draftOrders.model_dump(),
+                                      selections=selections, terminology=advisor.terminology)
+    recommendations = decide(facts, hook=call.hook, orders_in_focus=orders, policy=advisor.policy)
+    return advisor.renderer.render(recommendations, patient_id=patient_id)

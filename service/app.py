@@ -12,7 +12,7 @@ from importlib import resources
 
 from flask import Flask, Response
 
-from service import logs, sandbox
+from service import advice, logs, sandbox
 from service.config import PREFIX, ConfigError, Settings
 from service.hooks import audit, auth, cors, endpoints, errors, feedback
 from service.store import Pseudonymizer, Store, StoreError, database_url, load_or_create_key
@@ -38,6 +38,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions[auth.EXTENSION] = authenticator = auth.Authenticator(settings, clients, store)
     auth.announce(authenticator)
     checks["store"] = store.ping
+    advice.install(app, settings)  # card catalogue + terminology: broken ones stop start-up here
+    checks["catalogue"] = lambda: advice.ready(app)
 
     logs.install(app)
     errors.install(app)

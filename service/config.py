@@ -158,6 +158,9 @@ class Settings:
     # only: anyone who can reach the page can call the hooks). `leukemia-cds serve` turns it on
     # unless LEUKEMIA_CDS_SANDBOX says otherwise; the container image sets it off.
     sandbox: bool = False
+    # Site policy (not evidence, and labelled so on cards): a bare marker percentage at or
+    # above this counts as positive. The seeds define a cut-off only for CD20 (>= 20 %).
+    marker_positive_percent: float = 20.0
     # Data folders (service/paths.py resolves them; listed here so they are known settings)
     cards_dir: Path | None = None
     profiles_dir: Path | None = None
@@ -221,4 +224,6 @@ _TABLE: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "CARDS_DIR": ("cards_dir", _path),
     "PROFILES_DIR": ("profiles_dir", _path),
     "SEEDS_DIR": ("seeds_dir", _path),
+    "MARKER_POSITIVE_PERCENT": ("marker_positive_percent",
+                                lambda name, raw: _float(name, raw, 1, 100)),
 }

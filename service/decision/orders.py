@@ -9,6 +9,9 @@ naming what to confirm before the first dose.
 
 from __future__ import annotations
 
+from dataclasses import replace
+from types import MappingProxyType
+
 from service.decision import cautions, monitoring, workup
 from service.decision import rules as R
 from service.decision.car_t import TISA_STATUSES, cd3_before_collection
@@ -25,6 +28,15 @@ _AGE_DEPENDS = {
 
 
 def for_order(ctx: Ctx, order: DraftOrder) -> list[Recommendation]:
+    """Eligibility, cautions and monitoring for one draft; ORDER-* cards name the draft."""
+    return [
+        replace(r, variables=MappingProxyType({**r.variables, "order_ref": order.resource}))
+        if r.id.startswith("ORDER-") else r
+        for r in _for_drug(ctx, order)
+    ]
+
+
+def _for_drug(ctx: Ctx, order: DraftOrder) -> list[Recommendation]:
     drug = focus_drug(order)
     if drug == "blinatumomab":
         return _cd19_agent(ctx, drug) + monitoring.blinatumomab(ctx)
