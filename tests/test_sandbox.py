@@ -90,6 +90,8 @@ def test_patients_are_the_scenario_library_with_key_facts(sandbox_app):
     client = sandbox_app.test_client()
     listing = client.get("/sandbox/api/patients").get_json()
     assert {p["scenario"]["id"] for p in listing["patients"]} == set(SCENARIOS)
+    names = [p["name"] for p in listing["patients"]]
+    assert len(set(names)) == len(names), "a reviewer picks patients by name"
     first = listing["patients"][0]
     assert first["keyFacts"] and first["orders"] and first["name"]
     prefetch = client.get(f"/sandbox/api/patients/{first['id']}/prefetch").get_json()

@@ -51,12 +51,18 @@ _GIVEN = {
              "Tomas", "Kwame", "Ivan"),
 }
 _FAMILY = ("Garcia", "Okafor", "Novak", "Larsen", "Tanaka", "Haddad", "Kowalski", "Silva",
-           "Moreau", "Fischer", "Nguyen", "Brennan", "Rossi", "Patel", "Lindqvist", "Mensah")
+           "Moreau", "Fischer", "Nguyen", "Brennan", "Rossi", "Patel", "Lindqvist", "Mensah",
+           "Dubois", "Yilmaz", "Kim", "Horvath", "Costa", "Ibrahim", "Petrov", "Walsh")
 
 
 def _person(r: Record, age: int | None, sex: str | None = None) -> None:
+    """Name and sex; the family name follows the scenario's place in the library, so that the
+    patients of one library (index 0, as the sandbox lists them) never share a name."""
     sex = sex or r.rng.choice(("female", "male"))
-    r.patient(age, sex, given=r.rng.choice(_GIVEN[sex]), family=r.rng.choice(_FAMILY))
+    scenario_id, _, index = r.patient_id.rpartition("-")
+    position = list(SCENARIOS).index(scenario_id) if scenario_id in SCENARIOS else 0
+    family = _FAMILY[(position + 7 * int(index or 0)) % len(_FAMILY)]
+    r.patient(age, sex, given=r.rng.choice(_GIVEN[sex]), family=family)
 
 
 def _j(r: Record, days: int, spread: int = 2) -> int:

@@ -203,7 +203,8 @@
       ? card.indicator : "info";
     var node = el("article", { className: "card " + indicator, "data-card": card.uuid || "" });
     var rec = (card.extension && card.extension[EXT]) || {};
-    if (rec.id) { node.setAttribute("data-recommendation", rec.id); }
+    var ruleIds = rec.ids || (rec.id ? [rec.id] : []);  /* a card may merge several rules */
+    if (ruleIds.length) { node.setAttribute("data-recommendation", ruleIds.join(" ")); }
     node.appendChild(el("div", { className: "card-head" }, [
       el("span", { className: "indicator", text: indicator }),
       el("span", { className: "summary", text: card.summary || "" })
@@ -284,7 +285,12 @@
 
   function whyPanel(rec) {
     var why = el("details", { className: "why" }, [el("summary", { text: "Why this card?" })]);
-    if (rec.id) { why.appendChild(el("div", { className: "muted", text: "Rule " + rec.id })); }
+    var ruleIds = rec.ids || (rec.id ? [rec.id] : []);
+    if (ruleIds.length) {
+      why.appendChild(el("div", { className: "muted",
+                                  text: (ruleIds.length > 1 ? "Rules: " : "Rule: ") +
+                                        ruleIds.join(", ") }));
+    }
     var facts = rec.facts || [];
     if (facts.length) {
       var table = el("table", {}, [el("tr", {}, [
@@ -356,7 +362,12 @@
                                   acceptedSuggestions: [{ id: suggestion.uuid }] }, node, done);
     if (!ok) { return; }
     (suggestion.actions || []).forEach(function (action) {
-      if (action.type === "create" && action.resource) { state.basket.push(action.resource); }
+      if (action.type === "create" && action.resource) {
+        /* the EHR gives the new draft an id, as it would to any order it creates */
+        var draft = JSON.parse(JSON.stringify(action.resource));
+        draft.id = draft.id || "accepted-" + String(suggestion.uuid || uuid4()).slice(0, 8);
+        state.basket.push(draft);
+      }
     });
     renderBasket();
     if (card.selectionBehavior === "at-most-one") {
@@ -407,6 +418,9 @@
     }));
     document.body.setAttribute("data-ready", "true");
   }
+
+  /* For the browser tests: render arbitrary (hostile) cards exactly as service cards are. */
+  window.SandboxPage = { renderCards: renderCards };
 
   document.addEventListener("DOMContentLoaded", guard(start));
 })();
