@@ -151,8 +151,10 @@ class Ctx:
     def _fact(name: str, label: str, fact: Fact | None, text: str | None = None) -> FactUsed:
         if fact is None:
             return FactUsed(name=name, label=label, value="not in record")
-        return FactUsed(name=name, label=label, value=text or str(fact.value),
-                        resource=fact.resource)
+        value = fact.value
+        shown = text or ({True: "yes", False: "no"}[value] if isinstance(value, bool)
+                         else str(value))
+        return FactUsed(name=name, label=label, value=shown, resource=fact.resource)
 
     @cached_property
     def lineage(self) -> str | None:

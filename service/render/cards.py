@@ -28,6 +28,7 @@ from service.render.catalogue import (
     Catalogue,
     Entry,
     SuggestionSpec,
+    _capitalize,
     _fit,
     _md_escape,
 )
@@ -159,8 +160,9 @@ class Renderer:
             for spec in entry.suggestions:
                 if spec.when is not None and not spec.when(**rec.variables):
                     continue
-                s = build_suggestion(spec, rec.variables, patient_id=patient_id)
-                out.setdefault(s.label, s)
+                key = spec.code.code if spec.code else spec.label.render(rec.variables)
+                if key not in out:  # one order per test, however many members ask for it
+                    out[key] = build_suggestion(spec, rec.variables, patient_id=patient_id)
         return list(out.values())
 
     def _detail(self, members: list[tuple[Recommendation, Entry]], trials: list[str]) -> str:
@@ -168,7 +170,8 @@ class Renderer:
         for rec, entry in members:
             body = entry.detail.render(rec.variables).strip()
             if len(members) > 1:
-                body = f"**{entry.title.render(rec.variables).capitalize()}.** {body}"
+                title = f"**{_capitalize(entry.title.render(rec.variables))}.**"
+                body = f"{title}\n\n{body}" if body.startswith("- ") else f"{title} {body}"
             confirm = rec.variables.get("confirm") or ()
             if confirm:
                 body += (f"\n\n**Confirm first** (not in the record): "

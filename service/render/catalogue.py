@@ -58,12 +58,17 @@ def _fit(text: str, limit: int = SUMMARY_MAX) -> str:
     return cut + "…"
 
 
+def _capitalize(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
 def _environment(markdown: bool) -> jinja2.Environment:
     env = jinja2.Environment(
         undefined=jinja2.StrictUndefined, autoescape=False, trim_blocks=False,
         keep_trailing_newline=False, finalize=_md_escape if markdown else None,
     )
     env.filters["fit"] = _fit
+    env.filters["capitalize"] = _capitalize  # Jinja's lowercases the rest ("CAR T" -> "Car t")
     return env
 
 
