@@ -441,3 +441,53 @@ def test_trusted_client_model_round_trips_through_the_clients_file(tmp_path):
     loaded = auth.load_clients(path)
     assert [c.iss for c in loaded] == [TEST_EHR.iss, RSA_EHR.iss]
     assert isinstance(loaded[0], TrustedClient) and loaded[0].tenant == "test-hospital"
+
+
+def test_replay_store_outage_is_503_not_a_refusal(app, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    def down(*args):
+        raise OperationalError("INSERT", {}, Exception("connection refused"))
+
+    monkeypatch.setattr(app.extensions[auth.EXTENSION].store, "remember_jti", down)
+    response = app.test_client().get(DISCOVERY)
+    assert response.status_code == 503 and response.headers["Retry-After"]
+
+
+# ---- settings --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"LEUKEMIA_CDS_AUTH": "maybe"}, "LEUKEMIA_CDS_AUTH"),
+        ({"LEUKEMIA_CDS_PUBLIC_URL": "cds.example.org"}, "LEUKEMIA_CDS_PUBLIC_URL"),
+        ({"LEUKEMIA_CDS_PUBLIC_URL": "ftp://cds.example.org"}, "LEUKEMIA_CDS_PUBLIC_URL"),
+        ({"LEUKEMIA_CDS_PUBLIC_URL": "https://cds.example.org/?x=1"}, "LEUKEMIA_CDS_PUBLIC_URL"),
+        ({"LEUKEMIA_CDS_CLOCK_SKEW_S": "3600"}, "LEUKEMIA_CDS_CLOCK_SKEW_S"),
+        ({"LEUKEMIA_CDS_JWT_MAX_LIFETIME_S": "0"}, "LEUKEMIA_CDS_JWT_MAX_LIFETIME_S"),
+        ({"LEUKEMIA_CDS_JWKS_TIMEOUT_MS": "60000"}, "LEUKEMIA_CDS_JWKS_TIMEOUT_MS"),
+    ],
+)
+def test_auth_settings_are_validated(env, named):
+    from service.config import Settings
+
+    with pytest.raises(ConfigError, match=named):
+        Settings.from_env(env)
+
+
+def test_secrets_in_settings_are_never_echoed():
+    from service.config import Settings
+
+    for env in ({"LEUKEMIA_CDS_DATABASE_URL": "mysql://u:hunter2-pw@db/x"},
+                {"LEUKEMIA_CDS_PSEUDONYM_KEY": "hunter2-pw"}):
+        with pytest.raises(ConfigError) as info:
+            Settings.from_env(env)
+        assert "hunter2-pw" not in str(info.value)
+    settings = Settings.from_env({"LEUKEMIA_CDS_PSEUDONYM_KEY": "k" * 40,
+                                  "LEUKEMIA_CDS_DATABASE_URL": "postgresql://u:pw@db/x",
+                                  "LEUKEMIA_CDS_PUBLIC_URL": "https://cds.example.org/"})
+    assert "k" * 40 not in repr(settings)
+    assert settings.database_url == "postgresql+psycopg://u:pw@db/x"
+    assert settings.public_url == "https://cds.example.org"
+    assert settings.auth is True, "authentication is on unless switched off"
