@@ -60,7 +60,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
         try:
             if requests.get(f"{base}/readyz", timeout=1).status_code == 200:
                 break
-        except requests.ConnectionError:
+        except requests.RequestException:  # not up yet, or busy starting workers
             time.sleep(0.1)
     else:
         process.kill()
@@ -176,7 +176,7 @@ def test_a_reviewer_opens_a_chart_accepts_a_suggestion_and_orders(page, server):
     assert "MON-BLIN-ADMISSION" in rule_ids(cards(page))
 
 
-def test_a_second_patient_gets_other_cards_and_a_critical_order_warning(page):
+def test_a_second_patient_gets_other_cards_and_a_critical_order_warning(page, server):
     open_chart(page, "t-all-relapsed-cd38-0")
     fire(page, "#fire-patient-view", "patient-view")
     ids = rule_ids(cards(page))
@@ -188,10 +188,15 @@ def test_a_second_patient_gets_other_cards_and_a_critical_order_warning(page):
     critical = page.locator("article.card.critical").first
     assert critical.count() == 1, "a CD19 agent in T-ALL contradicts the record"
     # Override it with a reason: overridden feedback is stored too.
+    critical.locator("input.override-comment").fill("lineage re-checked by the lab")
     critical.locator("button.override").click()
     uuid = critical.get_attribute("data-card")
     page.wait_for_selector(f"article[data-card='{uuid}'][data-feedback='overridden']",
                            timeout=10_000)
+    _base, data_dir = server
+    (row,) = [r for r in stored_feedback(data_dir) if r["card_uuid"] == uuid]
+    assert row["outcome"] == "overridden" and row["reason_display"]
+    assert row["user_comment"] == "lineage re-checked by the lab"
 
 
 HOSTILE = {

@@ -270,12 +270,16 @@
       });
       foot.appendChild(reasonSelect);
     }
+    var comment = el("input", { type: "text", className: "override-comment", maxlength: "500",
+                                placeholder: "comment (optional)",
+                                "aria-label": "Override comment" });
     var dismiss = el("button", { type: "button", className: "override",
                                  text: reasons.length ? "Override with reason" : "Dismiss" });
     dismiss.addEventListener("click", function () {
       var reason = reasonSelect ? reasons[Number(reasonSelect.value)] : null;
-      overridden(card, reason, node, done);
+      overridden(card, reason, comment.value.trim(), node, done);
     });
+    foot.appendChild(comment);
     foot.appendChild(dismiss);
     foot.appendChild(done);
     node.appendChild(foot);
@@ -375,9 +379,11 @@
     }
   }
 
-  async function overridden(card, reason, node, done) {
+  async function overridden(card, reason, userComment, node, done) {
     var item = { outcome: "overridden" };
-    if (reason) { item.overrideReason = { reason: reason }; }
+    if (reason || userComment) { item.overrideReason = {}; }
+    if (reason) { item.overrideReason.reason = reason; }
+    if (userComment) { item.overrideReason.userComment = userComment; }
     var ok = await sendFeedback(item, node, done);
     if (ok) { node.querySelectorAll("button").forEach(function (b) { b.disabled = true; }); }
   }
