@@ -132,6 +132,15 @@ def test_round_trip_finds_only_the_planted_problems(library):
             assert facts.disease_status is not None, scenario_id
 
 
+@pytest.mark.parametrize("seed", [1, 2024, 99991])
+def test_other_seeds_and_indexes_plant_nothing_unintended(seed):
+    """Jitter (ages, days, percentages, encodings) must never create a finding by accident."""
+    for patient in generate_many(count=2, seed=seed, size=80, as_of=AS_OF):
+        facts = extract_facts(patient.resources, now=NOW, patient_id=patient.patient_id)
+        assert Counter(f.code for f in facts.findings) == Counter(patient.scenario.planted), (
+            patient.patient_id, [f.message for f in facts.findings])
+
+
 def test_the_facts_command_reads_a_written_bundle(tmp_path):
     assert main(["synth", "--scenario", "b-all-cr1-mrd-positive", "--as-of",
                  AS_OF.isoformat(), "--out", str(tmp_path)]) == 0
