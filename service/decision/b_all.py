@@ -197,9 +197,11 @@ def frontline(ctx: Ctx) -> list[Recommendation]:
         else:
             out.append(ctx.rec(R.ALL_RITUX_CD20, cd20.fact, ctx.f_age, ctx.f_ph,
                                confirm=_confirm(ctx, age=True, ph_negative=True),
-                               percent=cd20.percent))
+                               percent=cd20.percent,
+                               pediatric=ctx.age is not None and ctx.age < 18))
     elif (cd20.percent is not None and 1 <= cd20.percent < 20 and cd20.status != "positive"
-          and ph_ok and ctx.status in {"newly-diagnosed", "post-induction"}):
+          and ph_ok and ctx.status in {"newly-diagnosed", "post-induction"}
+          and (ctx.age is None or ctx.age >= 18)):  # ofatumumab data are adult (hyper-CVAD)
         out.append(ctx.rec(R.ALL_OFATUMUMAB_CD20LOW, cd20.fact, ctx.f_ph,
                            percent=cd20.percent, confirm=_confirm(ctx, ph_negative=True)))
     if ctx.age is not None and ctx.age < 18 and ctx.cd19.expressed is not False:

@@ -11,6 +11,7 @@ is described. Templates are compiled once and reused for every call.
 
 from __future__ import annotations
 
+import threading
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -76,6 +77,28 @@ PLAIN = _environment(markdown=False)
 MARKDOWN = _environment(markdown=True)
 
 
+class _Static:
+    """A template without Jinja syntax: most titles and many details. Compiling ~480 templates
+    costs most of start-up; text with nothing to substitute needs no compiler."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def render(self, *_args: Any, **_kwargs: Any) -> str:
+        return self.text
+
+
+Tmpl = jinja2.Template | _Static
+
+
+def _template(env: jinja2.Environment, source: str) -> Tmpl:
+    if "{{" not in source and "{%" not in source and "{#" not in source:
+        return _Static(source)
+    return env.from_string(source)
+
+
 @dataclass(frozen=True, slots=True)
 class Citation:
     seed: str
@@ -94,14 +117,14 @@ class CodeRef:
 class SuggestionSpec:
     """A suggestion template. `action` create -> a draft ServiceRequest/MedicationRequest."""
 
-    label: jinja2.Template
+    label: Tmpl
     action: str  # "create" | "delete"
     resource: str  # "ServiceRequest" | "MedicationRequest" (create only)
     code: CodeRef | None
-    text: jinja2.Template | None
+    text: Tmpl | None
     medication: str | None
-    note: jinja2.Template | None
-    resource_id: jinja2.Template | None
+    note: Tmpl | None
+    resource_id: Tmpl | None
     when: Callable[..., Any] | None
 
 
@@ -111,9 +134,9 @@ class Entry:
     group: str
     topic: str
     indicator: str
-    title: jinja2.Template
-    summary: jinja2.Template
-    detail: jinja2.Template
+    title: Tmpl
+    summary: Tmpl
+    detail: Tmpl
     citations: tuple[Citation, ...]
     suggestions: tuple[SuggestionSpec, ...]
     override: tuple[tuple[str, str], ...]  # (code, display)
@@ -126,7 +149,7 @@ class Entry:
 class Group:
     id: str
     priority: int
-    summary: jinja2.Template
+    summary: Tmpl
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +164,7 @@ class TrialInfo:
 class Catalogue:
     product: str
     knowledge_version: str
-    approval_note: jinja2.Template
+    approval_note: Tmpl
     override_system: str
     entries: dict[str, Entry]
     groups: dict[str, Group]
@@ -157,7 +180,30 @@ class Catalogue:
 
 
 def load_catalogue(cards_dir: Path) -> Catalogue:
-    """Read and validate the catalogue; raises CatalogueError with a one-line reason."""
+    """Read and validate the catalogue; raises CatalogueError with a one-line reason.
+
+    Memoised on the directory's file contents: every app built in one process (tests, gunicorn
+    workers forked after a dry run) shares one compiled catalogue; an edited file reloads.
+    """
+    if not cards_dir.is_dir():
+        raise CatalogueError(f"card catalogue: {cards_dir} is not a directory")
+    key = (str(cards_dir.resolve()),
+           tuple((p.name, p.read_bytes()) for p in sorted(cards_dir.glob("*.toml"))))
+    with _LOCK:
+        cached = _CACHE.get(key[0])
+        if cached is not None and cached[0] == key[1]:
+            return cached[1]
+    catalogue = _load(cards_dir)
+    with _LOCK:
+        _CACHE[key[0]] = (key[1], catalogue)
+    return catalogue
+
+
+_CACHE: dict[str, tuple[tuple[tuple[str, bytes], ...], Catalogue]] = {}
+_LOCK = threading.Lock()
+
+
+def _load(cards_dir: Path) -> Catalogue:
     if not cards_dir.is_dir():
         raise CatalogueError(f"card catalogue: {cards_dir} is not a directory")
     index_path = cards_dir / SEED_INDEX
@@ -191,7 +237,7 @@ def _build(cards_dir: Path, shared: dict[str, Any], seeds: dict[str, SeedInfo]) 
     override_system = reasons.get("system", "")
     override_sets = {k: tuple((r["code"], r["display"]) for r in v)
                      for k, v in reasons.items() if k != "system"}
-    groups = {gid: Group(gid, int(g["priority"]), PLAIN.from_string(g["summary"]))
+    groups = {gid: Group(gid, int(g["priority"]), _template(PLAIN, g["summary"]))
               for gid, g in shared["groups"].items()}
     entries: dict[str, Entry] = {}
     trials: dict[str, TrialInfo] = {}
@@ -207,7 +253,7 @@ def _build(cards_dir: Path, shared: dict[str, Any], seeds: dict[str, SeedInfo]) 
             trials[nct] = TrialInfo(nct, raw["name"], raw["population"], raw["status"])
     return Catalogue(
         product=meta["product"], knowledge_version=str(meta["knowledge_version"]),
-        approval_note=PLAIN.from_string(meta["approval_note"]),
+        approval_note=_template(PLAIN, meta["approval_note"]),
         override_system=override_system, entries=entries, groups=groups, trials=trials,
         seeds=seeds,
     )
@@ -226,8 +272,8 @@ def _entry(file: str, rid: str, raw: dict[str, Any], codes: dict[str, CodeRef],
     try:
         return Entry(
             id=rid, group=raw["group"], topic=raw["topic"], indicator=raw["indicator"],
-            title=PLAIN.from_string(raw["title"]), summary=PLAIN.from_string(raw["summary"]),
-            detail=MARKDOWN.from_string(raw["detail"].strip()),
+            title=_template(PLAIN, raw["title"]), summary=_template(PLAIN, raw["summary"]),
+            detail=_template(MARKDOWN, raw["detail"].strip()),
             citations=tuple(Citation(c["seed"], c["section"], c["quote"])
                             for c in raw["citations"]),
             suggestions=suggestions, override=override_sets[override],
@@ -257,11 +303,11 @@ def _suggestion(where: str, raw: dict[str, Any], codes: dict[str, CodeRef]) -> S
     if action == "delete" and "resource_id" not in raw:
         raise ValueError(f"{where}: a delete suggestion needs a resource_id")
 
-    def opt(key: str) -> jinja2.Template | None:
-        return PLAIN.from_string(raw[key]) if key in raw else None
+    def opt(key: str) -> Tmpl | None:
+        return _template(PLAIN, raw[key]) if key in raw else None
 
     return SuggestionSpec(
-        label=PLAIN.from_string(raw["label"]), action=action, resource=resource, code=code,
+        label=_template(PLAIN, raw["label"]), action=action, resource=resource, code=code,
         text=opt("text"), medication=raw.get("medication"), note=opt("note"),
         resource_id=opt("resource_id"),
         when=PLAIN.compile_expression(raw["when"]) if raw.get("when") else None,
