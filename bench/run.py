@@ -183,7 +183,7 @@ def running(command: list[str], env: dict[str, str], port: int, log: Path) -> It
             try:
                 requests.get(f"{base}/healthz", timeout=1)
                 break
-            except requests.ConnectionError:
+            except requests.RequestException:
                 if process.poll() is not None or time.monotonic() > deadline:
                     message = f"{command[0]} did not start: {log.read_text()[-2000:]}"
                     raise RuntimeError(message) from None

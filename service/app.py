@@ -12,9 +12,10 @@ from importlib import resources
 
 from flask import Flask, Response
 
-from service import advice, logs, sandbox
+from service import advice, logs, metrics, sandbox
 from service.config import PREFIX, ConfigError, Settings
 from service.hooks import audit, auth, cors, endpoints, errors, feedback
+from service.hooks.services import SERVICES
 from service.store import Pseudonymizer, Store, StoreError, database_url, load_or_create_key
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     checks["catalogue"] = lambda: advice.ready(app)
 
     logs.install(app)
+    metrics.install(app, {s.id: s.hook for s in SERVICES.values()})
     errors.install(app)
     cors.install(app, settings.cors_origins)
     app.register_blueprint(endpoints.blueprint)

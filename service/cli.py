@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from service import __version__, logs
@@ -43,18 +45,42 @@ def gunicorn_options(settings: Settings, args: argparse.Namespace) -> dict[str, 
         "proc_name": "leukemia-cds",
         # gunicorn's control socket writes under $HOME; a read-only container has no such place.
         "control_socket_disable": True,
+        "child_exit": _child_exit,  # drop a dead worker's live metrics (gauges) from /metrics
         # Bounded work: gunicorn's own request-line and header limits stay at their defaults.
     }
+
+
+def prepare_metrics_dir(data_dir: Path) -> None:
+    """Workers write metric files here; it must be set before prometheus_client is imported
+    (it picks its storage at import) and start empty (stale files would double-count)."""
+    target = (data_dir / "prometheus").resolve()
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True, exist_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(target)
+
+
+def _child_exit(server: Any, worker: Any) -> None:
+    from service import metrics
+
+    metrics.worker_exited(worker.pid)
 
 
 def serve(args: argparse.Namespace) -> int:
     from gunicorn.app.base import BaseApplication
 
+    try:
+        env_settings = Settings.from_env()
+        prepare_metrics_dir(env_settings.data_dir)
+    except ConfigError as exc:
+        return _fail(str(exc))
+    except OSError as exc:
+        return _fail(f"LEUKEMIA_CDS_DATA_DIR: cannot write there ({exc.strerror})")
+
     from service.app import create_app
     from service.sandbox import serve_profile
 
     try:
-        settings = serve_profile(Settings.from_env(), os.environ, args.host, args.port)
+        settings = serve_profile(env_settings, os.environ, args.host, args.port)
         logs.configure(settings.log_level)
         dry_run = create_app(settings)  # catalogues, terminology, store: here or never
     except (ConfigError, StartupError) as exc:

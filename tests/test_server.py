@@ -51,7 +51,7 @@ def server(tmp_path):
         try:
             if requests.get(f"{base}/readyz", timeout=1).status_code == 200:
                 break
-        except requests.ConnectionError:
+        except requests.RequestException:  # refused, or accepted while workers still boot
             time.sleep(0.1)
     else:
         process.kill()

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from flask import Blueprint, Response, current_app, request
 from pydantic import BaseModel, ValidationError
 
-from service import advice, jsonio, logs
+from service import advice, jsonio, logs, metrics
 from service.config import Settings
 from service.hooks import audit, auth, prefetch
 from service.hooks.errors import ApiError
@@ -67,6 +67,7 @@ def invoke(service_id: str) -> Response:
     )
     cards = advice.advise(call)
     audit.commit(cards)
+    metrics.count_cards(service.hook, cards)
     return json_response(CdsResponse(cards=cards).to_json())
 
 

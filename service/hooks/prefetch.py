@@ -27,7 +27,7 @@ from urllib.parse import quote, urljoin, urlsplit
 
 import requests
 
-from service import jsonio
+from service import jsonio, metrics
 from service.config import Settings
 from service.hooks.errors import ApiError
 from service.hooks.models import HookRequest
@@ -329,7 +329,12 @@ def _fetch_missing(
 
     deadline = time.monotonic() + settings.fhir_budget_ms / 1000
     fetcher = Fetcher(request, settings, deadline)
-    futures = {key: _executor().submit(fetcher.fetch, query) for key, query in queries.items()}
+
+    def timed(key: str, query: str) -> list[dict[str, Any]]:
+        with metrics.FHIR_FETCH.labels(key).time():
+            return fetcher.fetch(query)
+
+    futures = {key: _executor().submit(timed, key, query) for key, query in queries.items()}
     cf.wait(futures.values(), timeout=max(0.0, deadline - time.monotonic()))
     results: dict[str, KeyResult] = {}
     for key, future in futures.items():
@@ -345,4 +350,7 @@ def _fetch_missing(
             results[key] = KeyResult(key, "fetched", future.result())
         except _KeyFailed as exc:
             results[key] = KeyResult(key, "failed", problem=str(exc))
+    for key, result in results.items():
+        if result.how == "failed":
+            metrics.FHIR_FAILURES.labels(key).inc()
     return results
