@@ -9,9 +9,11 @@ and carries the machine-readable `org.leukemia-cds.recommendation` extension.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from fhir.resources.R4B.medicationrequest import MedicationRequest
@@ -60,18 +62,31 @@ def build_suggestion(spec: SuggestionSpec, variables: Mapping[str, Any], *, pati
             concept["coding"] = [{"system": spec.code.system, "code": spec.code.code,
                                   "display": spec.code.display}]
         resource["code"] = concept
-        model: Any = ServiceRequest
+        model: type = ServiceRequest
     else:
         resource["medicationCodeableConcept"] = {"text": spec.medication}
         model = MedicationRequest
     if note:
         resource["note"] = [{"text": note}]
+    _validate(model, json.dumps({k: v for k, v in resource.items() if k != "subject"},
+                                sort_keys=True))
+    action = Action(type="create", description=label, resource=resource)
+    return Suggestion(label=label, uuid=str(uuid.uuid4()), actions=[action])
+
+
+@lru_cache(maxsize=4096)
+def _validate(model: type, resource_json: str) -> None:
+    """Validate a suggested resource with fhir.resources (R4B), once per distinct content.
+
+    The subject differs per patient but is always a plain Patient reference, so the content is
+    validated with a placeholder subject and the verdict reused: validation is most of a card's
+    cost. Failures raise (and are not cached)."""
+    resource = json.loads(resource_json)
+    resource["subject"] = {"reference": "Patient/placeholder"}
     try:
         model.model_validate(resource)
     except ValidationError as exc:
-        raise ValueError(f"{spec.resource}: {exc.errors()[0]['msg']}") from None
-    action = Action(type="create", description=label, resource=resource)
-    return Suggestion(label=label, uuid=str(uuid.uuid4()), actions=[action])
+        raise ValueError(f"{resource['resourceType']}: {exc.errors()[0]['msg']}") from None
 
 
 @dataclass
