@@ -25,6 +25,7 @@ from service.app import create_app
 from service.config import Settings
 from service.hooks.auth import LocalSigner
 from service.hooks.services import PREFETCH
+from tests.pg import PostgresUnavailable, fresh_database, postgres_server
 
 PATIENT_ID = "pat-1"
 PUBLIC_URL = "http://localhost"  # the Flask test client's base URL
@@ -142,3 +143,20 @@ SERVICE_FOR_HOOK = {
     "order-select": "leukemia-immunotherapy-order-select",
     "order-sign": "leukemia-immunotherapy-order-sign",
 }
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[str]:
+    """One real PostgreSQL server per test session (skipped, with the reason, where impossible)."""
+    try:
+        with postgres_server() as url:
+            yield url
+    except PostgresUnavailable as exc:
+        pytest.skip(f"real PostgreSQL not available: {exc}")
+
+
+@pytest.fixture
+def pg_url(pg_server: str) -> Iterator[str]:
+    """A fresh, empty database on that server for one test."""
+    with fresh_database(pg_server) as url:
+        yield url

@@ -33,24 +33,8 @@ from service.store import (
 )
 from service.store.store import random as store_random
 from tests.conftest import PATIENT_ID, PUBLIC_URL, TEST_EHR, bearer, hook_body
-from tests.pg import PostgresUnavailable, fresh_database, postgres_server
 
 SERVICE = "/cds-services/leukemia-immunotherapy"
-
-
-@pytest.fixture(scope="session")
-def pg_server() -> Iterator[str]:
-    try:
-        with postgres_server() as url:
-            yield url
-    except PostgresUnavailable as exc:
-        pytest.skip(f"real PostgreSQL not available: {exc}")
-
-
-@pytest.fixture
-def pg_url(pg_server: str) -> Iterator[str]:
-    with fresh_database(pg_server) as url:
-        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
