@@ -57,7 +57,7 @@ def patient_view(ctx: Ctx) -> list[Recommendation]:
     go = any(r.id in GO_OPTIONS for r in out)
     if go:
         out.append(ctx.rec(R.CAU_GO_SOS, ctx.f("hct_planned", "Allo-HCT planned"),
-                           hct=ctx.hct_planned is True or ctx.prior_hct))
+                           hct=ctx.hct_planned is True))
     if (ctx.hct_planned is True or ctx.prior_hct) and (go or ctx.status in RR):
         out.append(ctx.rec(R.CAU_IMMUNE_WITH_HCT, ctx.f("hct_planned", "Allo-HCT planned"),
                            ctx.f_prior_hct))

@@ -90,6 +90,6 @@ def gemtuzumab(ctx: Ctx) -> list[Recommendation]:
     return [
         ctx.rec(R.MON_GO_HEPATIC, focus=focus),
         ctx.rec(R.CAU_GO_SOS, ctx.f("hct_planned", "Allo-HCT planned"), focus=focus,
-                hct=ctx.hct_planned is True or ctx.prior_hct),
+                hct=ctx.hct_planned is True),
         ctx.rec(R.MON_EDUCATION, focus=focus),
     ]

@@ -63,6 +63,10 @@ def _b_all(ctx: Ctx) -> list[Recommendation]:
             trials += PEDS_RR_TRIALS
         out.append(ctx.rec(R.TRIAL_SPECIFIC_RR, ctx.f_age, ctx.f_status, trials=trials,
                            adult=age is None or age >= 18, child=age is None or age < 18))
+        if "NCT02879695" in trials and (ctx.prior_hct or ctx.hct_planned is True):
+            # the blinatumomab + checkpoint-inhibitor trial, with transplant in view
+            out.append(ctx.rec(R.CAU_CHECKPOINT_HCT, ctx.f_prior_hct,
+                               ctx.f("hct_planned", "Allo-HCT planned")))
     if ctx.prior_hct and ctx.status in REMISSION:
         out.append(ctx.rec(R.TRIAL_SPECIFIC_POST_HCT, ctx.f_prior_hct, ctx.f_status,
                            trials=POST_HCT_TRIALS))
