@@ -204,13 +204,13 @@ def _aware(now: datetime) -> datetime:
 
 
 def _period_time(period: Any) -> datetime | None:
-    if isinstance(period, Mapping):
+    if isinstance(period, dict):
         return parse_fhir_datetime(period.get("end")) or parse_fhir_datetime(period.get("start"))
     return None
 
 
 def _period_start(period: Any) -> datetime | None:
-    if isinstance(period, Mapping):
+    if isinstance(period, dict):
         return parse_fhir_datetime(period.get("start")) or parse_fhir_datetime(period.get("end"))
     return None
 
@@ -228,15 +228,15 @@ def _observation_time(obs: Mapping[str, Any]) -> datetime | None:
 
 
 def _codings(cc: Any) -> list[Mapping[str, Any]]:
-    if isinstance(cc, Mapping):
+    if isinstance(cc, dict):
         codings = cc.get("coding")
         if isinstance(codings, list):
-            return [c for c in codings if isinstance(c, Mapping)]
+            return [c for c in codings if isinstance(c, dict)]
     return []
 
 
 def _cc_text(cc: Any) -> str:
-    if not isinstance(cc, Mapping):
+    if not isinstance(cc, dict):
         return ""
     text = cc.get("text")
     if isinstance(text, str) and text.strip():
@@ -385,7 +385,7 @@ class _Collector:
             return False
         for key in ("subject", "patient"):
             target = res.get(key)
-            if isinstance(target, Mapping):
+            if isinstance(target, dict):
                 pid = _reference_id(target.get("reference"), "Patient")
                 if pid is not None and pid != self.patient_id:
                     self.finding(
@@ -407,14 +407,14 @@ class _Collector:
 def iter_resources(items: Iterable[Any]) -> Iterator[tuple[Any, str | None]]:
     """Yield (resource, fullUrl) from resources and Bundles (nested once), contained excluded."""
     for item in items:
-        if isinstance(item, Mapping) and item.get("resourceType") == "Bundle":
+        if isinstance(item, dict) and item.get("resourceType") == "Bundle":
             for entry in item.get("entry") or []:
-                if not isinstance(entry, Mapping):
+                if not isinstance(entry, dict):
                     yield entry, None
                     continue
                 res = entry.get("resource")
                 full_url = entry.get("fullUrl") if isinstance(entry.get("fullUrl"), str) else None
-                if isinstance(res, Mapping) and res.get("resourceType") == "Bundle":
+                if isinstance(res, dict) and res.get("resourceType") == "Bundle":
                     yield from iter_resources([res])
                 elif res is not None:
                     yield res, full_url
@@ -446,14 +446,14 @@ def extract_facts(
 
     items = list(iter_resources(resources))
     for res, full_url in items:  # index Medications first: references may point forwards
-        if isinstance(res, Mapping) and res.get("resourceType") == "Medication":
+        if isinstance(res, dict) and res.get("resourceType") == "Medication":
             if isinstance(res.get("id"), str):
                 col.medications[f"Medication/{res['id']}"] = res
             if full_url:
                 col.medications[full_url] = res
 
     for index, (res, _full_url) in enumerate(items):
-        if not isinstance(res, Mapping) or not isinstance(res.get("resourceType"), str):
+        if not isinstance(res, dict) or not isinstance(res.get("resourceType"), str):
             col.finding(
                 "invalid-resource",
                 f"(item {index})",
@@ -492,7 +492,7 @@ def _observation(col: _Collector, obs: Mapping[str, Any], ref: str) -> None:
     matches = col.term.match_codings(_codings(obs.get("code")), _KINDS_OBSERVATION)
     components = []
     for comp in obs.get("component") or []:
-        if isinstance(comp, Mapping):
+        if isinstance(comp, dict):
             cm = col.term.match_codings(_codings(comp.get("code")), _KINDS_OBSERVATION)
             if cm:
                 components.append((comp, cm))
@@ -620,7 +620,7 @@ def _read_value(
 def _raw_value(value: Any, vkey: str) -> str:
     if vkey == "valueCodeableConcept":
         return _cc_raw(value)
-    if vkey == "valueQuantity" and isinstance(value, Mapping):
+    if vkey == "valueQuantity" and isinstance(value, dict):
         unit = value.get("unit") or value.get("code") or ""
         return f"{value.get('comparator', '')}{value.get('value')} {unit}".strip()
     return str(value)
@@ -873,7 +873,7 @@ def _status_code(cc: Any) -> str | None:
 def _t_all_morphology(cond: Mapping[str, Any]) -> RecognisedBy | None:
     """ICD-O-3 9837/3 coded in an extension (mCODE histology) or written in the code's text."""
     for ext in cond.get("extension") or []:
-        if isinstance(ext, Mapping):
+        if isinstance(ext, dict):
             for c in _codings(ext.get("valueCodeableConcept")):
                 if c.get("code") == "9837/3":
                     return "standard-code"
@@ -1029,7 +1029,7 @@ def _procedure(col: _Collector, proc: Mapping[str, Any], ref: str) -> None:
             car_products.add(m.concept)
         car_products.update(col.term.find_in_text(_cc_text(used), "drug"))
     for used in proc.get("usedReference") or []:
-        if isinstance(used, Mapping) and isinstance(used.get("display"), str):
+        if isinstance(used, dict) and isinstance(used.get("display"), str):
             car_products.update(col.term.find_in_text(used["display"], "drug"))
     car_products.update(col.term.find_in_text(_cc_text(code), "drug"))
     car_products = {p for p in car_products if col.term.concept(p).drug_class == "car-t"}
@@ -1072,7 +1072,7 @@ def resolve_medication(
     if "medicationCodeableConcept" in res:
         return _drugs_in_cc(term, res["medicationCodeableConcept"]), None
     ref = res.get("medicationReference")
-    if not isinstance(ref, Mapping):
+    if not isinstance(ref, dict):
         return [], "no medication[x]"
     target = ref.get("reference")
     med: Mapping[str, Any] | None = None
@@ -1080,7 +1080,7 @@ def resolve_medication(
         if target.startswith("#"):
             for c in res.get("contained") or []:
                 if (
-                    isinstance(c, Mapping)
+                    isinstance(c, dict)
                     and c.get("resourceType") == "Medication"
                     and c.get("id") == target[1:]
                 ):
@@ -1427,14 +1427,14 @@ def extract_draft_orders(
     drugs yields one DraftOrder per drug.
     """
     term = terminology or load_terminology()
-    if isinstance(draft_orders, Mapping):
+    if isinstance(draft_orders, dict):
         draft_orders = [draft_orders]
     elif not isinstance(draft_orders, list):
         return []
     items = list(iter_resources(draft_orders))
     medications: dict[str, Mapping[str, Any]] = {}
     for res, full_url in items:
-        if isinstance(res, Mapping) and res.get("resourceType") == "Medication":
+        if isinstance(res, dict) and res.get("resourceType") == "Medication":
             if isinstance(res.get("id"), str):
                 medications[f"Medication/{res['id']}"] = res
             if full_url:
@@ -1444,7 +1444,7 @@ def extract_draft_orders(
     )
     orders: list[DraftOrder] = []
     for index, (res, _full_url) in enumerate(items):
-        if not isinstance(res, Mapping):
+        if not isinstance(res, dict):
             continue
         rtype = res.get("resourceType")
         if rtype not in ("MedicationRequest", "ServiceRequest"):

@@ -148,7 +148,7 @@ class Terminology:
         """Every concept the codings name, in order, restricted to ``kinds`` when given."""
         out: list[Match] = []
         for coding in codings:
-            if not isinstance(coding, Mapping):
+            if not isinstance(coding, dict):
                 continue
             for m in self.lookup(coding.get("system"), coding.get("code")):
                 if (kinds is None or self.concepts[m.concept].kind in kinds) and m not in out:

@@ -287,8 +287,28 @@ class Principal:
     sub: str | None
 
 
+_KEY_OBJECTS: dict[tuple[str, str], Any] = {}
+
+
 def _key_for(jwk: dict[str, Any], alg: str) -> Any:
-    """The public key object for `alg`, refusing a key of another type, curve or strength."""
+    """The public key object for `alg`, refusing a key of another type, curve or strength.
+
+    Building a key object from a JWK costs more than verifying a signature with it, and clients
+    sign with the same few keys all day, so built keys are kept (keyed by the whole JWK)."""
+    try:
+        fingerprint = (alg, json.dumps(jwk, sort_keys=True))
+    except (TypeError, ValueError):
+        raise AuthFailure("key does not fit the token alg") from None
+    key = _KEY_OBJECTS.get(fingerprint)
+    if key is None:
+        key = _build_key(jwk, alg)
+        if len(_KEY_OBJECTS) >= 256:
+            _KEY_OBJECTS.clear()
+        _KEY_OBJECTS[fingerprint] = key
+    return key
+
+
+def _build_key(jwk: dict[str, Any], alg: str) -> Any:
     if "alg" in jwk and jwk["alg"] != alg:
         raise AuthFailure("key alg differs from token alg")
     try:
@@ -332,11 +352,11 @@ class Authenticator:
         audience = self.audience(path)
         if audience is None:
             raise AuthFailure(f"{PREFIX}PUBLIC_URL is not set, so no aud can match")
-        try:
-            header = jwt.get_unverified_header(token)
-            unverified = jwt.decode(token, options={"verify_signature": False})
+        try:  # one unverified pass for header and iss; the signature is checked below
+            parts = jwt.api_jwt.decode_complete(token, options={"verify_signature": False})
         except jwt.PyJWTError:
             raise AuthFailure("malformed token") from None
+        header, unverified = parts["header"], parts["payload"]
         alg = header.get("alg")
         if alg not in ALGORITHMS:
             raise AuthFailure("alg not allowed")
