@@ -22,7 +22,7 @@ from sqlalchemy import select
 from service.sandbox import ISSUER
 from service.store import Store, database_url
 from service.store.schema import feedback
-from tests.test_server import free_port, server_command
+from tests.live import free_port, server_command
 
 pytestmark = pytest.mark.slow
 
