@@ -50,23 +50,30 @@ def live_server(env: dict[str, str], log_path: Path, port: int | None = None,
             [*server_command(), "serve", "--host", "127.0.0.1", "--port", str(port)],
             env=full_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                pytest.fail("server exited early:\n" + log_path.read_text())
-            try:
-                if requests.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except requests.RequestException:  # refused, or accepted while workers still boot
-                pass
-            if time.monotonic() > deadline:
-                process.kill()
-                pytest.fail("server never became ready:\n" + log_path.read_text())
-            time.sleep(0.1)
-        try:
+        try:  # whatever happens below, the server's process group does not outlive the test
+            base = f"http://127.0.0.1:{port}"
+            _wait_ready(base, process, log_path)
             yield LiveServer(base, process, log_path)
         finally:
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGTERM)
-                process.wait(timeout=30)
+                try:
+                    process.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.pid, signal.SIGKILL)
+                    process.wait(timeout=10)
+
+
+def _wait_ready(base: str, process: subprocess.Popen[bytes], log_path: Path) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        if process.poll() is not None:
+            pytest.fail("server exited early:\n" + log_path.read_text())
+        try:
+            if requests.get(f"{base}/readyz", timeout=1).status_code == 200:
+                return
+        except requests.RequestException:  # refused, or accepted while workers still boot
+            pass
+        if time.monotonic() > deadline:
+            pytest.fail("server never became ready:\n" + log_path.read_text())
+        time.sleep(0.1)

@@ -8,21 +8,16 @@ monitoring card. Screenshots go to test-artifacts/ for people to look at.
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import requests
 from sqlalchemy import select
 
 from service.sandbox import ISSUER
 from service.store import Store, database_url
 from service.store.schema import feedback
-from tests.live import free_port, server_command
+from tests.live import live_server
 
 pytestmark = pytest.mark.slow
 
@@ -44,32 +39,8 @@ sync_api = pytest.importorskip("playwright.sync_api",
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     """`leukemia-cds serve` as a developer runs it: no settings, so the sandbox is on."""
     data = tmp_path_factory.mktemp("sandbox-data")
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LEUKEMIA_CDS_")}
-    env.update({"LEUKEMIA_CDS_DATA_DIR": str(data), "LEUKEMIA_CDS_WORKERS": "2"})
-    log = (data / "server.log").open("w")
-    process = subprocess.Popen(
-        [*server_command(), "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail("server exited early:\n" + (data / "server.log").read_text())
-        try:
-            if requests.get(f"{base}/readyz", timeout=1).status_code == 200:
-                break
-        except requests.RequestException:  # not up yet, or busy starting workers
-            time.sleep(0.1)
-    else:
-        process.kill()
-        pytest.fail("server never became ready:\n" + (data / "server.log").read_text())
-    yield base, data
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=20)
-    log.close()
+    with live_server({"LEUKEMIA_CDS_DATA_DIR": str(data)}, data / "server.log") as live:
+        yield live.base, data
 
 
 @pytest.fixture(scope="module")
