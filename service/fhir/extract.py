@@ -17,7 +17,6 @@ Nothing here raises on bad data: the EHR's data are never a reason for a 500.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import threading
 from collections import OrderedDict, defaultdict
@@ -26,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import orjson
 from fhir.resources.R4B import get_fhir_model_class
 
 from service.facts import (
@@ -163,10 +163,10 @@ def validation_error(res: Mapping[str, Any]) -> str | None:
     """
     rtype = str(res.get("resourceType"))
     try:
-        canonical = json.dumps(res, sort_keys=True, separators=(",", ":"))
+        canonical = orjson.dumps(res, option=orjson.OPT_SORT_KEYS)
     except (TypeError, ValueError):
         return _validate_now(rtype, res)
-    key = (rtype, hashlib.blake2b(canonical.encode(), digest_size=20).digest())
+    key = (rtype, hashlib.blake2b(canonical, digest_size=20).digest())
     with _validation_lock:
         if key in _validation_cache:
             _validation_cache.move_to_end(key)

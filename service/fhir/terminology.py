@@ -129,10 +129,28 @@ class Terminology:
     _free_text: dict[str, dict[str, str]] = field(default_factory=dict)
     _free_text_re: dict[str, re.Pattern[str]] = field(default_factory=dict)
     _detection: dict[str, bool] = field(default_factory=dict)
+    # Raw (system, code) -> matches. Charts repeat the same few hundred codes (vitals, routine
+    # labs) across every request, so normalising them again each time is most of the cost of
+    # skipping what the contract does not cover. Bounded; cleared when full.
+    _seen: dict[tuple[Any, Any], tuple[Match, ...]] = field(default_factory=dict)
 
     # -- code lookups -----------------------------------------------------------------
 
     def lookup(self, system: str | None, code: str | None) -> tuple[Match, ...]:
+        key = (system, code)
+        try:
+            return self._seen[key]
+        except KeyError:
+            pass
+        except TypeError:  # unhashable junk in place of a string: no match, and no caching
+            return ()
+        found = self._lookup(system, code)
+        if len(self._seen) >= 50_000:
+            self._seen.clear()
+        self._seen[key] = found
+        return found
+
+    def _lookup(self, system: str | None, code: str | None) -> tuple[Match, ...]:
         s = normalise_system(system)
         c = normalise_code(s, code)
         if not c:
