@@ -111,11 +111,9 @@ def _scale_for_fraction(unit: str) -> float | Unreadable:
     return Unreadable(f"unit {unit!r} is not a percentage or fraction unit", unit)
 
 
-# --- MRD ----------------------------------------------------------------------------------
-
-
-def parse_mrd_quantity(q: Any) -> ParsedMrd | Unreadable:
-    """MRD from a FHIR Quantity (value, comparator, unit / UCUM code)."""
+def _read_quantity(q: Any) -> tuple[str, float, str | None] | Unreadable:
+    """(raw text, value, comparator) of a Quantity, or why it cannot be read: the checks every
+    quantity-valued concept shares before its own unit rules."""
     if not isinstance(q, Mapping):
         return Unreadable("valueQuantity is not an object", repr(q)[:80])
     raw = _raw_quantity(q)
@@ -125,6 +123,18 @@ def parse_mrd_quantity(q: Any) -> ParsedMrd | Unreadable:
     comparator = q.get("comparator")
     if comparator is not None and comparator not in _COMPARATORS:
         return Unreadable(f"comparator {comparator!r} not understood", raw)
+    return raw, value, comparator
+
+
+# --- MRD ----------------------------------------------------------------------------------
+
+
+def parse_mrd_quantity(q: Any) -> ParsedMrd | Unreadable:
+    """MRD from a FHIR Quantity (value, comparator, unit / UCUM code)."""
+    read = _read_quantity(q)
+    if isinstance(read, Unreadable):
+        return read
+    raw, value, comparator = read
     scale = _scale_for_fraction(_unit_of(q))
     if isinstance(scale, Unreadable):
         return Unreadable(scale.reason, raw)
@@ -231,15 +241,10 @@ def parse_mrd_text(text: Any, phrases: Mapping[str, bool]) -> ParsedMrd | Unread
 
 def parse_percent_quantity(q: Any) -> ParsedNumber | Unreadable:
     """A percentage 0-100 from a Quantity in % (or a fraction in UCUM 1)."""
-    if not isinstance(q, Mapping):
-        return Unreadable("valueQuantity is not an object", repr(q)[:80])
-    raw = _raw_quantity(q)
-    value = _finite_number(q.get("value"))
-    if value is None:
-        return Unreadable("quantity has no numeric value", raw)
-    comparator = q.get("comparator")
-    if comparator is not None and comparator not in _COMPARATORS:
-        return Unreadable(f"comparator {comparator!r} not understood", raw)
+    read = _read_quantity(q)
+    if isinstance(read, Unreadable):
+        return read
+    raw, value, comparator = read
     unit = _unit_of(q)
     if unit in _PERCENT_UNITS:
         percent = value
@@ -300,15 +305,10 @@ _PER_L_E9 = frozenset({"10*9/l", "10^9/l", "x10^9/l", "x10e9/l", "10e9/l"})
 
 def parse_count_per_ul(q: Any) -> ParsedNumber | Unreadable:
     """Cells per microlitre (= per mm³; 10^6/L is the same unit, 10^9/L is ×1000)."""
-    if not isinstance(q, Mapping):
-        return Unreadable("valueQuantity is not an object", repr(q)[:80])
-    raw = _raw_quantity(q)
-    value = _finite_number(q.get("value"))
-    if value is None:
-        return Unreadable("quantity has no numeric value", raw)
-    comparator = q.get("comparator")
-    if comparator is not None and comparator not in _COMPARATORS:
-        return Unreadable(f"comparator {comparator!r} not understood", raw)
+    read = _read_quantity(q)
+    if isinstance(read, Unreadable):
+        return read
+    raw, value, comparator = read
     unit = _unit_of(q).replace(" ", "")
     if unit in _PER_UL:
         count = value
