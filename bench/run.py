@@ -244,20 +244,18 @@ def wrk(base: str, path: str, body_file: Path, tokens_file: Path | None, connect
 
 
 def audit_rows(data_dir: Path) -> int | None:
-    database = data_dir / "leukemia-cds.sqlite3"
+    """Answered (200) hook calls in the service's audit store."""
+    from service.store.schema import hook_call
+    from service.store.store import SQLITE_FILE
+
+    database = data_dir / SQLITE_FILE
     if not database.exists():
-        candidates = list(data_dir.glob("*.sqlite*"))
-        if not candidates:
-            return None
-        database = candidates[0]
+        return None
     import sqlite3
 
     with contextlib.closing(sqlite3.connect(database)) as db:
-        tables = [r[0] for r in db.execute("select name from sqlite_master where type='table'")]
-        table = next((t for t in tables if "audit" in t), None)
-        if table is None:
-            return None
-        return int(db.execute(f"select count(*) from {table}").fetchone()[0])
+        query = f"select count(*) from {hook_call.name} where status = 200"
+        return int(db.execute(query).fetchone()[0])
 
 
 def over_http(args: argparse.Namespace, signer: LocalSigner, tmp: Path) -> dict[str, Any]:

@@ -1,0 +1,48 @@
+"""The benchmark runs in CI in its quick mode so that it cannot rot.
+
+It checks that the script completes and reports what the closing note relies on; the figures
+themselves are judged from the full run, not asserted here (speed is measured, not tested).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+pytestmark = pytest.mark.slow
+
+
+def test_quick_benchmark_runs_and_reports_every_figure(tmp_path):
+    out = tmp_path / "bench.json"
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "run.py"), "--quick",
+                           "--out", str(out)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(out.read_text())
+
+    for hook in ("patient-view", "order-sign"):
+        for size in (50, 200, 1000):
+            row = result["in_process"][f"{hook}/{size}"]
+            assert row["median_ms"] > 0 and row["floor_median_ms"] > 0 and row["ratio_to_floor"]
+        assert result["in_process"][f"{hook}/scaling"]["cost_ratio_1000_vs_50"] > 0
+
+    single = result["http"]["one_client"]
+    assert single["median_ms"] > 0 and single["p99_ms"] >= single["median_ms"]
+    if shutil.which("wrk"):
+        for row in result["http"]["concurrent"]:
+            assert row["connections"] in (16, 64)
+            assert row["errors"] == 0, row
+            assert row["rps"] > 0 and row["floor_rps"] > 0
+        assert result["http"]["audit"]["lost"] == 0, "every answered call has its audit row"
+
+    fetch = result["fhir_fetch"]
+    assert fetch["fast-server"]["statuses"] == [200]
+    assert fetch["dead-slow-2s"]["statuses"] == [412], "a dead FHIR server is a 412, in budget"
+    assert fetch["dead-slow-2s"]["median_ms"] < fetch["budget_ms"] + 200
+    assert "in-process" in done.stdout and "over HTTP" in done.stdout
