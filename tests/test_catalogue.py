@@ -26,6 +26,7 @@ CHOICES = {
     "lineage": ["ALL, lineage not stated", "T-ALL", "AML"],
     "status": ["second or later relapse", "third or later complete remission"],
     "blasts": [None, 49.5, 100.0], "percent": [None, 19.5], "age": [0, 99],
+    "timing": ["after", "unknown"], "after": ["inotuzumab", "blinatumomab"],
 }
 
 

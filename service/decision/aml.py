@@ -9,6 +9,7 @@ FDA-only statement in 000 (no SITC bullet, D37) and the pediatric relapsed label
 from __future__ import annotations
 
 from service.decision import rules as R
+from service.decision.b_all import relapse_after_hct_gap
 from service.decision.context import REMISSION, RR, Ctx
 from service.decision.model import Recommendation
 
@@ -32,8 +33,9 @@ def patient_view(ctx: Ctx) -> list[Recommendation]:
         if cd33.expressed is not False:
             out.append(ctx.rec(R.AML_GO_RELAPSE, cd33.fact, ctx.f_status, ctx.f_age,
                                confirm=confirm, pediatric=ctx.age is not None and ctx.age < 18))
-        if ctx.prior_hct:
-            out.append(ctx.rec(R.AML_POSTHCT_RELAPSE, ctx.f_prior_hct, ctx.f_status))
+        if ctx.prior_hct and ctx.status_vs_hct != "before":
+            out.append(ctx.rec(R.AML_POSTHCT_RELAPSE, ctx.f_prior_hct, ctx.f_status,
+                               timing=ctx.status_vs_hct, confirm=relapse_after_hct_gap(ctx)))
         hct = ctx.prior_hct or ctx.hct_planned is True
         out.append(ctx.rec(R.AML_CHECKPOINT, ctx.f_status, ctx.f_prior_hct, hct=hct))
         if hct:

@@ -8,7 +8,7 @@ antigen does not block an option (missing is not negative) but the recommendatio
 from __future__ import annotations
 
 from service.decision import rules as R
-from service.decision.context import REMISSION, RR, Ctx
+from service.decision.context import REMISSION, RR, Ctx, Timing, timing
 from service.decision.model import Recommendation
 
 BLIN_OPTIONS = frozenset({
@@ -34,6 +34,14 @@ def _confirm(ctx: Ctx, *markers: str, age: bool = False, ph_negative: bool = Fal
     if ph_negative and ctx.ph is None:
         out.append("Ph-negative status")
     return tuple(out)
+
+
+def relapse_after_hct_gap(ctx: Ctx) -> tuple[str, ...]:
+    """What to confirm before calling the recorded relapse a relapse *after* allo-HCT."""
+    if ctx.status_vs_hct == "after":
+        return ()
+    return (ctx.order_gap("the relapse", "status", ctx.status_date, ctx.hct_dates,
+                          "allo-HCT"),)
 
 
 def patient_view(ctx: Ctx) -> list[Recommendation]:
@@ -88,9 +96,10 @@ def relapsed(ctx: Ctx) -> list[Recommendation]:
     if ctx.hct_eligible is False:
         out.append(ctx.rec(R.ALL_HCT_INELIGIBLE, ctx.f("hct_eligible", "Allo-HCT eligible"),
                            cd19.fact, cd22.fact, blin=blin_ok, ino=ino_ok))
-    if ctx.prior_hct:
+    if ctx.prior_hct and ctx.status_vs_hct != "before":
         out.append(ctx.rec(R.ALL_RELAPSE_POST_HCT, ctx.f_prior_hct, ctx.f_status, cd19.fact,
-                           cd22.fact, blin=blin_ok, ino=ino_ok))
+                           cd22.fact, blin=blin_ok, ino=ino_ok, timing=ctx.status_vs_hct,
+                           confirm=relapse_after_hct_gap(ctx)))
     if ctx.ph == "negative" and ino_ok and adult is not False:
         out.append(ctx.rec(R.ALL_INO_MINIHCVD_SALVAGE, ctx.f_ph, ctx.f_status, cd22.fact,
                            first_salvage=ctx.status == "first-relapse",
@@ -119,12 +128,20 @@ def relapsed(ctx: Ctx) -> list[Recommendation]:
 def _t315i(ctx: Ctx) -> list[Recommendation]:
     t315i = ctx._value("t315i")
     if t315i == "detected":
-        return [ctx.rec(R.ALL_PH_T315I, ctx.f("t315i", "ABL1 T315I"), ctx.f_ph, mode="detected")]
+        return [ctx.rec(R.ALL_PH_T315I, ctx.f("t315i", "ABL1 T315I"), ctx.f_ph, mode="detected",
+                        timing=None)]
     if (t315i is None and ctx.ph == "positive" and ctx.status in RR
             and ctx.exposure("dasatinib") and ctx.exposure("blinatumomab")):
-        return [ctx.rec(R.ALL_PH_T315I, ctx.f("t315i", "ABL1 T315I"), ctx.f_ph,
+        # D-ALBA's relapses came *after* dasatinib then blinatumomab: the relapse must follow
+        given = ctx.exposure_dates("dasatinib", "blinatumomab")
+        when = timing(ctx.status_date, given)
+        if when == "before":
+            return []
+        confirm = () if when == "after" else (ctx.order_gap(
+            "the relapse", "status", ctx.status_date, given, "dasatinib + blinatumomab"),)
+        return [ctx.rec(R.ALL_PH_T315I, ctx.f("t315i", "ABL1 T315I"), ctx.f_ph, ctx.f_status,
                         ctx.f_exposure("dasatinib"), ctx.f_exposure("blinatumomab"),
-                        mode="test")]
+                        mode="test", timing=when, confirm=confirm)]
     return []
 
 
@@ -164,23 +181,44 @@ def mrd(ctx: Ctx) -> list[Recommendation]:
             confirm=_confirm(ctx, "cd19", ph_negative=True),
             age=ctx.age, under55=ctx.age is not None and ctx.age < 55,
         ))
-    if m.state == "negative" and ctx.exposure("blinatumomab") and ctx.status in REMISSION:
+    blin_when = _mrd_vs(ctx, "blinatumomab")
+    if m.state == "negative" and blin_when not in (None, "before") and ctx.status in REMISSION:
         out.append(ctx.rec(R.ALL_BLIN_MRD_HCT_ROLE, m.fact, ctx.f_exposure("blinatumomab"),
-                           ctx.f_prior_hct, prior_hct=ctx.prior_hct))
+                           ctx.f_prior_hct, prior_hct=ctx.prior_hct, timing=blin_when,
+                           confirm=_mrd_gap(ctx, "blinatumomab")))
     return out
 
 
+def _mrd_vs(ctx: Ctx, drug: str) -> Timing | None:
+    """The latest MRD against the latest course of ``drug`` (None: never given)."""
+    if ctx.facts.mrd is None:
+        return None
+    return timing(ctx.facts.mrd.effective, ctx.exposure_dates(drug))
+
+
+def _mrd_gap(ctx: Ctx, drug: str) -> tuple[str, ...]:
+    if _mrd_vs(ctx, drug) != "unknown":
+        return ()
+    mrd_date = ctx.facts.mrd.effective if ctx.facts.mrd else None
+    return (ctx.order_gap("this MRD result", "MRD", mrd_date, ctx.exposure_dates(drug), drug),)
+
+
 def sequencing(ctx: Ctx) -> list[Recommendation]:
-    """ALL-SEQ-INO-BLIN: MRD persisting after one CD19/CD22 agent -> the other (001)."""
+    """ALL-SEQ-INO-BLIN: MRD persisting after one CD19/CD22 agent -> the other (001).
+
+    "After" is a claim about dates: an MRD drawn before the latest course says nothing about
+    response to it, so it does not fire; an undated one fires with what to confirm.
+    """
     if ctx.mrd.state != "positive":
         return []
     out: list[Recommendation] = []
-    if ctx.exposure("inotuzumab") and ctx.cd19.expressed is not False:
-        out.append(ctx.rec(R.ALL_SEQ_INO_BLIN, ctx.mrd.fact, ctx.f_exposure("inotuzumab"),
-                           ctx.cd19.fact, after="inotuzumab", next="blinatumomab"))
-    if ctx.exposure("blinatumomab") and ctx.cd22.expressed is not False:
-        out.append(ctx.rec(R.ALL_SEQ_INO_BLIN, ctx.mrd.fact, ctx.f_exposure("blinatumomab"),
-                           ctx.cd22.fact, after="blinatumomab", next="inotuzumab"))
+    for drug, other, target in (("inotuzumab", "blinatumomab", ctx.cd19),
+                                ("blinatumomab", "inotuzumab", ctx.cd22)):
+        when = _mrd_vs(ctx, drug)
+        if when in (None, "before") or target.expressed is False:
+            continue
+        out.append(ctx.rec(R.ALL_SEQ_INO_BLIN, ctx.mrd.fact, ctx.f_exposure(drug), target.fact,
+                           after=drug, next=other, timing=when, confirm=_mrd_gap(ctx, drug)))
     return out
 
 

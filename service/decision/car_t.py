@@ -9,7 +9,7 @@ CAR T is contested (D18): the card lists what favours and what argues against, n
 from __future__ import annotations
 
 from service.decision import rules as R
-from service.decision.context import REMISSION, RR, Ctx
+from service.decision.context import REMISSION, RR, Ctx, timing
 from service.decision.model import Recommendation
 
 CART_OPTIONS = frozenset({R.CART_TISA.id, R.CART_BREXU.id, R.CART_OBE.id})
@@ -70,20 +70,36 @@ def cd3_before_collection(ctx: Ctx, focus: str | None = None) -> list[Recommenda
 
 
 def after_car_t(ctx: Ctx) -> list[Recommendation]:
-    if not ctx.prior_car_t:
+    """Remission or relapse *after* CAR T: the recorded status must postdate the infusion.
+
+    A status recorded before the latest infusion describes the patient before it (the work-up's
+    stale-status card asks for the current one); with a date missing on either side the card
+    is shown with what to confirm, never asserting the order.
+    """
+    if not ctx.prior_car_t or ctx.status_vs_car_t == "before":
         return []
+    when = ctx.status_vs_car_t
     out: list[Recommendation] = []
     if ctx.status in REMISSION:
+        confirm = () if when == "after" else (ctx.order_gap(
+            "the remission", "status", ctx.status_date, ctx.car_t_dates, "CAR T infusion"),)
         m = ctx.mrd
+        mrd_date = ctx.facts.mrd.effective if ctx.facts.mrd else None
+        mrd_when = timing(mrd_date, ctx.car_t_dates) if ctx.facts.mrd else None
         prior_blin = ctx.exposure("blinatumomab") is not None
         kmt2a = ctx.kmt2a == "positive"
         out.append(ctx.rec(
-            R.CART_CONSOLIDATIVE_HCT, ctx.f_car_t, m.fact, ctx.f("kmt2a", "KMT2A"),
+            R.CART_CONSOLIDATIVE_HCT, ctx.f_car_t, ctx.f_status, m.fact, ctx.f("kmt2a", "KMT2A"),
             ctx.f_exposure("blinatumomab"), ctx.f_prior_hct,
-            mrd=m.state, kmt2a=kmt2a, prior_blin=prior_blin, prior_hct=ctx.prior_hct,
+            timing=when, confirm=confirm,
+            mrd=m.state if mrd_when == "after" else None,
+            mrd_day=ctx.day_after_car_t(mrd_date),
+            mrd_before=mrd_when == "before", mrd_undated=mrd_when == "unknown",
+            kmt2a=kmt2a, prior_blin=prior_blin, prior_hct=ctx.prior_hct,
         ))
         if ctx.prior_hct:
-            out.append(ctx.rec(R.CAU_SECOND_HCT_POST_CART, ctx.f_car_t, ctx.f_prior_hct))
+            out.append(ctx.rec(R.CAU_SECOND_HCT_POST_CART, ctx.f_car_t, ctx.f_status,
+                               ctx.f_prior_hct, timing=when, confirm=confirm))
     elif ctx.status in RR:
         cd19 = ctx.cd19
         out.append(ctx.rec(
@@ -91,5 +107,14 @@ def after_car_t(ctx: Ctx) -> list[Recommendation]:
             ctx.f("hct_eligible", "Allo-HCT eligible"),
             blin=cd19.expressed is True, cd19_unknown=cd19.status is None,
             cd19_negative=cd19.expressed is False, hct_eligible=ctx.hct_eligible,
+            timing=when, confirm=relapse_after_car_t_gap(ctx),
         ))
     return out
+
+
+def relapse_after_car_t_gap(ctx: Ctx) -> tuple[str, ...]:
+    """What to confirm before calling the recorded relapse a relapse *after* CAR T."""
+    if ctx.status_vs_car_t == "after":
+        return ()
+    return (ctx.order_gap("the relapse", "status", ctx.status_date, ctx.car_t_dates,
+                          "CAR T infusion"),)

@@ -44,7 +44,7 @@ def patient_view(ctx: Ctx, fired: frozenset[str]) -> list[Recommendation]:
 def cd19_negative(ctx: Ctx) -> list[Recommendation]:
     if ctx.cd19.expressed is not False:
         return []
-    loss = ctx.exposure(*CD19_DIRECTED) is not None or ctx.prior_car_t
+    loss = ctx.lost_after("cd19", *CD19_DIRECTED, car_t=True)
     return [ctx.rec(R.CAU_CD19_NEG, ctx.cd19.fact, ctx.cd22.fact, ctx.f_car_t
                     if ctx.prior_car_t else None, loss=loss,
                     cd22_expressed=ctx.cd22.expressed is True)]
@@ -54,7 +54,7 @@ def cd22_loss(ctx: Ctx, focus: str | None = None) -> list[Recommendation]:
     if not ctx.exposure("inotuzumab") or not (ctx.rr or ctx.cd22.expressed is False):
         return []
     return [ctx.rec(R.CAU_CD22_LOSS, ctx.f_exposure("inotuzumab"), ctx.cd22.fact, focus=focus,
-                    cd22_negative=ctx.cd22.expressed is False)]
+                    cd22_negative=ctx.lost_after("cd22", "inotuzumab"))]
 
 
 def lineage_switch(ctx: Ctx, focus: str | None = None) -> list[Recommendation]:

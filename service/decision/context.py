@@ -12,7 +12,9 @@ the interpretation conventions live in one place:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cached_property
 from types import MappingProxyType
 from typing import Literal
@@ -72,6 +74,42 @@ MRD_LABEL = 1e-3
 MRD_LOW = 1e-4
 
 Expression = Literal["positive", "dim", "negative"]
+
+Timing = Literal["after", "before", "unknown"]
+"""Where a dated fact falls against the latest of some events (CAR T, allo-HCT, a drug)."""
+
+
+def _day(when: datetime) -> str:
+    return when.date().isoformat()
+
+
+def timing(when: datetime | None, events: Iterable[datetime | None]) -> Timing | None:
+    """Whether ``when`` is after the *latest* of ``events``, by calendar day; None: no events.
+
+    "Relapse after CAR T" is a claim about order in time, so it needs both dates. A fact dated
+    before the latest event describes the patient before it ("before"); a missing date on
+    either side, an undated event (it may be the latest), or the same calendar day leave the
+    order unknown, and the rule must say what to confirm rather than assume either way.
+    """
+    dates = list(events)
+    if not dates:
+        return None
+    dated = [d for d in dates if d is not None]
+    if when is None:
+        return "unknown"
+    if dated and max(dated).date() > when.date():
+        return "before"
+    if len(dated) < len(dates) or max(dated).date() == when.date():
+        return "unknown"
+    return "after"
+
+
+def follows_any(when: datetime | None, events: Iterable[datetime | None]) -> bool:
+    """True only when ``when`` is known to fall on a later day than at least one event.
+
+    For "lost after targeted therapy": a result after any course of the drug is after it.
+    """
+    return when is not None and any(d is not None and d.date() < when.date() for d in events)
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,8 +240,15 @@ class Ctx:
     @cached_property
     def f_status(self) -> FactUsed:
         s = self.facts.disease_status
-        return self._fact("disease_status", "Disease status", s,
-                          STATUS_TEXT[s.value] if s else None)
+        text = None
+        if s is not None:
+            text = STATUS_TEXT[s.value] + (f", {_day(s.effective)}" if s.effective else
+                                           ", date not recorded")
+        return self._fact("disease_status", "Disease status", s, text)
+
+    @property
+    def status_date(self) -> datetime | None:
+        return self.facts.disease_status.effective if self.facts.disease_status else None
 
     @property
     def status_text(self) -> str:
@@ -311,6 +356,65 @@ class Ctx:
         product = DRUG_TEXT.get(last.product or "", "product not stated")
         return FactUsed("car_t", "Prior CAR T", f"{product}, {when}", last.source.resource)
 
+    @property
+    def car_t_dates(self) -> tuple[datetime | None, ...]:
+        return tuple(e.date for e in self.facts.car_t)
+
+    @property
+    def hct_dates(self) -> tuple[datetime | None, ...]:
+        return tuple(e.date for e in self.facts.allo_hct)
+
+    def exposure_dates(self, *drugs: str) -> tuple[datetime | None, ...]:
+        return tuple(e.date for e in self.facts.exposed_to(*drugs))  # type: ignore[arg-type]
+
+    @cached_property
+    def status_vs_car_t(self) -> Timing | None:
+        """Recorded status against the latest CAR T infusion (None: no CAR T on record)."""
+        return timing(self.status_date, self.car_t_dates)
+
+    @cached_property
+    def status_vs_hct(self) -> Timing | None:
+        """Recorded status against the latest allo-HCT (None: no allo-HCT on record)."""
+        return timing(self.status_date, self.hct_dates)
+
+    @staticmethod
+    def order_gap(what: str, fact_label: str, fact_date: datetime | None,
+                  events: Iterable[datetime | None], event: str) -> str:
+        """The "confirm first" line for an unknown order in time: which date is missing."""
+        dates = list(events)
+        if fact_date is None:
+            why = f"{fact_label} date not recorded"
+        elif any(d is None for d in dates):
+            why = f"{event} date not recorded"
+        else:
+            why = f"recorded the same day as the {event}"
+        return f"that {what} came after the {event} ({why})"
+
+    def day_after_car_t(self, when: datetime | None) -> int | None:
+        """Days from the latest CAR T infusion to ``when``, when both dates are known."""
+        if timing(when, self.car_t_dates) != "after":
+            return None
+        latest = max(d for d in self.car_t_dates if d is not None)
+        return (when.date() - latest.date()).days  # type: ignore[union-attr]
+
+    def f_since_car_t(self, name: str, label: str) -> FactUsed:
+        """A dated result (CRS / ICANS grade, ICE score) with where it falls against CAR T.
+
+        The latest grade in the record may belong to an earlier course; its date and its day
+        after the infusion say which, instead of letting it pass for the current course.
+        """
+        fact = getattr(self.facts, name)
+        if fact is None:
+            return self._fact(name, label, None)
+        eff = fact.effective
+        text = f"{fact.value}, " + (_day(eff) if eff else "date not recorded")
+        day = self.day_after_car_t(eff)
+        if day is not None:
+            text += f" (day {day} after the CAR T infusion)"
+        elif self.facts.car_t and timing(eff, self.car_t_dates) == "before":
+            text += " (before the latest CAR T infusion)"
+        return FactUsed(name, label, text, fact.resource)
+
     def exposure(self, *drugs: str) -> Exposure | None:
         found = self.facts.exposed_to(*drugs)  # type: ignore[arg-type]
         return found[-1] if found else None
@@ -377,6 +481,21 @@ class Ctx:
     def cd33(self) -> MarkerReading:
         return self.marker("cd33")
 
+    def marker_date(self, name: Marker) -> datetime | None:
+        m = self.facts.marker(name)
+        return m.source.effective if m is not None else None
+
+    def lost_after(self, name: Marker, *drugs: str, car_t: bool = False) -> bool:
+        """The marker is negative on a result drawn after a course of ``drugs`` (or CAR T).
+
+        "Loss after targeted therapy" needs the negative result to follow the therapy; with
+        either date missing it is not asserted (the card then just says "negative").
+        """
+        if self.marker(name).expressed is not False:
+            return False
+        events = list(self.exposure_dates(*drugs)) + (list(self.car_t_dates) if car_t else [])
+        return follows_any(self.marker_date(name), events)
+
     def missing_markers(self, *names: Marker) -> list[str]:
         return [MARKER_LABEL[n] for n in names if self.marker(n).status is None]
 
@@ -417,6 +536,7 @@ class Ctx:
         if m.detected is not None:
             text.append("detected" if m.detected else "not detected")
         text.append(f"by {m.method}" if m.method else "method not recorded")
+        text.append(_day(m.effective) if m.effective else "date not recorded")
         fact = FactUsed("mrd", "MRD", ", ".join(text), m.source.resource)
         return MrdReading(state, band, m.fraction, below, m.method, fact)
 

@@ -52,8 +52,11 @@ def blinatumomab(ctx: Ctx) -> list[Recommendation]:
 
 def car_t(ctx: Ctx, product: str) -> list[Recommendation]:
     focus = product
-    grades = (ctx.f("crs_grade", "CRS grade (ASTCT)"), ctx.f("icans_grade", "ICANS grade (ASTCT)"),
-              ctx.f("ice_score", "ICE score"))
+    # dated, and placed against the latest infusion: a grade from an earlier course must not
+    # read as this course's
+    grades = (ctx.f_since_car_t("crs_grade", "CRS grade (ASTCT)"),
+              ctx.f_since_car_t("icans_grade", "ICANS grade (ASTCT)"),
+              ctx.f_since_car_t("ice_score", "ICE score"))
     out = [
         ctx.rec(R.MON_IMMUNO_GENERAL, focus=focus, drug="CAR T"),
         ctx.rec(R.MON_CART_CRS, grades[0], ctx.f_blasts, focus=focus,

@@ -84,7 +84,7 @@ def _cd19_agent(ctx: Ctx, drug: str) -> list[Recommendation]:
                         lineage=LINEAGE_TEXT[ctx.lineage or ""])]
     out = _lineage_gap(ctx, drug) + _age_gap(ctx, drug)
     if ctx.cd19.expressed is False:
-        loss = ctx.exposure("blinatumomab", *CD19_CAR_T) is not None or ctx.prior_car_t
+        loss = ctx.lost_after("cd19", "blinatumomab", *CD19_CAR_T, car_t=True)
         out.append(ctx.rec(R.ORDER_CD19_NEG, ctx.cd19.fact, ctx.cd22.fact, focus=drug,
                            drug=name, loss=loss, cd22_expressed=ctx.cd22.expressed is True))
     else:

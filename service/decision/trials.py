@@ -11,7 +11,7 @@ from __future__ import annotations
 from service.decision import rules as R
 from service.decision.aml import GO_OPTIONS
 from service.decision.b_all import BLIN_OPTIONS, INO_OPTIONS
-from service.decision.car_t import CART_OPTIONS
+from service.decision.car_t import CART_OPTIONS, relapse_after_car_t_gap
 from service.decision.context import REMISSION, RR, Ctx
 from service.decision.model import Recommendation
 
@@ -53,8 +53,9 @@ def _b_all(ctx: Ctx) -> list[Recommendation]:
             trials = (CASSIOPEIA, *trials)
         out.append(ctx.rec(R.TRIAL_MRD_POS_ALL, ctx.mrd.fact, ctx.f_status, ctx.f_age,
                            trials=trials))
-    if ctx.prior_car_t and ctx.status in RR:
-        out.append(ctx.rec(R.TRIAL_POST_CART, ctx.f_car_t, ctx.f_status))
+    if ctx.prior_car_t and ctx.status in RR and ctx.status_vs_car_t != "before":
+        out.append(ctx.rec(R.TRIAL_POST_CART, ctx.f_car_t, ctx.f_status,
+                           timing=ctx.status_vs_car_t, confirm=relapse_after_car_t_gap(ctx)))
     if ctx.status in RR:
         trials = ()
         if age is None or age >= 18:

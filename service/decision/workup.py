@@ -7,7 +7,7 @@ which decision waits on it, so the clinician knows what to order or where the re
 from __future__ import annotations
 
 from service.decision import rules as R
-from service.decision.context import DRUG_TEXT, REMISSION, RR, Ctx
+from service.decision.context import DRUG_TEXT, REMISSION, RR, Ctx, timing
 from service.decision.model import FactUsed, Recommendation
 
 _CD19_CD22_AGENTS = ("blinatumomab", "inotuzumab", "tisagenlecleucel", "brexucabtagene",
@@ -49,10 +49,35 @@ def context_gaps(ctx: Ctx) -> list[Recommendation]:
         out.append(ctx.rec(R.DQ_LINEAGE_UNKNOWN, ctx.f_lineage, ctx.cd19.fact, ctx.cd22.fact,
                            unspecified=ctx.lineage == "all-unspecified"))
     if ctx.lineage is not None and ctx.status is None:
-        out.append(ctx.rec(R.DQ_STATUS_UNKNOWN, ctx.f_status, ctx.f_lineage))
+        out.append(ctx.rec(R.DQ_STATUS_UNKNOWN, ctx.f_status, ctx.f_lineage, stale=None))
+    elif ctx.lineage is not None:
+        out += _stale_status(ctx)
     if ctx.lineage is not None and ctx.age is None:
         out.append(age_unknown(ctx, _age_dependants(ctx)))
     return out
+
+
+def _stale_status(ctx: Ctx) -> list[Recommendation]:
+    """The status predates a CAR T infusion or allo-HCT that an "after" rule depends on.
+
+    Relapse after CAR T or allo-HCT, and remission after CAR T, are then held back (the status
+    describes the patient before that treatment); this card says so and asks for the current
+    status instead of leaving the clinician to wonder why those cards are missing.
+    """
+    car_t_held = ctx.is_b and ctx.status_vs_car_t == "before" \
+        and (ctx.rr or ctx.status in REMISSION)
+    hct_held = (ctx.is_b or ctx.is_aml) and ctx.rr and ctx.status_vs_hct == "before"
+    if not (car_t_held or hct_held) or ctx.status_date is None:
+        return []
+    events = []
+    if car_t_held:
+        events += [(d, "CAR T infusion", "CAR T", ctx.f_car_t) for d in ctx.car_t_dates if d]
+    if hct_held:
+        events += [(d, "allo-HCT", "allo-HCT", ctx.f_prior_hct) for d in ctx.hct_dates if d]
+    when, event, short, fact = max(events, key=lambda e: e[0])
+    stale = {"status": ctx.status_text, "status_date": ctx.status_date.date().isoformat(),
+             "event": event, "event_short": short, "event_date": when.date().isoformat()}
+    return [ctx.rec(R.DQ_STATUS_UNKNOWN, ctx.f_status, fact, stale=stale)]
 
 
 def age_unknown(ctx: Ctx, depends: tuple[str, ...]) -> Recommendation:
@@ -154,16 +179,14 @@ def _retest_after_targeted_therapy(ctx: Ctx) -> list[Recommendation]:
     if not (ctx.is_b and ctx.status in RR):
         return []
     exposures = [e for e in ctx.facts.exposed_to(*_CD19_CD22_AGENTS)]  # type: ignore[arg-type]
-    last_dates = [e.date for e in exposures if e.date is not None]
-    last_dates += [c.date for c in ctx.facts.car_t if c.date is not None]
     if not exposures and not ctx.facts.car_t:
         return []
-    latest = max(last_dates) if last_dates else None
+    given = [e.date for e in exposures] + list(ctx.car_t_dates)
     stale = []
     for name in ("cd19", "cd22"):
-        reading = ctx.marker(name)  # type: ignore[arg-type]
-        eff = ctx.facts.markers[name].source.effective if name in ctx.facts.markers else None
-        if reading.status is None or (latest is not None and eff is not None and eff < latest):
+        # a result not known to postdate the last targeted therapy (older, undated or the same
+        # day) cannot show the target survived it
+        if ctx.marker(name).status is None or timing(ctx.marker_date(name), given) != "after":  # type: ignore[arg-type]
             stale.append(name.upper())
     if not stale:
         return []

@@ -113,7 +113,8 @@ def resources(v: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
             "code": _local(comorbidity), "subject": {"reference": f"Patient/{PATIENT_ID}"},
             "recordedDate": _when(100)[:10]})
     if v.get("status"):
-        obs(observation("disease-status", valueCodeableConcept=_local(v["status"])))
+        obs(observation("disease-status", days_ago=v.get("status_days_ago", 10),
+                        valueCodeableConcept=_local(v["status"])))
     marker_age = v.get("markers_days_ago", 10)
     for name, value in v.get("markers", {}).items():
         obs(_marker(name, value, marker_age, v.get("loinc_markers", False)))
@@ -141,12 +142,16 @@ def resources(v: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
             "resourceType": "Procedure", "id": _id("hct"), "status": "completed",
             "code": {"coding": [{"system": SNOMED, "code": "234336002"}],
                      "text": "Allogeneic HCT"},
-            "subject": {"reference": f"Patient/{PATIENT_ID}"}, "performedDateTime": _when(500)})
+            "subject": {"reference": f"Patient/{PATIENT_ID}"},
+            "performedDateTime": _when(v.get("hct_days_ago", 500))})
     if v.get("car_t"):
-        out["procedures"].append({
+        cart = {
             "resourceType": "Procedure", "id": _id("cart"), "status": "completed",
             "code": _local("car-t-infusion"), "subject": {"reference": f"Patient/{PATIENT_ID}"},
-            "performedDateTime": _when(150), "usedCode": [_local(v["car_t"])]})
+            "usedCode": [_local(v["car_t"])]}
+        if not v.get("car_t_undated"):  # an undated infusion: the order in time is unknown
+            cart["performedDateTime"] = _when(v.get("car_t_days_ago", 150))
+        out["procedures"].append(cart)
     for drug in v.get("exposures", []):
         out["medicationRequests"].append({
             "resourceType": "MedicationRequest", "id": _id(drug), "status": "completed",
