@@ -129,7 +129,9 @@ def test_property_run_finds_no_server_error_and_no_schema_violation(api):
 
 def _run(operation: Any, seen: dict[str, Counter[int]]) -> None:
     @given(case=_strategy(operation))
+    # derandomize: the same cases every run, so CI cannot pass or fail by the luck of the draw
     @settings(max_examples=EXAMPLES.get(operation.path, 10), deadline=None, database=None,
+              derandomize=True,
               phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
     def check(case: Any) -> None:
         headers = bearer(PUBLIC_URL + case.formatted_path)
