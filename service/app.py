@@ -37,7 +37,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions[audit.PSEUDONYMIZER] = _pseudonymizer(settings)
     app.extensions[audit.STORE] = store = _open_store(settings)
     app.extensions[auth.EXTENSION] = authenticator = auth.Authenticator(settings, clients, store)
-    auth.announce(authenticator)
     checks["store"] = store.ping
     advice.install(app, settings)  # card catalogue + terminology: broken ones stop start-up here
     checks["catalogue"] = lambda: advice.ready(app)
@@ -49,6 +48,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(endpoints.blueprint)
     app.register_blueprint(feedback.blueprint)
     sandbox.install(app, settings)  # the page at /, only when LEUKEMIA_CDS_SANDBOX is on
+    auth.announce(authenticator)  # after the sandbox has registered its client, if any
     openapi = (resources.files("service") / "openapi.json").read_bytes()
 
     @app.get("/openapi.json")

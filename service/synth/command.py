@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import uuid
 from datetime import date
 from pathlib import Path
 from typing import TextIO
@@ -102,12 +103,14 @@ def synth_command(args: argparse.Namespace) -> int:
             (args.out / f"{patient.patient_id}.json").write_text(dumps(bundle), "utf-8")
             written += 1
         if args.emit in ("request", "both"):
-            body = hook_request(bundle, "patient-view",
-                                hook_instance=f"synthetic-{patient.patient_id}")
+            # A UUID as CDS Hooks requires, derived from the patient so output stays identical.
+            instance = uuid.uuid5(uuid.NAMESPACE_URL, f"urn:lcds:synth:{patient.patient_id}")
+            body = hook_request(bundle, "patient-view", hook_instance=str(instance))
             (args.out / f"{patient.patient_id}.patient-view.json").write_text(dumps(body),
                                                                               "utf-8")
             written += 1
         progress.step(patient.patient_id)
-    print(f"leukemia-cds synth: {total} patients, {written} files in {args.out}",
+    noun = "patient" if total == 1 else "patients"
+    print(f"leukemia-cds synth: {total} {noun}, {written} files in {args.out}",
           file=sys.stderr)
     return 0
