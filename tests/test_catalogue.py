@@ -79,6 +79,12 @@ def broken(tmp_path: Path, file: str, old: str, new: str) -> Path:
      'seed = "003_67e40c8c8fab1d5a.txt", section = "Conclusion"', "rule rests on"),
     ("trials.toml", "[trials.NCT04307576]", "[trials.NCT00000000]", "NCT04307576"),
     ("catalogue.toml", "[groups.trials]", "[groups.trial-prompts]", "group 'trials'"),
+    ("catalogue.toml", '"DX-PHLIKE-PROXY",\n         "DX-BASELINE"]', '"DX-PHLIKE-PROXY"]',
+     "group workup: 'order' must list each of its entries once (DX-BASELINE)"),
+    ("catalogue.toml", '"ALL-PH-LIKE"]', '"ALL-PH-LIKE", "ALL-PH-LIKE"]', "a duplicate"),
+    ("catalogue.toml", "{% if 'DX-BASELINE' in has %}baseline work-up{% endif %}",
+     "{% if 'DX-BASELINE' in has %}{{ v['DX-BASELINE'].nothing.here }}{% endif %}",
+     "group workup: summary does not render"),
 ])
 def test_broken_catalogue_stops_with_one_line(tmp_path, file, old, new, message) -> None:
     with pytest.raises(CatalogueError) as caught:

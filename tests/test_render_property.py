@@ -6,14 +6,21 @@ template that expects it (StrictUndefined would raise otherwise).
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from service.paths import cards_dir
 from service.render import Renderer, load_catalogue
 from tests.decision_helpers import mrd, patient, run
+from tests.test_render_summaries import record_fallbacks
 
 RENDERER = Renderer(load_catalogue(cards_dir()))
+
+
+@pytest.fixture
+def no_fallback(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    return record_fallbacks(monkeypatch)
 STATUSES = [None, "newly-diagnosed", "post-induction", "cr1", "cr2", "cr3-or-later",
             "first-relapse", "second-or-later-relapse", "primary-refractory",
             "relapsed-refractory"]
@@ -57,12 +64,14 @@ def patients(draw):
     )
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(patients(), DRUGS, st.booleans())
-def test_any_patient_renders_within_the_contract(facts, drug, car_t_order) -> None:
+def test_any_patient_renders_within_the_contract(no_fallback, facts, drug, car_t_order) -> None:
     recs = run(facts, drug, car_t=car_t_order) if drug or car_t_order else run(facts)
     cards = RENDERER.render(recs, patient_id="pat-1")
     assert len(cards) <= 8
     for card in cards:
-        assert len(card.summary) < 140
+        assert len(card.summary) < 140 and "…" not in card.summary  # written to fit, never cut
         assert card.detail and "**Sources:**" in card.detail
+    assert not no_fallback, no_fallback  # every merged card got its group's summary

@@ -33,6 +33,8 @@ from service.render.catalogue import (
     _capitalize,
     _fit,
     _md_escape,
+    compose,
+    group_summary,
 )
 
 EXTENSION = "org.leukemia-cds.recommendation"
@@ -91,7 +93,7 @@ def _validate(model: type, resource_json: str) -> None:
 
 @dataclass
 class _Draft:
-    """One future card: the recommendations it merges, in firing order."""
+    """One future card: the recommendations it merges (most important first once ranked)."""
 
     key: tuple[str, str | None]
     members: list[tuple[Recommendation, Entry]] = field(default_factory=list)
@@ -103,7 +105,11 @@ class _Draft:
 
     @property
     def lead(self) -> tuple[Recommendation, Entry]:
-        return max(self.members, key=lambda m: _RANK[m[1].indicator])
+        return self.members[0]
+
+    @property
+    def groups(self) -> list[str]:
+        return list(dict.fromkeys(e.group for _, e in self.members))
 
 
 class Renderer:
@@ -130,24 +136,22 @@ class Renderer:
             for d in rest:
                 folded.members.extend(d.members)
             ordered = [*keep, folded]
+        for d in ordered:
+            d.members.sort(key=self._importance)
         return [self._card(d, patient_id) for d in ordered]
+
+    def _importance(self, member: tuple[Recommendation, Entry]) -> tuple[int, int, int]:
+        """Most urgent indicator first, then group priority, then the group's own ranking."""
+        entry = member[1]
+        group = self.cat.groups[entry.group]
+        return (-_RANK[entry.indicator], group.priority, group.order.index(entry.id))
 
     # --- one card ------------------------------------------------------------------------
 
     def _card(self, draft: _Draft, patient_id: str) -> Card:
-        lead_rec, lead_entry = draft.lead
+        lead_entry = draft.lead[1]
         members = draft.members
-        drug = DRUG_TEXT.get(draft.key[1] or "", "CAR T" if draft.key[1] == "car-t" else "")
-        if len(members) == 1:
-            summary = lead_entry.summary.render(lead_rec.variables)
-        else:
-            titles = list(dict.fromkeys(e.title.render(r.variables) for r, e in members))
-            group = self.cat.groups[draft.key[0]]
-            if len({e.group for _, e in members}) > 1:  # folded past the card limit
-                summary = lead_entry.summary.render(lead_rec.variables)
-                summary += f" (+{len(members) - 1} more)"
-            else:
-                summary = group.summary.render(n=len(members), titles=titles, drug=drug)
+        summary = self._summary(draft)
         trials = list(dict.fromkeys(n for r, _ in members for n in r.variables.get("trials", ())))
         suggestions = self._suggestions(members, patient_id)
         reasons = list(dict.fromkeys(c for _, e in members for c in e.override))
@@ -167,6 +171,23 @@ class Renderer:
                         url=TRIAL_URL.format(nct=nct), type="absolute") for nct in trials] or None,
             extension={EXTENSION: self._extension(members)},
         )
+
+    def _summary(self, draft: _Draft) -> str:
+        """One entry: its own summary. One group: the group's hand-written merge. Folded past
+        the card limit: what else is on the card, by group. The lead's own summary is the
+        fallback if a merge cannot fit (tests check it never has to)."""
+        lead_rec, lead_entry = draft.lead
+        own = lead_entry.summary.render(lead_rec.variables)
+        if len(draft.members) == 1:
+            return own
+        groups = draft.groups
+        if len(groups) > 1:
+            return compose("Also to review", [self.cat.groups[g].label for g in groups],
+                           most=len(groups), sep=", ") or own
+        drug = DRUG_TEXT.get(draft.key[1] or "", "CAR T" if draft.key[1] == "car-t" else "")
+        merged = group_summary(self.cat.groups[groups[0]],
+                               [(r.id, r.variables) for r, _ in draft.members], drug=drug)
+        return merged or own
 
     def _suggestions(self, members: list[tuple[Recommendation, Entry]], patient_id: str
                      ) -> list[Suggestion]:
@@ -242,7 +263,7 @@ class Renderer:
         return f"{self.cat.product} knowledge {self.cat.knowledge_version} · {cited}"
 
     def _extension(self, members: list[tuple[Recommendation, Entry]]) -> dict[str, Any]:
-        lead_rec, _ = max(members, key=lambda m: _RANK[m[1].indicator])
+        lead_rec, _ = members[0]
         facts: dict[tuple[str, str], dict[str, str]] = {}
         evidence: dict[tuple[str, str], dict[str, str]] = {}
         for rec, entry in members:

@@ -51,12 +51,38 @@ def _md_escape(value: Any) -> Any:
 
 
 def _fit(text: str, limit: int = SUMMARY_MAX) -> str:
-    """Shorten at a word boundary with an ellipsis (merged summaries list titles, can run long)."""
+    """Last-resort guard for the CDS Hooks limit; summaries are written to fit (tests check
+    every vignette, scenario and property-sweep patient never reaches it)."""
     text = " ".join(text.split())
     if len(text) <= limit:
         return text
     cut = text[: limit - 1].rsplit(" ", 1)[0].rstrip(",;:—- ")
     return cut + "…"
+
+
+MAX_CLAUSES = 3
+
+
+def compose(head: str, clauses: list[str], *, most: int = MAX_CLAUSES, sep: str = "; ",
+            limit: int = SUMMARY_MAX) -> str | None:
+    """``head: c1; c2; c3`` with as many whole clauses as fit, in the order given.
+
+    A less important clause is never shown in place of a more important one that did not fit.
+    None when not even the head and the first clause fit (the caller falls back).
+    """
+    head = " ".join(head.split())
+    items = list(dict.fromkeys(c for c in (" ".join(x.split()) for x in clauses) if c))
+    # a head that already has a colon ("CD19 CAR T: ...") continues with a semicolon
+    prefix = (f"{head}; " if ":" in head else f"{head}: ") if head and items else head
+    taken: list[str] = []
+    for item in items[:most]:
+        if len(prefix) + len(sep.join([*taken, item])) > limit:
+            break
+        taken.append(item)
+    if items and not taken:
+        return None
+    text = _capitalize(prefix + sep.join(taken))
+    return text if 0 < len(text) <= limit else None
 
 
 def _capitalize(text: str) -> str:
@@ -147,9 +173,21 @@ class Entry:
 
 @dataclass(frozen=True, slots=True)
 class Group:
+    """How entries of one group merge into one card.
+
+    ``order`` ranks the group's entries by importance: the first present leads the card (its
+    topic and extension id) and the detail follows that order. A merged card's summary is
+    ``head`` then as many whole ``clauses`` (one per line, most important first) as fit in
+    139 characters, at most ``MAX_CLAUSES``: hand-written sentences, never cut mid-word.
+    ``label`` names the group on the card that folds whatever exceeds the card limit.
+    """
+
     id: str
     priority: int
-    summary: Tmpl
+    order: tuple[str, ...]
+    head: Tmpl
+    clauses: Tmpl
+    label: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,7 +275,9 @@ def _build(cards_dir: Path, shared: dict[str, Any], seeds: dict[str, SeedInfo]) 
     override_system = reasons.get("system", "")
     override_sets = {k: tuple((r["code"], r["display"]) for r in v)
                      for k, v in reasons.items() if k != "system"}
-    groups = {gid: Group(gid, int(g["priority"]), _template(PLAIN, g["summary"]))
+    groups = {gid: Group(gid, int(g["priority"]), tuple(g["order"]),
+                         _template(PLAIN, g.get("head", "")), _template(PLAIN, g["clauses"]),
+                         g["label"])
               for gid, g in shared["groups"].items()}
     entries: dict[str, Entry] = {}
     trials: dict[str, TrialInfo] = {}
@@ -333,11 +373,34 @@ def validate(cat: Catalogue) -> None:
     for entry in cat.entries.values():
         _validate_entry(cat, entry)
     for group in cat.groups.values():
+        members = [e for e in cat.entries.values() if e.group == group.id]
+        ranked = set(group.order)
+        stray = sorted(ranked - {e.id for e in members}) + \
+            sorted({e.id for e in members} - ranked)
+        if stray or len(ranked) != len(group.order):
+            raise CatalogueError(f"card catalogue: group {group.id}: 'order' must list each of "
+                                 f"its entries once ({(stray or ['a duplicate'])[0]})")
         try:
-            group.summary.render(n=2, titles=["first", "second"], drug="blinatumomab")
+            for member in members:  # every clause with each entry's sample, and all together
+                group_summary(group, [(member.id, member.sample)] * 2, drug="blinatumomab")
+            group_summary(group, [(m.id, m.sample) for m in members], drug="blinatumomab")
         except jinja2.TemplateError as exc:
             raise CatalogueError(f"card catalogue: group {group.id}: summary does not render "
                                  f"({exc})") from None
+
+
+def group_summary(group: Group, members: list[tuple[str, Mapping[str, Any]]], *, drug: str
+                  ) -> str | None:
+    """A merged card's summary from its members' (id, variables), most important first.
+
+    Templates see ``has`` (ids present), ``v`` (id -> the first member's variables), ``n`` and
+    ``drug`` (the drafted drug on order hooks, else ""). None if it cannot be made to fit.
+    """
+    v: dict[str, Mapping[str, Any]] = {}
+    for rid, variables in members:
+        v.setdefault(rid, variables)
+    context = {"has": frozenset(v), "v": v, "n": len(members), "drug": drug}
+    return compose(group.head.render(context), group.clauses.render(context).splitlines())
 
 
 def _validate_entry(cat: Catalogue, e: Entry) -> None:
