@@ -85,6 +85,8 @@ def broken(tmp_path: Path, file: str, old: str, new: str) -> Path:
     ("catalogue.toml", "{% if 'DX-BASELINE' in has %}baseline work-up{% endif %}",
      "{% if 'DX-BASELINE' in has %}{{ v['DX-BASELINE'].nothing.here }}{% endif %}",
      "group workup: summary does not render"),
+    ("catalogue.toml", 'display = "Patient declined"', 'display = "Patient said no"',
+     "override reason 'patient-declined' has two displays"),
 ])
 def test_broken_catalogue_stops_with_one_line(tmp_path, file, old, new, message) -> None:
     with pytest.raises(CatalogueError) as caught:

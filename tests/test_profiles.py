@@ -241,3 +241,22 @@ def test_every_example_is_recognised_as_its_concept(path: Path) -> None:
     facts: PatientFacts = extract_facts([_load(path)], now=NOW)
     assert facts.findings == (), facts.findings
     assert EXPECTED[path.stem](facts)
+
+
+def test_every_override_reason_the_catalogue_offers_is_in_the_codesystem() -> None:
+    """Cards send `overrideReasons` in this system; an EHR (and the feedback store) must be
+    able to look each code up, with the display the card shows."""
+    from service.paths import cards_dir
+    from service.render import load_catalogue
+
+    catalogue = load_catalogue(cards_dir())
+    (cs,) = [d for d in _by_type("CodeSystem") if d["url"] == catalogue.override_system]
+    defined = {c["code"]: c for c in cs["concept"]}
+    offered = {code: display for e in catalogue.entries.values() for code, display in e.override}
+    assert offered, "the catalogue offers no override reasons"
+    for code, display in offered.items():
+        assert code in defined, f"override reason {code} is not in {cs['id']}"
+        assert defined[code]["display"] == display, code
+        assert defined[code].get("definition"), code
+    assert set(defined) == set(offered), "codes no card offers"
+    assert cs["count"] == len(cs["concept"])

@@ -275,6 +275,11 @@ def _build(cards_dir: Path, shared: dict[str, Any], seeds: dict[str, SeedInfo]) 
     override_system = reasons.get("system", "")
     override_sets = {k: tuple((r["code"], r["display"]) for r in v)
                      for k, v in reasons.items() if k != "system"}
+    displays: dict[str, str] = {}
+    for code, display in (pair for pairs in override_sets.values() for pair in pairs):
+        # one code, one meaning: the CodeSystem (fhir_profiles) gives each code one display
+        if displays.setdefault(code, display) != display:
+            raise ValueError(f"catalogue.toml: override reason {code!r} has two displays")
     groups = {gid: Group(gid, int(g["priority"]), tuple(g["order"]),
                          _template(PLAIN, g.get("head", "")), _template(PLAIN, g["clauses"]),
                          g["label"])
