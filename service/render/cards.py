@@ -5,16 +5,23 @@ drug) become one card; cards are ordered critical > warning > info, then by the 
 at most `max_cards` are returned and anything beyond is folded into the last card, never dropped.
 Each card shows the facts it used, what the record lacks, its sources and how current they are,
 and carries the machine-readable `org.leukemia-cds.recommendation` extension.
+
+Rendering is on the hook's hot path, so what does not depend on the patient is computed once:
+an entry's text for one set of template variables, a group's merged summary, a card's sources,
+label and override reasons for one set of entries, and each suggested resource's *shape*
+(validated with fhir.resources once per entry and variables). A call only fills in what is its
+own: uuids, the patient reference and the facts with their resource ids.
 """
 
 from __future__ import annotations
 
 import json
-import uuid
-from collections.abc import Mapping, Sequence
+import os
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from types import MappingProxyType
+from typing import Any, TypeVar
 
 from fhir.resources.R4B.medicationrequest import MedicationRequest
 from fhir.resources.R4B.servicerequest import ServiceRequest
@@ -40,23 +47,49 @@ from service.render.catalogue import (
 EXTENSION = "org.leukemia-cds.recommendation"
 TRIAL_URL = "https://clinicaltrials.gov/study/{nct}"
 _RANK = {"info": 0, "warning": 1, "critical": 2}
+_INDICATORS = {rank: indicator for indicator, rank in _RANK.items()}
+_MEMO_SIZE = 4096
+
+T = TypeVar("T")
 
 
-def build_suggestion(spec: SuggestionSpec, variables: Mapping[str, Any], *, patient_id: str
-                     ) -> Suggestion:
-    """One suggestion; a created resource is built as FHIR JSON and validated with R4B."""
+# --- suggested orders ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Shape:
+    """A suggestion with everything but its uuid and patient: built and validated once."""
+
+    key: str  # one order per test on a card, however many entries ask for it
+    label: str
+    action: str  # "create" | "delete"
+    resource: Mapping[str, Any] | None  # create: the resource without its subject
+    resource_id: str | None  # delete: the draft order to remove
+
+    def build(self, patient_id: str, suggestion_uuid: str) -> Suggestion:
+        """This call's suggestion: the shape passed R4B validation with a placeholder subject,
+        and only the uuid and the (plain) Patient reference are new. The CDS Hooks models
+        still validate it (a few microseconds)."""
+        if self.action == "delete":
+            action = Action(type="delete", description=self.label, resourceId=self.resource_id)
+        else:
+            resource = _copy(self.resource)
+            resource["subject"] = {"reference": f"Patient/{patient_id}"}
+            action = Action(type="create", description=self.label, resource=resource)
+        return Suggestion(label=self.label, uuid=suggestion_uuid, actions=[action])
+
+
+def suggestion_shape(spec: SuggestionSpec, variables: Mapping[str, Any]) -> Shape:
+    """Render and validate one suggestion template; raises ValueError for an invalid resource."""
     label = " ".join(spec.label.render(variables).split())
+    key = spec.code.code if spec.code else label
     if spec.action == "delete":
         ref = spec.resource_id.render(variables) if spec.resource_id else ""
-        action = Action(type="delete", description=label, resourceId=ref)
-        return Suggestion(label=label, uuid=str(uuid.uuid4()), actions=[action])
+        Action(type="delete", description=label, resourceId=ref)  # the model's own checks
+        return Shape(key, label, "delete", None, ref)
     note = spec.note.render(variables) if spec.note else None
-    resource: dict[str, Any] = {
-        "resourceType": spec.resource,
-        "status": "draft",
-        "intent": "order",
-        "subject": {"reference": f"Patient/{patient_id}"},
-    }
+    resource: dict[str, Any] = {"resourceType": spec.resource, "status": "draft",
+                                "intent": "order"}
     if spec.resource == "ServiceRequest":
         concept: dict[str, Any] = {"text": spec.text.render(variables) if spec.text
                                    else spec.code.display if spec.code else label}
@@ -70,10 +103,15 @@ def build_suggestion(spec: SuggestionSpec, variables: Mapping[str, Any], *, pati
         model = MedicationRequest
     if note:
         resource["note"] = [{"text": note}]
-    _validate(model, json.dumps({k: v for k, v in resource.items() if k != "subject"},
-                                sort_keys=True))
-    action = Action(type="create", description=label, resource=resource)
-    return Suggestion(label=label, uuid=str(uuid.uuid4()), actions=[action])
+    _validate(model, json.dumps(resource, sort_keys=True))
+    Action(type="create", description=label, resource=resource)
+    return Shape(key, label, "create", resource, None)
+
+
+def build_suggestion(spec: SuggestionSpec, variables: Mapping[str, Any], *, patient_id: str
+                     ) -> Suggestion:
+    """One suggestion; a created resource is built as FHIR JSON and validated with R4B."""
+    return suggestion_shape(spec, variables).build(patient_id, _uuids(1)[0])
 
 
 @lru_cache(maxsize=4096)
@@ -91,6 +129,97 @@ def _validate(model: type, resource_json: str) -> None:
         raise ValueError(f"{resource['resourceType']}: {exc.errors()[0]['msg']}") from None
 
 
+def _copy(value: Any) -> Any:
+    """Fresh dicts and lists for each card, so no caller can alter a cached shape."""
+    kind = type(value)
+    if kind is dict:
+        return {k: _copy(v) for k, v in value.items()}
+    if kind is list:
+        return [_copy(v) for v in value]
+    return value
+
+
+def _uuids(n: int) -> list[str]:
+    """n random (version 4) UUIDs from one read of the OS's random source: uuid.uuid4() reads
+    it once per call and costs more than the rest of a suggestion."""
+    raw = os.urandom(16 * n)
+    out = []
+    for i in range(0, 16 * n, 16):
+        b = bytearray(raw[i:i + 16])
+        b[6] = (b[6] & 0x0F) | 0x40  # version 4
+        b[8] = (b[8] & 0x3F) | 0x80  # RFC 4122 variant
+        h = b.hex()
+        out.append(f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}")
+    return out
+
+
+# --- memoisation ----------------------------------------------------------------------------------
+
+
+_SCALARS = frozenset({bool, int, float})
+
+
+def _freeze(value: Any) -> Hashable:
+    """Template variables as a cache key. Scalars keep their type: True, 1 and 1.0 render
+    differently ("True", "1", "1.0") and must not share a cached text. Exact type checks:
+    this runs for every recommendation of every call."""
+    kind = type(value)
+    if kind is str or value is None:
+        return value
+    if kind in _SCALARS:
+        return (kind, value)
+    if kind is tuple or kind is list:
+        return (kind, tuple(_freeze(v) for v in value))
+    if kind is MappingProxyType or kind is dict:
+        return (dict, tuple(sorted((k, _freeze(v)) for k, v in value.items())))
+    if isinstance(value, Mapping):
+        return (dict, tuple(sorted((k, _freeze(v)) for k, v in value.items())))
+    if isinstance(value, set | frozenset):
+        return (frozenset, tuple(sorted((_freeze(v) for v in value), key=repr)))
+    return (kind, value if isinstance(value, Hashable) else repr(value))
+
+
+class _Memo(dict[Hashable, Any]):
+    """A bounded cache; variables with numbers (ages, blast %) are unbounded over patients."""
+
+    def __init__(self, size: int = _MEMO_SIZE) -> None:
+        super().__init__()
+        self.size = size
+
+    def get_or(self, key: Hashable, make: Callable[[], T]) -> T:
+        try:
+            return self[key]  # type: ignore[no-any-return]
+        except KeyError:
+            if len(self) >= self.size:
+                self.clear()
+            value = self[key] = make()
+            return value
+
+
+@dataclass(frozen=True, slots=True)
+class _Piece:
+    """One entry rendered with one set of variables."""
+
+    summary: str
+    body: str  # the detail as a card of this entry alone shows it
+    titled: str  # the detail as a merged card shows it, under the entry's title
+    shapes: tuple[Shape, ...]  # the suggestions whose `when` holds
+
+
+@dataclass(frozen=True, slots=True)
+class _Static:
+    """What a card of one set of entries shows whatever the patient."""
+
+    source: Source
+    reasons: tuple[Coding, ...]
+    sources_text: str  # "**Sources:** ..." and the approval note
+    ids: tuple[str, ...]
+    evidence: tuple[tuple[str, str], ...]
+
+
+# --- cards ----------------------------------------------------------------------------------------
+
+
 @dataclass
 class _Draft:
     """One future card: the recommendations it merges (most important first once ranked)."""
@@ -98,10 +227,12 @@ class _Draft:
     key: tuple[str, str | None]
     members: list[tuple[Recommendation, Entry]] = field(default_factory=list)
     order: int = 0
+    frozen: list[Hashable] = field(default_factory=list)  # each member's variables as a key
+    rank: int = 0  # of the most urgent indicator among the members
 
     @property
     def indicator(self) -> str:
-        return max((e.indicator for _, e in self.members), key=_RANK.__getitem__)
+        return _INDICATORS[self.rank]
 
     @property
     def lead(self) -> tuple[Recommendation, Entry]:
@@ -118,66 +249,99 @@ class Renderer:
     def __init__(self, catalogue: Catalogue, *, max_cards: int = 8) -> None:
         self.cat = catalogue
         self.max_cards = max_cards
+        # ranking inside a card: most urgent indicator, group priority, the group's own order
+        self._rank = {
+            e.id: (-_RANK[e.indicator], catalogue.groups[e.group].priority,
+                   catalogue.groups[e.group].order.index(e.id))
+            for e in catalogue.entries.values()
+        }
+        self._pieces = _Memo()
+        self._merged = _Memo()
+        self._statics = _Memo()
+        self._trials = _Memo()
 
     def render(self, recs: Sequence[Recommendation], *, patient_id: str) -> list[Card]:
         drafts: dict[tuple[str, str | None], _Draft] = {}
+        entries = self.cat.entries
         for i, rec in enumerate(recs):
-            entry = self.cat.entries[rec.id]
+            entry = entries[rec.id]
             key = (entry.group, rec.focus)
-            draft = drafts.setdefault(key, _Draft(key, order=i))
+            draft = drafts.get(key)
+            if draft is None:
+                draft = drafts[key] = _Draft(key, order=i)
             draft.members.append((rec, entry))
+            draft.rank = max(draft.rank, _RANK[entry.indicator])
+        groups = self.cat.groups
         ordered = sorted(
             drafts.values(),
-            key=lambda d: (-_RANK[d.indicator], self.cat.groups[d.key[0]].priority, d.order),
+            key=lambda d: (-d.rank, groups[d.key[0]].priority, d.order),
         )
         if len(ordered) > self.max_cards:
             keep, rest = ordered[: self.max_cards - 1], ordered[self.max_cards - 1:]
-            folded = _Draft(rest[0].key, order=rest[0].order)
+            folded = _Draft(rest[0].key, order=rest[0].order,
+                            rank=max(d.rank for d in rest))
             for d in rest:
                 folded.members.extend(d.members)
             ordered = [*keep, folded]
+        rank = self._rank
+        prepared: list[tuple[_Draft, list[_Piece], list[Shape]]] = []
         for d in ordered:
-            d.members.sort(key=self._importance)
-        return [self._card(d, patient_id) for d in ordered]
-
-    def _importance(self, member: tuple[Recommendation, Entry]) -> tuple[int, int, int]:
-        """Most urgent indicator first, then group priority, then the group's own ranking."""
-        entry = member[1]
-        group = self.cat.groups[entry.group]
-        return (-_RANK[entry.indicator], group.priority, group.order.index(entry.id))
+            d.members.sort(key=lambda m: rank[m[0].id])
+            d.frozen = [_freeze(r.variables) for r, _ in d.members]
+            pieces = [self._piece(r, e, fv)
+                      for (r, e), fv in zip(d.members, d.frozen, strict=True)]
+            shapes: dict[str, Shape] = {}
+            for piece in pieces:
+                for shape in piece.shapes:  # one order per test, however many entries ask
+                    shapes.setdefault(shape.key, shape)
+            prepared.append((d, pieces, list(shapes.values())))
+        uuids = iter(_uuids(len(prepared) + sum(len(sh) for _, _, sh in prepared)))
+        return [self._card(d, pieces, shapes, patient_id, uuids) for d, pieces, shapes in prepared]
 
     # --- one card ------------------------------------------------------------------------
 
-    def _card(self, draft: _Draft, patient_id: str) -> Card:
-        lead_entry = draft.lead[1]
+    def _card(self, draft: _Draft, pieces: list[_Piece], shapes: list[Shape], patient_id: str,
+              uuids: Iterator[str]) -> Card:
         members = draft.members
-        summary = self._summary(draft)
+        static = self._static(tuple(e.id for _, e in members))
         trials = list(dict.fromkeys(n for r, _ in members for n in r.variables.get("trials", ())))
-        suggestions = self._suggestions(members, patient_id)
-        reasons = list(dict.fromkeys(c for _, e in members for c in e.override))
+        trial_text, links = self._trial_parts(tuple(trials)) if trials else ("", ())
+        suggestions = [s.build(patient_id, next(uuids)) for s in shapes]
         return Card(
-            uuid=str(uuid.uuid4()),
-            summary=_fit(summary, SUMMARY_MAX),
-            detail=self._detail(members, trials),
+            uuid=next(uuids),
+            summary=_fit(self._summary(draft, pieces), SUMMARY_MAX),
+            detail=self._detail(members, pieces, trial_text, static),
             indicator=draft.indicator,  # type: ignore[arg-type]
-            source=Source(label=self._label(members),
-                          topic=Coding(system=TOPIC_SYSTEM, code=lead_entry.topic,
-                                       display=TOPICS[lead_entry.topic])),
+            source=static.source,
             suggestions=suggestions or None,
             selectionBehavior="any" if suggestions else None,
-            overrideReasons=[Coding(system=self.cat.override_system or None, code=c, display=d)
-                             for c, d in reasons] or None,
-            links=[Link(label=f"{nct} ({self.cat.trials[nct].name}): verify recruitment status",
-                        url=TRIAL_URL.format(nct=nct), type="absolute") for nct in trials] or None,
-            extension={EXTENSION: self._extension(members)},
+            overrideReasons=list(static.reasons) or None,
+            links=list(links) or None,
+            extension={EXTENSION: self._extension(members, static)},
         )
 
-    def _summary(self, draft: _Draft) -> str:
+    def _piece(self, rec: Recommendation, entry: Entry, frozen: Hashable) -> _Piece:
+        return self._pieces.get_or((entry.id, frozen), lambda: self._render_piece(rec, entry))
+
+    @staticmethod
+    def _render_piece(rec: Recommendation, entry: Entry) -> _Piece:
+        variables = rec.variables
+        body = entry.detail.render(variables).strip()
+        title = f"**{_capitalize(entry.title.render(variables))}.**"
+        titled = f"{title}\n\n{body}" if body.startswith("- ") else f"{title} {body}"
+        confirm = variables.get("confirm") or ()
+        if confirm:
+            line = f"\n\n**Confirm first** (not in the record): {_md_escape(', '.join(confirm))}."
+            body, titled = body + line, titled + line
+        shapes = tuple(suggestion_shape(spec, variables) for spec in entry.suggestions
+                       if spec.when is None or spec.when(**variables))
+        return _Piece(entry.summary.render(variables), _tidy(body), _tidy(titled), shapes)
+
+    def _summary(self, draft: _Draft, pieces: list[_Piece]) -> str:
         """One entry: its own summary. One group: the group's hand-written merge. Folded past
         the card limit: what else is on the card, by group. The lead's own summary is the
         fallback if a merge cannot fit (tests check it never has to)."""
-        lead_rec, lead_entry = draft.lead
-        own = lead_entry.summary.render(lead_rec.variables)
+        own = pieces[0].summary
         if len(draft.members) == 1:
             return own
         groups = draft.groups
@@ -185,43 +349,39 @@ class Renderer:
             return compose("Also to review", [self.cat.groups[g].label for g in groups],
                            most=len(groups), sep=", ") or own
         drug = DRUG_TEXT.get(draft.key[1] or "", "CAR T" if draft.key[1] == "car-t" else "")
-        merged = group_summary(self.cat.groups[groups[0]],
-                               [(r.id, r.variables) for r, _ in draft.members], drug=drug)
+        ids = tuple(r.id for r, _ in draft.members)
+        key = (groups[0], drug, ids, tuple(draft.frozen))
+        merged = self._merged.get_or(key, lambda: group_summary(
+            self.cat.groups[groups[0]], [(r.id, r.variables) for r, _ in draft.members],
+            drug=drug))
         return merged or own
 
-    def _suggestions(self, members: list[tuple[Recommendation, Entry]], patient_id: str
-                     ) -> list[Suggestion]:
-        out: dict[str, Suggestion] = {}
-        for rec, entry in members:
-            for spec in entry.suggestions:
-                if spec.when is not None and not spec.when(**rec.variables):
-                    continue
-                key = spec.code.code if spec.code else spec.label.render(rec.variables)
-                if key not in out:  # one order per test, however many members ask for it
-                    out[key] = build_suggestion(spec, rec.variables, patient_id=patient_id)
-        return list(out.values())
+    def _detail(self, members: list[tuple[Recommendation, Entry]], pieces: list[_Piece],
+                trial_text: str, static: _Static) -> str:
+        merged = len(members) > 1
+        parts = [p.titled if merged else p.body for p in pieces]
+        if trial_text:
+            parts.append(trial_text)
+        facts = self._facts_text(members)
+        if facts:
+            parts.append(facts)
+        parts.append(static.sources_text)
+        return "\n\n".join(parts)
 
-    def _detail(self, members: list[tuple[Recommendation, Entry]], trials: list[str]) -> str:
-        parts: list[str] = []
-        for rec, entry in members:
-            body = entry.detail.render(rec.variables).strip()
-            if len(members) > 1:
-                title = f"**{_capitalize(entry.title.render(rec.variables))}.**"
-                body = f"{title}\n\n{body}" if body.startswith("- ") else f"{title} {body}"
-            confirm = rec.variables.get("confirm") or ()
-            if confirm:
-                body += (f"\n\n**Confirm first** (not in the record): "
-                         f"{_md_escape(', '.join(confirm))}.")
-            parts.append(body)
-        if trials:
-            lines = [f"- **{t.name}** ({t.nct}): {t.population}; {t.status}"
-                     for t in (self.cat.trials[n] for n in trials)]
-            parts.append("**Trials named in the sources** — verify recruitment status at "
-                         "clinicaltrials.gov:\n" + "\n".join(lines))
-        parts.append(self._footer(members))
-        return _tidy("\n\n".join(parts))
+    def _trial_parts(self, trials: tuple[str, ...]) -> tuple[str, tuple[Link, ...]]:
+        def make() -> tuple[str, tuple[Link, ...]]:
+            infos = [self.cat.trials[n] for n in trials]
+            lines = [f"- **{t.name}** ({t.nct}): {t.population}; {t.status}" for t in infos]
+            text = ("**Trials named in the sources** — verify recruitment status at "
+                    "clinicaltrials.gov:\n" + "\n".join(lines))
+            links = tuple(Link(label=f"{t.nct} ({t.name}): verify recruitment status",
+                               url=TRIAL_URL.format(nct=t.nct), type="absolute")
+                          for t in infos)
+            return _tidy(text), links
+        return self._trials.get_or(trials, make)  # type: ignore[no-any-return]
 
-    def _footer(self, members: list[tuple[Recommendation, Entry]]) -> str:
+    @staticmethod
+    def _facts_text(members: list[tuple[Recommendation, Entry]]) -> str:
         present: dict[tuple[str, str | None], str] = {}
         absent: dict[str, None] = {}
         for rec, _ in members:
@@ -229,52 +389,64 @@ class Renderer:
                 if f.resource is None:
                     absent.setdefault(f.label, None)
                 else:
-                    present.setdefault((f.name, f.resource),
-                                       f"- {f.label}: {_md_escape(f.value)} — `{f.resource}`")
+                    key = (f.name, f.resource)
+                    if key not in present:
+                        present[key] = f"- {f.label}: {_md_escape(f.value)} — `{f.resource}`"
         lines: list[str] = []
         if present:
             lines.append("**Facts used**\n" + "\n".join(present.values()))
         if absent:
             lines.append("**Not in the record:** " + ", ".join(absent) + ".")
+        text = "\n\n".join(lines)
+        # each fact line ends in its resource id; only a value that spans lines needs tidying
+        spans = any(len(line.splitlines()) > 1 for line in present.values())
+        return _tidy(text) if spans else text
+
+    def _static(self, ids: tuple[str, ...]) -> _Static:
+        return self._statics.get_or(ids, lambda: self._make_static(ids))  # type: ignore[no-any-return]
+
+    def _make_static(self, ids: tuple[str, ...]) -> _Static:
+        cat = self.cat
+        entries = [cat.entries[i] for i in ids]
+        keys = sorted({cat.seeds[c.seed].key for e in entries for c in e.citations},
+                      key=lambda k: (-cat.seed_by_key[k].year, k))  # newest first
         sources = []
-        for key in self._seed_keys(members):
-            seed = self.cat.seed_by_key[key]
-            sections = list(dict.fromkeys(c.section for _, e in members for c in e.citations
+        for key in keys:
+            seed = cat.seed_by_key[key]
+            sections = list(dict.fromkeys(c.section for e in entries for c in e.citations
                                           if c.seed == seed.file))
             sources.append(f"{seed.short} ({seed.key}; {seed.current}): " + "; ".join(sections))
-        lines.append("**Sources:** " + " · ".join(sources))
-        approval = [e for _, e in members if e.approval]
-        if approval:
-            newest = max(self.cat.seed_by_key[k].year for _, e in members if e.approval
-                         for k in {self.cat.seeds[c.seed].key for c in e.citations})
-            lines.append("_" + self.cat.approval_note.render(newest=f"newest {newest}") + "_")
-        return "\n\n".join(lines)
-
-    def _seed_keys(self, members: list[tuple[Recommendation, Entry]]) -> list[str]:
-        """Seeds a card cites, newest first (003 > 001 > 004 > 000 > 002 by date)."""
-        keys = {self.cat.seeds[c.seed].key for _, e in members for c in e.citations}
-        return sorted(keys, key=lambda k: (-self.cat.seed_by_key[k].year, k))
-
-    def _label(self, members: list[tuple[Recommendation, Entry]]) -> str:
-        seeds = [self.cat.seed_by_key[k] for k in self._seed_keys(members)]
+        lines = ["**Sources:** " + " · ".join(sources)]
+        if any(e.approval for e in entries):
+            newest = max(cat.seed_by_key[k].year for e in entries if e.approval
+                         for k in {cat.seeds[c.seed].key for c in e.citations})
+            lines.append("_" + cat.approval_note.render(newest=f"newest {newest}") + "_")
+        seeds = [cat.seed_by_key[k] for k in keys]
         cited = "; ".join(f"{s.short} ({s.current})" for s in seeds[:3])
         if len(seeds) > 3:
             cited += f"; +{len(seeds) - 3} more"
-        return f"{self.cat.product} knowledge {self.cat.knowledge_version} · {cited}"
+        lead = entries[0]
+        source = Source(label=f"{cat.product} knowledge {cat.knowledge_version} · {cited}",
+                        topic=Coding(system=TOPIC_SYSTEM, code=lead.topic,
+                                     display=TOPICS[lead.topic]))
+        reasons = tuple(Coding(system=cat.override_system or None, code=c, display=d)
+                        for c, d in dict.fromkeys(r for e in entries for r in e.override))
+        evidence = tuple(dict.fromkeys((c.seed, c.section) for e in entries
+                                       for c in e.citations))
+        return _Static(source, reasons, _tidy("\n\n".join(lines)), tuple(dict.fromkeys(ids)),
+                       evidence)
 
-    def _extension(self, members: list[tuple[Recommendation, Entry]]) -> dict[str, Any]:
-        lead_rec, _ = members[0]
+    @staticmethod
+    def _extension(members: list[tuple[Recommendation, Entry]], static: _Static
+                   ) -> dict[str, Any]:
         facts: dict[tuple[str, str], dict[str, str]] = {}
-        evidence: dict[tuple[str, str], dict[str, str]] = {}
-        for rec, entry in members:
-            for f in rec.present:
-                facts.setdefault((f.name, f.resource or ""),
-                                 {"name": f.name, "value": f.value, "resource": f.resource or ""})
-            for c in entry.citations:
-                evidence.setdefault((c.seed, c.section), {"seed": c.seed, "section": c.section})
-        ids = list(dict.fromkeys(r.id for r, _ in members))
-        return {"id": lead_rec.id, "ids": ids, "facts": list(facts.values()),
-                "evidence": list(evidence.values())}
+        for rec, _ in members:
+            for f in rec.facts:
+                if f.resource is not None and (f.name, f.resource) not in facts:
+                    facts[(f.name, f.resource)] = {"name": f.name, "value": f.value,
+                                                   "resource": f.resource}
+        return {"id": members[0][0].id, "ids": list(static.ids), "facts": list(facts.values()),
+                "evidence": [{"seed": s, "section": c} for s, c in static.evidence]}
 
 
 def _tidy(text: str) -> str:

@@ -45,7 +45,7 @@ class CatalogueError(StartupError):
 
 def _md_escape(value: Any) -> Any:
     """Keep record-derived text from turning into HTML when the EHR renders markdown."""
-    if isinstance(value, str):
+    if isinstance(value, str) and ("&" in value or "<" in value or ">" in value):
         return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return value
 
