@@ -296,3 +296,9 @@ def test_toxicity_grades_are_placed_against_the_latest_infusion() -> None:
     assert crs.facts[0].value == "2, 2025-03-01 (day 4 after the CAR T infusion)"
     crs = by_id(run(dated(base, car_t=(d(2025, 3, 20),)), "tisagenlecleucel"), "MON-CART-CRS")
     assert crs.facts[0].value == "2, 2025-03-01 (before the latest CAR T infusion)"
+
+
+def test_naive_and_aware_times_compare_by_day() -> None:
+    naive = datetime(2024, 9, 1)
+    assert timing(d(2025, 1), (naive, d(2024, 6))) == "after"
+    assert timing(datetime(2024, 8, 1), (d(2024, 9),)) == "before"

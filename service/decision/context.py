@@ -94,12 +94,12 @@ def timing(when: datetime | None, events: Iterable[datetime | None]) -> Timing |
     dates = list(events)
     if not dates:
         return None
-    dated = [d for d in dates if d is not None]
+    days = [d.date() for d in dates if d is not None]  # dates: naive and aware times mix
     if when is None:
         return "unknown"
-    if dated and max(dated).date() > when.date():
+    if days and max(days) > when.date():
         return "before"
-    if len(dated) < len(dates) or max(dated).date() == when.date():
+    if len(days) < len(dates) or max(days) == when.date():
         return "unknown"
     return "after"
 
@@ -394,8 +394,8 @@ class Ctx:
         """Days from the latest CAR T infusion to ``when``, when both dates are known."""
         if timing(when, self.car_t_dates) != "after":
             return None
-        latest = max(d for d in self.car_t_dates if d is not None)
-        return (when.date() - latest.date()).days  # type: ignore[union-attr]
+        latest = max(d.date() for d in self.car_t_dates if d is not None)
+        return (when.date() - latest).days  # type: ignore[union-attr]
 
     def f_since_car_t(self, name: str, label: str) -> FactUsed:
         """A dated result (CRS / ICANS grade, ICE score) with where it falls against CAR T.
