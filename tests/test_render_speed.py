@@ -2,14 +2,12 @@
 
 Every suggested resource is still a valid R4B resource (each catalogue suggestion, every variant
 of its variables); cached text is keyed so that different variables never share it; what a
-caller does to a returned card cannot reach the cache; and a busy patient renders well inside
-the hook's budget.
+caller does to a returned card cannot reach the cache. (How fast it renders is measured by
+bench/run.py, not asserted in a timed test.)
 """
 
 from __future__ import annotations
 
-import statistics
-import time
 import uuid
 
 import jinja2
@@ -116,16 +114,3 @@ def test_uuids_are_distinct_version_4() -> None:
     assert all(uuid.UUID(i).version == 4 and str(uuid.UUID(i)) == i for i in ids)
 
 
-def test_a_busy_patient_renders_well_inside_the_budget() -> None:
-    """Target 0.5 ms median for ~7 cards (about 0.35 ms measured); the bound is 4x that so a
-    slow CI machine does not fail it, while a return to per-call template rendering and R4B
-    validation (1.1-1.3 ms warm, more on CI) would."""
-    renderer = Renderer(CATALOGUE)
-    recs = run(BUSY)
-    renderer.render(recs, patient_id="pat-9")
-    samples = []
-    for _ in range(200):
-        start = time.perf_counter()
-        renderer.render(recs, patient_id="pat-9")
-        samples.append(time.perf_counter() - start)
-    assert statistics.median(samples) < 0.002
