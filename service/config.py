@@ -150,7 +150,10 @@ class Settings:
     pseudonym_key: str | None = field(default=None, repr=False)
     # Process
     workers: int = 2
-    threads: int = 4
+    # One thread per worker: the work is CPU-bound, and more threads only contend for the GIL
+    # (measured: 2x1 ~30 % more requests/s than 2x4, lower p99). Raise it where the EHR omits
+    # prefetch and the service waits on FHIR fetches.
+    threads: int = 1
     worker_timeout_s: int = 30
     log_level: str = "INFO"
     data_dir: Path = field(default_factory=lambda: Path("data"))
