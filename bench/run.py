@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import http.server
 import json
 import os
 import platform
@@ -23,18 +22,17 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from service import jsonio  # noqa: E402
-from service.app import create_app  # noqa: E402
+from service.app import create_app, settle_heap  # noqa: E402
 from service.config import Settings  # noqa: E402
 from service.hooks.auth import LocalSigner  # noqa: E402
 from service.synth.generator import generate  # noqa: E402
@@ -117,6 +115,7 @@ def in_process(n: int, warmup: int, signer: LocalSigner, tmp: Path) -> dict[str,
     (tmp / "inproc").mkdir()
     with environment(public, tmp / "inproc", signer) as env:
         app = create_app(Settings.from_env(env))
+    settle_heap()  # as every gunicorn worker does after building the app
     client = app.test_client()
     floor_client = _floor_app().test_client()
     results: dict[str, Any] = {}
@@ -316,45 +315,32 @@ def over_http(args: argparse.Namespace, signer: LocalSigner, tmp: Path) -> dict[
 # ---- 3. FHIR fetch in parallel ---------------------------------------------------------------
 
 
-class _SlowFhir(http.server.BaseHTTPRequestHandler):
-    delays: ClassVar[dict[str, float]] = {}
-    resources: ClassVar[dict[str, Any]] = {}
-
-    def do_GET(self) -> None:
-        kind = self.path.split("/")[-1].split("?")[0]
-        time.sleep(self.delays.get(kind, 0.0))
-        body = self.resources.get(kind, {"resourceType": "Bundle", "type": "searchset"})
-        data = json.dumps(body).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/fhir+json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
 def fhir_fetch(args: argparse.Namespace, signer: LocalSigner, tmp: Path) -> dict[str, Any]:
+    """Every prefetch key omitted: the service fetches all seven from a FHIR server (a stub in
+    its own process) in parallel; total latency should track the slowest single fetch."""
     body = request_body(200, "patient-view")
     prefetch = body.pop("prefetch")
     pid = body["context"]["patientId"]
+    served = tmp / "fhir"
+    served.mkdir()
+    files = {pid: prefetch["patient"], "Condition": prefetch["conditions"],
+             "Observation": prefetch["observations"], "Procedure": prefetch["procedures"],
+             "MedicationRequest": prefetch["medicationRequests"],
+             "MedicationAdministration": prefetch["medicationAdministrations"],
+             "MedicationStatement": prefetch["medicationStatements"]}
+    for name, resource in files.items():
+        (served / f"{name}.json").write_bytes(jsonio.dumps(resource))
+    (served / "delays.json").write_text("{}")
     port = free_port()
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), _SlowFhir)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    _SlowFhir.resources = {
-        pid: prefetch["patient"], "Condition": prefetch["conditions"],
-        "Observation": prefetch["observations"], "Procedure": prefetch["procedures"],
-        "MedicationRequest": prefetch["medicationRequests"],
-        "MedicationAdministration": prefetch["medicationAdministrations"],
-        "MedicationStatement": prefetch["medicationStatements"],
-    }
+    stub = subprocess.Popen([sys.executable, str(ROOT / "bench" / "fhir_stub.py"), str(port),
+                             str(served)])
     body["fhirServer"] = f"http://127.0.0.1:{port}/fhir"
     data_dir = tmp / "fetch"
     data_dir.mkdir()
     public = "http://bench.local"
     results: dict[str, Any] = {}
     try:
+        _wait_for_port(port)
         with environment(public, data_dir, signer) as env:
             env["LEUKEMIA_CDS_FHIR_HTTP_HOSTS"] = "127.0.0.1"
             settings = Settings.from_env(env)
@@ -365,7 +351,7 @@ def fhir_fetch(args: argparse.Namespace, signer: LocalSigner, tmp: Path) -> dict
                               ("slowest-80ms", {"Observation": 0.08, "Condition": 0.04,
                                                 "Procedure": 0.02}),
                               ("dead-slow-2s", {"Observation": 2.0})):
-            _SlowFhir.delays = delays
+            (served / "delays.json").write_text(json.dumps(delays))
             statuses: list[int] = []
 
             def call(statuses: list[int] = statuses) -> None:
@@ -379,8 +365,18 @@ def fhir_fetch(args: argparse.Namespace, signer: LocalSigner, tmp: Path) -> dict
             results[label] = stats
         results["budget_ms"] = settings.fhir_budget_ms
     finally:
-        server.shutdown()
+        stub.terminate()
+        stub.wait(timeout=10)
     return results
+
+
+def _wait_for_port(port: int) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.05)
+    raise RuntimeError("FHIR stub did not start")
 
 
 # ---- report ------------------------------------------------------------------------------------

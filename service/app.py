@@ -6,6 +6,7 @@ loaded here, so a broken deployment fails at start-up with one clear line rather
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import Callable
 from importlib import resources
@@ -70,6 +71,20 @@ def create_app(settings: Settings | None = None) -> Flask:
         return endpoints.json_response({"status": "ready", "checks": sorted(checks)})
 
     return app
+
+
+def settle_heap() -> None:
+    """Call once the app is built, before serving (each gunicorn worker does).
+
+    The catalogue, terminology and FHIR model classes live as long as the process; a hook body is
+    a large tree of short-lived, acyclic JSON that reference counting frees. With default
+    thresholds the cyclic collector keeps re-walking the long-lived heap while bodies are parsed,
+    which showed as a p95 four times the median for 1000-resource patients. Freezing the start-up
+    heap and collecting young objects less often removes that tail.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 50)
 
 
 def _open_store(settings: Settings) -> Store:

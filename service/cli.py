@@ -76,7 +76,7 @@ def serve(args: argparse.Namespace) -> int:
     except OSError as exc:
         return _fail(f"LEUKEMIA_CDS_DATA_DIR: cannot write there ({exc.strerror})")
 
-    from service.app import create_app
+    from service.app import create_app, settle_heap
     from service.sandbox import serve_profile
 
     try:
@@ -95,7 +95,9 @@ def serve(args: argparse.Namespace) -> int:
                 self.cfg.set(key, value)
 
         def load(self) -> Any:
-            return create_app(settings)
+            app = create_app(settings)
+            settle_heap()
+            return app
 
     print(f"leukemia-cds {__version__} listening on http://{args.host}:{args.port}",
           file=sys.stderr, flush=True)
