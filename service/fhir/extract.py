@@ -400,6 +400,16 @@ class _Collector:
         self.entered_in_error += 1
         self.finding("entered-in-error", ref, "marked entered-in-error; ignored", concept)
 
+    def admit(self, res: Mapping[str, Any], ref: str, concept: str | None,
+              status: Any) -> bool:
+        """The rules of evidence every reader applies first, in one place: entered-in-error is
+        ignored and counted, another patient's resource is a finding, and a resource that fails
+        R4 validation is a finding. Each reader then judges its own usable statuses."""
+        if status == "entered-in-error":
+            self.entered_in_error_seen(ref, concept)
+            return False
+        return not self.other_patient(res, ref) and self.valid(res, ref, concept)
+
 
 # --- flattening ---------------------------------------------------------------------------
 
@@ -500,10 +510,7 @@ def _observation(col: _Collector, obs: Mapping[str, Any], ref: str) -> None:
         return  # not a contract concept: ignored cheaply
     concept = (matches or components[0][1])[0].concept
     status = obs.get("status")
-    if status == "entered-in-error":
-        col.entered_in_error_seen(ref, concept)
-        return
-    if col.other_patient(obs, ref) or not col.valid(obs, ref, concept):
+    if not col.admit(obs, ref, concept, status):
         return
     if status not in USABLE_OBSERVATION_STATUS:
         col.finding(
@@ -894,10 +901,7 @@ def _condition(col: _Collector, cond: Mapping[str, Any], ref: str) -> None:
     concepts = {m.concept for m in matches}
     primary = matches[0].concept
     verification = _status_code(cond.get("verificationStatus"))
-    if verification == "entered-in-error":
-        col.entered_in_error_seen(ref, primary)
-        return
-    if col.other_patient(cond, ref) or not col.valid(cond, ref, primary):
+    if not col.admit(cond, ref, primary, verification):
         return
     when = _condition_time(cond)
     clinical = _status_code(cond.get("clinicalStatus"))
@@ -990,10 +994,7 @@ def _procedure(col: _Collector, proc: Mapping[str, Any], ref: str) -> None:
         return
     primary = "allo-hct" if is_allo else "car-t-infusion"
     status = proc.get("status")
-    if status == "entered-in-error":
-        col.entered_in_error_seen(ref, primary)
-        return
-    if col.other_patient(proc, ref) or not col.valid(proc, ref, primary):
+    if not col.admit(proc, ref, primary, status):
         return
     if status not in _PROCEDURE_DONE:
         col.finding(
@@ -1119,10 +1120,7 @@ def _medication_use(col: _Collector, res: Mapping[str, Any], ref: str) -> None:
         return
     drugs = list(dict.fromkeys(h.drug for h in hits))
     status = res.get("status")
-    if status == "entered-in-error":
-        col.entered_in_error_seen(ref, drugs[0])
-        return
-    if col.other_patient(res, ref) or not col.valid(res, ref, drugs[0]):
+    if not col.admit(res, ref, drugs[0], status):
         return
     if status not in _EXPOSURE_STATUS[rtype]:
         col.finding(
