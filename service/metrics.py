@@ -27,8 +27,6 @@ from prometheus_client import (
 
 from service.hooks.models import Card
 
-RECOMMENDATION_EXTENSION = "org.leukemia-cds.recommendation"
-
 _BUCKETS = (0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.5)
 
 REQUESTS = Counter(
@@ -60,7 +58,7 @@ def worker_exited(pid: int) -> None:
 def count_cards(hook: str, cards: list[Card]) -> None:
     """One count per recommendation a card carries (a merged card carries several)."""
     for card in cards:
-        extension = (card.extension or {}).get(RECOMMENDATION_EXTENSION) or {}
+        extension = card.recommendation()
         ids = extension.get("ids") or [extension.get("id", "unknown")]
         for rec_id in ids:
             CARDS.labels(hook, str(rec_id)).inc()

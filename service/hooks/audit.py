@@ -28,7 +28,6 @@ log = logging.getLogger(__name__)
 
 STORE = "leukemia_cds.store"
 PSEUDONYMIZER = "leukemia_cds.pseudonymizer"
-RECOMMENDATION_EXTENSION = "org.leukemia-cds.recommendation"
 
 
 @dataclass
@@ -88,8 +87,7 @@ def note_patient(patient_id: str) -> None:
 
 def issued(card: Card) -> IssuedCard:
     """What the store keeps of a card: its uuid, catalogue id and suggestion uuids."""
-    extension = (card.extension or {}).get(RECOMMENDATION_EXTENSION)
-    rec_id = extension.get("id") if isinstance(extension, dict) else None
+    rec_id = card.recommendation().get("id")
     return IssuedCard(
         card_uuid=card.uuid,
         recommendation_id=rec_id if isinstance(rec_id, str) else None,

@@ -137,6 +137,10 @@ class Link(_Out):
     autolaunchable: bool | None = None
 
 
+RECOMMENDATION_EXTENSION = "org.leukemia-cds.recommendation"
+"""Card extension carrying our provenance: catalogue id(s), facts used, evidence."""
+
+
 class Card(_Out):
     # Extensions ride on the card as the spec allows; our provenance extension has a dotted name.
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
@@ -151,6 +155,11 @@ class Card(_Out):
     overrideReasons: list[Coding] | None = Field(default=None, min_length=1)
     links: list[Link] | None = Field(default=None, min_length=1)
     extension: dict[str, Any] | None = Field(default=None, min_length=1)
+
+    def recommendation(self) -> dict[str, Any]:
+        """This card's provenance extension (empty when the card carries none)."""
+        value = (self.extension or {}).get(RECOMMENDATION_EXTENSION)
+        return value if isinstance(value, dict) else {}
 
     @model_validator(mode="after")
     def _selection(self) -> Card:

@@ -29,7 +29,15 @@ from pydantic import ValidationError
 
 from service.decision import Recommendation
 from service.decision.context import DRUG_TEXT
-from service.hooks.models import Action, Card, Coding, Link, Source, Suggestion
+from service.hooks.models import (
+    RECOMMENDATION_EXTENSION,
+    Action,
+    Card,
+    Coding,
+    Link,
+    Source,
+    Suggestion,
+)
 from service.render.catalogue import (
     SUMMARY_MAX,
     TOPIC_SYSTEM,
@@ -44,7 +52,7 @@ from service.render.catalogue import (
     group_summary,
 )
 
-EXTENSION = "org.leukemia-cds.recommendation"
+EXTENSION = RECOMMENDATION_EXTENSION
 TRIAL_URL = "https://clinicaltrials.gov/study/{nct}"
 _RANK = {"info": 0, "warning": 1, "critical": 2}
 _INDICATORS = {rank: indicator for indicator, rank in _RANK.items()}
