@@ -21,7 +21,6 @@ from service.decision import Policy, decide
 from service.fhir.extract import extract_draft_orders, extract_facts
 from service.fhir.terminology import Terminology, TerminologyError, load_terminology
 from service.hooks.models import Card
-from service.paths import cards_dir, profiles_dir
 from service.render import Renderer, load_catalogue
 
 EXTENSION = "leukemia_cds.advisor"
@@ -51,9 +50,9 @@ class Advisor:
 
 def build_advisor(settings: Settings) -> Advisor:
     """Load and validate the catalogue and terminology; StartupError if either is broken."""
-    catalogue = load_catalogue(settings.cards_dir or cards_dir())
+    catalogue = load_catalogue(settings.cards_dir)
     try:
-        terminology = load_terminology(settings.profiles_dir or profiles_dir())
+        terminology = load_terminology(settings.profiles_dir)
     except TerminologyError as exc:
         raise StartupError(f"fhir_profiles: {exc}") from None
     return Advisor(Renderer(catalogue), terminology,

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from service import paths
+
 PREFIX = "LEUKEMIA_CDS_"
 
 
@@ -164,10 +166,10 @@ class Settings:
     # Site policy (not evidence, and labelled so on cards): a bare marker percentage at or
     # above this counts as positive. The seeds define a cut-off only for CD20 (>= 20 %).
     marker_positive_percent: float = 20.0
-    # Data folders (service/paths.py resolves them; listed here so they are known settings)
-    cards_dir: Path | None = None
-    profiles_dir: Path | None = None
-    seeds_dir: Path | None = None
+    # Data folders: overrides for an installed copy; defaults beside the package (service/paths)
+    cards_dir: Path = field(default_factory=paths.cards_dir)
+    profiles_dir: Path = field(default_factory=paths.profiles_dir)
+    seeds_dir: Path = field(default_factory=paths.seeds_dir)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

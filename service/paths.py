@@ -1,31 +1,26 @@
-"""Where the reviewable data folders live.
+"""Where the reviewable data folders live by default: beside the package, in a source checkout.
 
 `cards/` and `fhir_profiles/` sit at the repository root so that clinicians and integrators review
-them as data, not as Python package internals. A source checkout (or editable install) finds them
-beside the package; an installed copy (the container) points at them with environment variables.
+them as data, not as Python package internals. An installed copy (the container) points elsewhere
+with `LEUKEMIA_CDS_CARDS_DIR` / `LEUKEMIA_CDS_PROFILES_DIR`; those are read, like every setting,
+only by `service.config.Settings`, whose defaults come from here.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
-def _dir(env: str, default: Path) -> Path:
-    value = os.environ.get(env)
-    return Path(value).resolve() if value else default
-
-
 def cards_dir() -> Path:
-    return _dir("LEUKEMIA_CDS_CARDS_DIR", REPO_ROOT / "cards")
+    return REPO_ROOT / "cards"
 
 
 def profiles_dir() -> Path:
-    return _dir("LEUKEMIA_CDS_PROFILES_DIR", REPO_ROOT / "fhir_profiles")
+    return REPO_ROOT / "fhir_profiles"
 
 
 def seeds_dir() -> Path:
-    """The clinical seeds live outside the repository (../shared/seeds); optional at run time."""
-    return _dir("LEUKEMIA_CDS_SEEDS_DIR", REPO_ROOT.parent / "shared" / "seeds")
+    """The clinical seeds live outside the repository (../shared/seeds); only tests read them."""
+    return REPO_ROOT.parent / "shared" / "seeds"

@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from service.paths import cards_dir, seeds_dir
+from service.config import Settings
+from service.paths import cards_dir
 from service.render import load_catalogue
 from service.render.seeds import normalise, parse_index, read_seed, section_spans
 
-SEEDS = seeds_dir()
+SEEDS = Settings.from_env().seeds_dir  # LEUKEMIA_CDS_SEEDS_DIR, or ../shared/seeds
 pytestmark = pytest.mark.skipif(not SEEDS.is_dir(), reason=f"seeds not found at {SEEDS}")
 
 CATALOGUE = load_catalogue(cards_dir())

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from service.config import ConfigError
 from service.facts import DraftOrder, PatientFacts, Provenance
 from service.fhir.extract import extract_draft_orders, extract_facts
 from service.fhir.terminology import TerminologyError, load_terminology
@@ -98,6 +99,9 @@ def facts_command(path: str, out: TextIO = sys.stdout, *, now: datetime | None =
         terminology = load_terminology()
     except TerminologyError as exc:
         err.write(f"error: fhir_profiles cannot be loaded: {exc}\n")
+        return EXIT_CONFIG
+    except ConfigError as exc:
+        err.write(f"error: {exc}\n")
         return EXIT_CONFIG
 
     orders: list[DraftOrder] | None = None

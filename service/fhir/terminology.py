@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from service.config import Settings
 from service.facts import RecognisedBy
-from service.paths import profiles_dir
 
 BASE = "http://leukemia-cds.org/fhir"
 LOCAL_SYSTEM = f"{BASE}/CodeSystem/leukemia-cds"
@@ -238,7 +238,7 @@ _lock = threading.Lock()
 
 def load_terminology(path: str | Path | None = None) -> Terminology:
     """Load (once per directory) and return the terminology; raises TerminologyError."""
-    root = Path(path).resolve() if path is not None else profiles_dir()
+    root = Path(path if path is not None else Settings.from_env().profiles_dir).resolve()
     with _lock:
         cached = _cache.get(root)
         if cached is None:
