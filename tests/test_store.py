@@ -9,9 +9,11 @@ from __future__ import annotations
 import multiprocessing
 import stat
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import MetaData, create_engine, select, text
@@ -25,8 +27,10 @@ from service.store import (
     FeedbackRecord,
     IssuedCard,
     Pseudonymizer,
+    Replayed,
     Store,
     StoreError,
+    TokenClaim,
     database_url,
     load_or_create_key,
     schema,
@@ -114,6 +118,55 @@ def test_a_jti_is_accepted_once_per_issuer(store):
     assert store.remember_jti("https://a", "j1", later)
     assert not store.remember_jti("https://a", "j1", later)
     assert store.remember_jti("https://b", "j1", later)
+
+
+def test_a_call_claims_its_token_id_in_its_own_transaction(store):
+    claim = TokenClaim("https://a", "j-call", now() + timedelta(minutes=5))
+    assert not store.jti_used("https://a", "j-call")
+    store.record_call(call(service_id="s", cards=[IssuedCard("c1", "rec", ())]), claim)
+    assert store.jti_used("https://a", "j-call") and not store.jti_used("https://b", "j-call")
+    assert not store.remember_jti("https://a", "j-call", claim.expires_at)
+    with pytest.raises(Replayed):  # the second call with that token: nothing of it is written
+        store.record_call(call(service_id="s", cards=[IssuedCard("c2", "rec", ())]), claim)
+    assert store.count_calls() == 1 and store.find_card("c2") is None
+    store.record_call(call(service_id="s"))  # without a claim (auth off): always written
+    assert store.count_calls() == 2
+
+
+def test_a_reader_never_waits_for_a_writer(tmp_path):
+    """The early replay lookup is a read: it must not queue behind (or block) a writer that
+    holds SQLite's write lock, here another process's transaction left open."""
+    store = Store.open(database_url(tmp_path, None))
+    store.remember_jti("https://a", "j1", now() + timedelta(minutes=5))
+    import sqlite3
+
+    writer = sqlite3.connect(store.engine.url.database, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    answers: list[bool] = []
+    reader = threading.Thread(target=lambda: answers.append(store.jti_used("https://a", "j1")))
+    reader.start()
+    reader.join(timeout=5)  # the busy timeout is 10 s: a reader taking the lock would hang
+    writer.execute("ROLLBACK")
+    writer.close()
+    store.close()
+    assert answers == [True]
+
+
+def test_the_wal_is_checkpointed_in_the_background(tmp_path, monkeypatch):
+    from service.store import store as store_module
+
+    monkeypatch.setattr(store_module, "_CHECKPOINT_EVERY_S", 0.05)
+    store = Store.open(database_url(tmp_path, None))
+    database = Path(store.engine.url.database)
+    before = database.stat().st_size
+    for i in range(50):
+        store.record_call(call(service_id="s", cards=[IssuedCard(f"c{i}", "rec", ())]))
+    deadline = time.monotonic() + 10
+    while database.stat().st_size == before and time.monotonic() < deadline:
+        time.sleep(0.05)  # pages reach the database file only by a checkpoint
+    grown = database.stat().st_size > before
+    store.close()  # (closing the last connection checkpoints too: look before)
+    assert grown
 
 
 def test_expired_jtis_are_pruned(store, monkeypatch):
@@ -320,13 +373,58 @@ def test_cards_are_withheld_when_the_call_cannot_be_recorded(make_app, monkeypat
     app = make_app()
     monkeypatch.setattr(advice, "advise", lambda call: cards_with_ids())
 
-    def broken(record):
+    def broken(record, claim=None):
         raise OperationalError("INSERT", {}, Exception("disk full"))
 
     monkeypatch.setattr(app.extensions[audit.STORE], "record_call", broken)
     response = app.test_client().post(SERVICE, json=hook_body())
     assert response.status_code == 503
     assert "cards" not in response.get_json() and response.headers["Retry-After"]
+
+
+def test_a_hook_call_records_its_token_id_whatever_the_outcome(make_app):
+    """The id is claimed by the audit transaction, also when the call fails: a token spent on a
+    bad request cannot be used again for a good one."""
+    app = make_app()
+    client = app.test_client()
+    token = bearer(PUBLIC_URL + SERVICE)
+    assert client.post(SERVICE, json=hook_body(prefetch={}), headers=token).status_code == 412
+    assert client.post(SERVICE, json=hook_body(), headers=token).status_code == 401
+    assert [r["status"] for r in audit_rows(app)] == [401, 412]
+
+
+def test_a_token_raced_by_a_concurrent_call_is_refused_at_commit(make_app, monkeypatch):
+    """Two calls with one token both pass the early lookup (as when they run at the same moment
+    in two replicas): the one that commits second gets the 401, its cards never leave, and its
+    refusal is audited."""
+    app = make_app()
+    advised = []
+    monkeypatch.setattr(advice, "advise", lambda call: advised.append(call) or cards_with_ids())
+    store = app.extensions[audit.STORE]
+    monkeypatch.setattr(store, "jti_used", lambda iss, jti: False)
+    client = app.test_client()
+    token = bearer(PUBLIC_URL + SERVICE)
+    first = client.post(SERVICE, json=hook_body(), headers=token)
+    second = client.post(SERVICE, json=hook_body(), headers=token)
+    assert first.status_code == 200 and first.get_json()["cards"]
+    assert second.status_code == 401 and "cards" not in second.get_json()
+    assert second.get_json()["resourceType"] == "OperationOutcome"
+    assert second.headers["WWW-Authenticate"].startswith("Bearer")
+    assert len(advised) == 2  # the second was refused at commit, after its cards were made
+    rows = audit_rows(app)
+    assert [r["status"] for r in rows] == [401, 200]
+    assert rows[0]["cards"] == 0 and rows[0]["iss"] is None
+
+
+def test_replay_lookup_outage_on_a_hook_call_is_503(make_app, monkeypatch):
+    app = make_app()
+
+    def down(iss, jti):
+        raise OperationalError("SELECT", {}, Exception("connection refused"))
+
+    monkeypatch.setattr(app.extensions[audit.STORE], "jti_used", down)
+    response = app.test_client().post(SERVICE, json=hook_body())
+    assert response.status_code == 503 and response.headers["Retry-After"]
 
 
 def test_readiness_reports_an_unreachable_store(make_app):

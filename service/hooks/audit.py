@@ -4,8 +4,10 @@ A record starts when a request reaches `POST /cds-services/{id}` (before authent
 refused calls are on file too) and is filled in as the call proceeds: the authenticated client,
 the hook and hookInstance, a pseudonymous patient key, the cards issued. A successful call is
 written before its cards are returned — if it cannot be written the cards are withheld (503), as
-a card the service cannot later account for must not reach a clinician. Failed calls are written
-after the error response is built, best effort. Never stored: bodies, prefetch, tokens.
+a card the service cannot later account for must not reach a clinician. The same transaction
+records the call's token id (see `auth`), so a token replayed concurrently with its first use
+is refused (401) here, at commit. Failed calls are written after the error response is built,
+best effort. Never stored: bodies, prefetch, tokens.
 """
 
 from __future__ import annotations
@@ -18,11 +20,11 @@ from datetime import UTC, datetime
 from flask import Blueprint, Response, current_app, g, request
 from sqlalchemy.exc import SQLAlchemyError
 
-from service.hooks.auth import current_principal
+from service.hooks.auth import current_principal, refuse
 from service.hooks.errors import ApiError
 from service.hooks.models import Card
 from service.hooks.services import SERVICES
-from service.store import CallRecord, IssuedCard, Pseudonymizer, Store
+from service.store import CallRecord, IssuedCard, Pseudonymizer, Replayed, Store
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +105,9 @@ def commit(cards: list[Card]) -> None:
     draft.cards = [issued(card) for card in cards]
     try:
         _write(draft, 200)
+    except Replayed:
+        draft.cards, draft.written = [], False  # `_close` records the refusal
+        raise refuse("jti replayed (by a concurrent call)") from None
     except SQLAlchemyError:
         log.exception("audit record not written; cards withheld", extra={"event": "audit_error"})
         raise ApiError(503, "The service cannot record this call right now, so it gives no "
@@ -112,7 +117,7 @@ def commit(cards: list[Card]) -> None:
 def _write(draft: _Draft, status: int) -> None:
     principal = current_principal()
     draft.written = True  # never twice, even if this attempt fails
-    store().record_call(CallRecord(
+    record = CallRecord(
         received_at=draft.received_at,
         request_id=(g.get("lcds_log") or {}).get("request_id", "-"),
         status=status,
@@ -125,4 +130,14 @@ def _write(draft: _Draft, status: int) -> None:
         jti=principal.jti if principal else None,
         patient_key=draft.patient_key,
         cards=draft.cards,
-    ))
+    )
+    claim = principal.claim() if principal else None
+    try:
+        store().record_call(record, claim)
+    except Replayed:
+        if status == 200:
+            raise
+        # An error answer is already on its way; keep its record, without the used token id.
+        log.warning("token id replayed on a failed call", extra={"event": "auth_refused",
+                                                                 "status": status})
+        store().record_call(record)

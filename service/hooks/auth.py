@@ -13,7 +13,11 @@ signed by a client we trust. Checks, in the order they run:
 4. the signature, `iss`, `aud` = configured public base URL + the path invoked, `exp`/`nbf`/`iat`
    with a small clock skew, and a lifetime (`exp - iat`) no longer than configured;
 5. `jti` not used before by that issuer — recorded in the database so that it holds across
-   workers and replicas. Done last, so that only genuine tokens consume ids.
+   workers and replicas. Done last, so that only genuine tokens consume ids. On a hook call the
+   id is looked up here (a known replay is refused before any work) and recorded in the same
+   transaction as the call's audit record (`protect(..., claim_with_audit=)`): one commit per
+   call instead of two, and of two calls racing with one token only the first to commit is
+   answered; the other gets the same 401.
 
 Any failure is one bland 401: telling the caller which check failed helps an attacker tune a
 forgery more than it helps an integrator, who finds the reason in our log (never the token).
@@ -47,6 +51,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from service.config import PREFIX, ConfigError, Settings
 from service.hooks.errors import ApiError
+from service.store import TokenClaim
 
 log = logging.getLogger(__name__)
 
@@ -282,12 +287,18 @@ class JwksCache:
 
 @dataclass(frozen=True)
 class Principal:
-    """The authenticated caller of this request."""
+    """The authenticated caller of this request. `claimed`: its token id is already recorded;
+    otherwise the audit record must claim it (`claim`) before the call is answered."""
 
     iss: str
     jti: str
     tenant: str | None
     sub: str | None
+    expires_at: datetime
+    claimed: bool = True
+
+    def claim(self) -> TokenClaim | None:
+        return None if self.claimed else TokenClaim(self.iss, self.jti, self.expires_at)
 
 
 def _peek(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -364,7 +375,9 @@ class Authenticator:
         """The `aud` a client must use for `path` (e.g. /cds-services/x), from the public URL."""
         return None if self.public_url is None else self.public_url + path
 
-    def verify(self, token: str, path: str) -> Principal:
+    def verify(self, token: str, path: str, *, claim: bool = True) -> Principal:
+        """The caller, or AuthFailure. With `claim=False` the token id is only checked against
+        the record; the caller's audit transaction must then record it (`Principal.claim`)."""
         if len(token) > _MAX_TOKEN_CHARS:
             raise AuthFailure("token too long")
         audience = self.audience(path)
@@ -424,14 +437,16 @@ class Authenticator:
 
         expires_at = datetime.fromtimestamp(exp + self.skew_s, UTC)
         try:
-            fresh = self.store.remember_jti(client.iss, jti, expires_at)
+            fresh = (self.store.remember_jti(client.iss, jti, expires_at) if claim
+                     else not self.store.jti_used(client.iss, jti))
         except SQLAlchemyError:
             log.exception("replay store unavailable", extra={"event": "store_error"})
             raise ApiError(503, "The service cannot check token replay right now; retry later.",
                            headers={"Retry-After": "5"}) from None
         if not fresh:
             raise AuthFailure("jti replayed")
-        return Principal(iss=client.iss, jti=jti, tenant=tenant or client.tenant, sub=sub)
+        return Principal(iss=client.iss, jti=jti, tenant=tenant or client.tenant, sub=sub,
+                         expires_at=expires_at, claimed=claim)
 
     def _find_key(self, client: TrustedClient, jku: Any, kid: str) -> dict[str, Any]:
         if jku is not None:
@@ -467,12 +482,24 @@ def current_principal() -> Principal | None:
     return g.get("lcds_principal")
 
 
-def protect(blueprint: Blueprint) -> None:
-    """Require a valid client JWT on every endpoint of `blueprint`."""
-    blueprint.before_request(_authenticate)
+def protect(blueprint: Blueprint, *, claim_with_audit: str | None = None) -> None:
+    """Require a valid client JWT on every endpoint of `blueprint`. The token id of a call to
+    endpoint `claim_with_audit` is recorded by that call's audit record, not here."""
+
+    @blueprint.before_request
+    def _check() -> None:
+        _authenticate(claim=request.endpoint != claim_with_audit)
 
 
-def _authenticate() -> None:
+def refuse(reason: str) -> ApiError:
+    """The one answer to a refused client, logged with the reason only we see."""
+    g.lcds_principal = None
+    log.warning("client authentication refused", extra={"event": "auth_refused",
+                                                        "reason": reason})
+    return ApiError(401, REFUSED, headers={"WWW-Authenticate": 'Bearer realm="leukemia-cds"'})
+
+
+def _authenticate(*, claim: bool) -> None:
     auth = authenticator()
     g.lcds_principal = None
     if not auth.enabled:
@@ -483,12 +510,9 @@ def _authenticate() -> None:
     try:
         if scheme.lower() != "bearer" or not token.strip():
             raise AuthFailure("no bearer token")
-        g.lcds_principal = auth.verify(token.strip(), request.path)
+        g.lcds_principal = auth.verify(token.strip(), request.path, claim=claim)
     except AuthFailure as failure:
-        extra: dict[str, Any] = {"event": "auth_refused", "reason": failure.reason}
-        log.warning("client authentication refused", extra=extra)
-        raise ApiError(401, REFUSED, headers={"WWW-Authenticate": 'Bearer realm="leukemia-cds"'})\
-            from None
+        raise refuse(failure.reason) from None
 
 
 def announce(auth: Authenticator) -> None:

@@ -7,8 +7,10 @@ from service.store.store import (
     FeedbackRecord,
     IssuedCard,
     RecommendationSummary,
+    Replayed,
     Store,
     StoreError,
+    TokenClaim,
     database_url,
 )
 
@@ -19,8 +21,10 @@ __all__ = [
     "IssuedCard",
     "Pseudonymizer",
     "RecommendationSummary",
+    "Replayed",
     "Store",
     "StoreError",
+    "TokenClaim",
     "database_url",
     "load_or_create_key",
 ]

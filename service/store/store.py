@@ -15,7 +15,9 @@ import hashlib
 import logging
 import os
 import random
+import sqlite3
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -23,7 +25,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, delete, event, func, insert, select, text
+from sqlalchemy import (
+    Connection,
+    Engine,
+    bindparam,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    select,
+    text,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -35,10 +48,26 @@ log = logging.getLogger(__name__)
 
 SQLITE_FILE = "leukemia-cds.sqlite3"
 _BUSY_TIMEOUT_MS = 10_000
+_BACKSTOP_CHECKPOINT_PAGES = 10_000
+_CHECKPOINT_EVERY_S = 1.0
 
 
 class StoreError(RuntimeError):
     """The store cannot be opened or used; the message is safe to show an operator."""
+
+
+class Replayed(Exception):
+    """The call's token id was already used by its issuer; nothing of the call was written."""
+
+
+@dataclass(frozen=True)
+class TokenClaim:
+    """A token id to record as used, with when it may be forgotten (it cannot be replayed
+    once expired)."""
+
+    iss: str
+    jti: str
+    expires_at: datetime
 
 
 @dataclass(frozen=True)
@@ -131,25 +160,45 @@ def _make_engine(url: str) -> Engine:
             cursor.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA synchronous=NORMAL")
+            # Checkpoints are `_Checkpointer`'s job, off the request path; this is only the
+            # backstop should it stall (10,000 pages, about 40 MB of WAL).
+            cursor.execute(f"PRAGMA wal_autocheckpoint={_BACKSTOP_CHECKPOINT_PAGES}")
             cursor.close()
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # A writer takes the write lock up front; a reader only takes a snapshot and never
+            # waits for, or holds up, a writer.
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get(_WRITER) else "BEGIN")
 
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5,
                          pool_recycle=1800)
 
 
-def _insert_ignore(conn: Any, table: Any, values: dict[str, Any]) -> bool:
-    """Insert unless the row's unique key exists; True when a row was written. One statement,
-    so two processes racing on the same key cannot both win."""
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+_WRITER = "lcds_writer"
+
+
+@contextlib.contextmanager
+def _write_transaction(engine: Engine) -> Iterator[Connection]:
+    """A transaction that will write: on SQLite it begins IMMEDIATE (see `_make_engine`)."""
+    with engine.connect() as conn:
+        conn.info[_WRITER] = True
+        try:
+            with conn.begin():
+                yield conn
+        finally:
+            conn.info[_WRITER] = False
+
+
+def _insert_ignore_statement(dialect_name: str, table: Any) -> Any:
+    """INSERT … ON CONFLICT DO NOTHING RETURNING key: one statement, so two processes racing on
+    the same unique key cannot both win. RETURNING, not rowcount: drivers report -1 for a row
+    count they did not compute. Built once per table; values come as execution parameters, so
+    SQLAlchemy compiles it once too."""
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
     key = next(iter(table.primary_key.columns))
-    statement = dialect.insert(table).values(**values).on_conflict_do_nothing().returning(key)
-    # RETURNING, not rowcount: drivers report -1 for a row count they did not compute.
-    return conn.execute(statement).first() is not None
+    return dialect.insert(table).on_conflict_do_nothing().returning(key)
 
 
 class _SqliteWriteLock:
@@ -181,21 +230,83 @@ class _SqliteWriteLock:
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
 
 
+class _Checkpointer:
+    """Copies the SQLite WAL back into the database once a second, in a thread of its own.
+
+    With SQLite's default (a checkpoint by whichever commit fills 1,000 pages), every hundredth
+    or so hook call pays for copying the log and an fsync — a stall of milliseconds for that
+    clinician, and a whole worker idle meanwhile. PASSIVE never waits for, or blocks, the
+    writers. Started lazily by the first write in each process, since threads do not survive
+    gunicorn's fork.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._pid = 0
+        self._lock = threading.Lock()
+
+    def ensure_running(self) -> None:
+        if self._pid == os.getpid():
+            return
+        with self._lock:
+            if self._pid != os.getpid():
+                self._pid = os.getpid()
+                threading.Thread(target=self._run, name="sqlite-checkpoint", daemon=True).start()
+
+    def _run(self) -> None:
+        pid, failures = self._pid, 0
+        while pid == self._pid:
+            time.sleep(_CHECKPOINT_EVERY_S)
+            try:
+                # The driver connection itself: a checkpoint cannot run inside the transaction
+                # SQLAlchemy would begin around it.
+                raw = self.engine.raw_connection()
+                try:
+                    raw.driver_connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                finally:
+                    raw.close()
+                failures = 0
+            except (SQLAlchemyError, sqlite3.Error) as exc:
+                # Busy or locked by a writer at that instant is normal: next second. Only a
+                # long run of failures is worth a line (the backstop checkpoints meanwhile).
+                failures += 1
+                if failures % 60 == 0:
+                    log.warning("WAL checkpoints keep failing (%s); SQLite's own checkpoint "
+                                "takes over", type(getattr(exc, "orig", None) or exc).__name__,
+                                extra={"event": "store_error"})
+
+    def stop(self) -> None:
+        self._pid = -1
+
+
 class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         database = engine.url.database if engine.dialect.name == "sqlite" else None
-        self._write_lock = (_SqliteWriteLock(Path(database + ".writelock"))
-                            if database and database != ":memory:" else None)
+        on_disk = bool(database) and database != ":memory:"
+        self._write_lock = _SqliteWriteLock(Path(f"{database}.writelock")) if on_disk else None
+        self._checkpointer = _Checkpointer(engine) if on_disk else None
+        # Statements of the per-call path, built once: building and cache-keying a statement
+        # per call cost more than executing it.
+        name = engine.dialect.name
+        self._claim_jti = _insert_ignore_statement(name, seen_jti)
+        self._add_feedback = _insert_ignore_statement(name, feedback)
+        self._jti_used = select(seen_jti.c.jti).where(
+            seen_jti.c.iss == bindparam("iss"), seen_jti.c.jti == bindparam("jti"))
+        self._prune_jti = delete(seen_jti).where(seen_jti.c.expires_at < bindparam("now"))
+        self._add_call = insert(hook_call)
+        self._add_card = insert(issued_card)
 
     @contextlib.contextmanager
     def _writing(self) -> Iterator[Connection]:
         """A write transaction; on SQLite, taken in turn (see `_SqliteWriteLock`)."""
         if self._write_lock is None:
-            with self.engine.begin() as conn:
+            with _write_transaction(self.engine) as conn:
                 yield conn
             return
-        with self._write_lock.held(), self.engine.begin() as conn:
+        if self._checkpointer is not None:
+            self._checkpointer.ensure_running()
+        with self._write_lock.held(), _write_transaction(self.engine) as conn:
             yield conn
 
     @classmethod
@@ -205,7 +316,7 @@ class Store:
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         engine = _make_engine(url)
         try:
-            with engine.begin() as conn:
+            with _write_transaction(engine) as conn:
                 schema.upgrade(conn)
         except schema.SchemaTooNew as exc:
             engine.dispose()
@@ -220,6 +331,8 @@ class Store:
         return cls(engine)
 
     def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
         self.engine.dispose()
 
     @property
@@ -239,21 +352,35 @@ class Store:
 
     def remember_jti(self, iss: str, jti: str, expires_at: datetime) -> bool:
         """Record a token id; False if this issuer already used it (a replay)."""
-        now = datetime.now(UTC)
         with self._writing() as conn:
-            if random.random() < 0.02:  # prune now and then; expired ids cannot be replayed
-                conn.execute(delete(seen_jti).where(seen_jti.c.expires_at < now))
-            return _insert_ignore(conn, seen_jti, {"iss": iss, "jti": jti,
-                                                   "expires_at": expires_at})
+            return self._claim(conn, TokenClaim(iss, jti, expires_at))
+
+    def jti_used(self, iss: str, jti: str) -> bool:
+        """Whether this issuer's token id is on record. A read, without the write lock: it
+        refuses a known replay early; only the claim at commit (`record_call`) is decisive."""
+        with self.engine.connect() as conn:
+            return conn.execute(self._jti_used, {"iss": iss, "jti": jti}).first() is not None
+
+    def _claim(self, conn: Connection, claim: TokenClaim) -> bool:
+        if random.random() < 0.02:  # prune now and then; expired ids cannot be replayed
+            conn.execute(self._prune_jti, {"now": datetime.now(UTC)})
+        values = {"iss": claim.iss, "jti": claim.jti, "expires_at": claim.expires_at}
+        return conn.execute(self._claim_jti, values).first() is not None
 
     # ---- hook calls ------------------------------------------------------------------------
 
-    def record_call(self, record: CallRecord) -> int:
+    def record_call(self, record: CallRecord, claim: TokenClaim | None = None) -> int:
+        """Write the call and its cards. With `claim`, the token id is recorded in the same
+        transaction (one commit per call, not two); if the issuer already used it, nothing is
+        written and `Replayed` is raised, so of two calls racing with one token only one can
+        be answered."""
         with self._writing() as conn:
+            if claim is not None and not self._claim(conn, claim):
+                raise Replayed(claim.jti)
             values = {k: v for k, v in vars(record).items() if k != "cards"}
-            call_id = int(conn.execute(insert(hook_call).values(**values)).inserted_primary_key[0])
+            call_id = int(conn.execute(self._add_call, values).inserted_primary_key[0])
             if record.cards:
-                conn.execute(insert(issued_card), [
+                conn.execute(self._add_card, [
                     {"call_id": call_id, "card_uuid": card.card_uuid,
                      "recommendation_id": card.recommendation_id,
                      "suggestion_uuids": jsonio.dumps(list(card.suggestion_uuids)).decode()}
@@ -293,7 +420,7 @@ class Store:
                 values["accepted_suggestions"] = jsonio.dumps(
                     sorted(item.accepted_suggestions)).decode()
                 values.update(dedup_key=item.dedup_key(), received_at=now)
-                new += _insert_ignore(conn, feedback, values)
+                new += conn.execute(self._add_feedback, values).first() is not None
         return new
 
     # ---- reading, for `leukemia-cds audit` -------------------------------------------------
