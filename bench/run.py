@@ -221,7 +221,7 @@ def one_client(base: str, path: str, raw: bytes, tokens: list[str] | None, n: in
 
 def wrk(base: str, path: str, body_file: Path, tokens_file: Path | None, connections: int,
         seconds: int) -> dict[str, Any]:
-    threads = 2
+    threads = min(2, connections)
     command = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s",
                "--timeout", "10s", "-s", str(ROOT / "bench" / "post.lua"), base + path, "--",
                str(tokens_file) if tokens_file else "none", str(body_file), str(threads)]

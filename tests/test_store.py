@@ -210,6 +210,37 @@ def test_several_processes_writing_at_once(db_url):
 # ---- calls, cards, feedback ------------------------------------------------------------------
 
 
+def test_a_call_record_reads_back_exactly_as_written(store):
+    """Calls are written on the driver's cursor (fast path) and read through SQLAlchemy: every
+    value, the aware UTC time to the microsecond included, must survive the round trip."""
+    written = datetime(2026, 11, 23, 8, 30, 15, 123456, tzinfo=UTC)
+    record = CallRecord(received_at=written, request_id="req-1", status=200, latency_ms=7,
+                        service_id="svc", hook="order-sign", hook_instance="inst-1",
+                        iss="https://ehr", tenant="t1", jti="jti-1", patient_key="k" * 64,
+                        cards=[IssuedCard("card-rt", "rec.rt", ("s1", "s2"))])
+    call_id = store.record_call(record)
+    [row] = store.recent_calls(1)
+    assert row["id"] == call_id and row["received_at"] == written
+    for name in ("request_id", "status", "latency_ms", "service_id", "hook", "hook_instance",
+                 "iss", "tenant", "jti", "patient_key"):
+        assert row[name] == getattr(record, name), name
+    origin = store.find_card("card-rt")
+    assert origin.call_id == call_id and origin.suggestion_uuids == {"s1", "s2"}
+
+
+def test_a_failed_write_is_a_store_error_and_leaves_nothing_behind(store):
+    """A driver error mid-transaction surfaces as SQLAlchemy's (which the hook endpoint turns
+    into a 503) and rolls back the part already written."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    with store.engine.begin() as conn:
+        conn.execute(text(f"DROP TABLE {schema.issued_card.name}"))
+    with pytest.raises(SQLAlchemyError):
+        store.record_call(call(service_id="s", cards=[IssuedCard("c", "rec", ())]),
+                          TokenClaim("https://a", "j-lost", now() + timedelta(minutes=5)))
+    assert store.count_calls() == 0 and not store.jti_used("https://a", "j-lost")
+
+
 def test_feedback_is_stored_once_and_summarised(store):
     call_id = store.record_call(call(service_id="svc", iss="https://ehr", cards=[
         IssuedCard("card-1", "b-all.blinatumomab", ("sug-1", "sug-2")),
