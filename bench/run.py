@@ -94,9 +94,10 @@ def time_calls(call: Callable[[], Any], n: int, warmup: int) -> list[float]:
 
 
 @contextlib.contextmanager
-def environment(public_url: str, data_dir: Path, signer: LocalSigner) -> Iterator[dict[str, str]]:
+def environment(public_url: str, data_dir: Path,
+                *signers: LocalSigner) -> Iterator[dict[str, str]]:
     clients = data_dir / "clients.json"
-    clients.write_text(json.dumps([signer.client.model_dump(exclude_none=True)]))
+    clients.write_text(json.dumps([s.client.model_dump(exclude_none=True) for s in signers]))
     env = {
         "LEUKEMIA_CDS_CLIENTS": str(clients),
         "LEUKEMIA_CDS_PUBLIC_URL": public_url,
@@ -110,36 +111,42 @@ def environment(public_url: str, data_dir: Path, signer: LocalSigner) -> Iterato
 # ---- 1. in process ---------------------------------------------------------------------------
 
 
-def in_process(n: int, warmup: int, signer: LocalSigner, tmp: Path) -> dict[str, Any]:
+def in_process(n: int, warmup: int, signer: LocalSigner, other: LocalSigner,
+               tmp: Path) -> dict[str, Any]:
+    """The grid with `signer`'s algorithm; patient-view/200 again with `other`'s, since the
+    signature check is one of the larger costs and CDS clients may use either (ES384, RS384)."""
     public = "http://bench.local"
     (tmp / "inproc").mkdir()
-    with environment(public, tmp / "inproc", signer) as env:
+    with environment(public, tmp / "inproc", signer, other) as env:
         app = create_app(Settings.from_env(env))
     settle_heap()  # as every gunicorn worker does after building the app
     client = app.test_client()
     floor_client = _floor_app().test_client()
     results: dict[str, Any] = {}
-    for hook in HOOKS:
+    cases = [(hook, size, signer) for hook in HOOKS for size in SIZES]
+    cases.append(("patient-view", 200, other))
+    for hook, size, client_key in cases:
         path = f"/cds-services/{SERVICE_FOR_HOOK[hook]}"
-        for size in SIZES:
-            raw = jsonio.dumps(request_body(size, hook))
-            tokens = iter([signer.token(public + path) for _ in range(n + warmup)])
+        raw = jsonio.dumps(request_body(size, hook))
+        tokens = iter([client_key.token(public + path) for _ in range(n + warmup)])
 
-            def call(path: str = path, raw: bytes = raw, tokens: Iterator[str] = tokens) -> None:
-                response = client.post(path, data=raw, content_type="application/json",
-                                       headers={"Authorization": f"Bearer {next(tokens)}"})
-                if response.status_code != 200:
-                    raise RuntimeError(f"{path}: HTTP {response.status_code} "
-                                       f"{response.get_data(as_text=True)[:300]}")
+        def call(path: str = path, raw: bytes = raw, tokens: Iterator[str] = tokens) -> None:
+            response = client.post(path, data=raw, content_type="application/json",
+                                   headers={"Authorization": f"Bearer {next(tokens)}"})
+            if response.status_code != 200:
+                raise RuntimeError(f"{path}: HTTP {response.status_code} "
+                                   f"{response.get_data(as_text=True)[:300]}")
 
-            full = percentiles(time_calls(call, n, warmup))
-            floor = percentiles(time_calls(
-                lambda path=path, raw=raw: floor_client.post(
-                    path, data=raw, content_type="application/json"), n, warmup))
-            full["floor_median_ms"] = floor["median_ms"]
-            full["ratio_to_floor"] = round(full["median_ms"] / floor["median_ms"], 2)
-            full["body_kib"] = round(len(raw) / 1024, 1)
-            results[f"{hook}/{size}"] = full
+        full = percentiles(time_calls(call, n, warmup))
+        floor = percentiles(time_calls(
+            lambda path=path, raw=raw: floor_client.post(
+                path, data=raw, content_type="application/json"), n, warmup))
+        full["floor_median_ms"] = floor["median_ms"]
+        full["ratio_to_floor"] = round(full["median_ms"] / floor["median_ms"], 2)
+        full["body_kib"] = round(len(raw) / 1024, 1)
+        full["jwt_alg"] = client_key.alg
+        key = f"{hook}/{size}" if client_key is signer else f"{hook}/{size} {client_key.alg}"
+        results[key] = full
     for hook in HOOKS:
         small, large = results[f"{hook}/50"], results[f"{hook}/1000"]
         results[f"{hook}/scaling"] = {
@@ -283,12 +290,22 @@ def over_http(args: argparse.Namespace, signer: LocalSigner, tmp: Path) -> dict[
             results["concurrent"] = "skipped: wrk is not installed (apt-get install wrk)"
             return results
         seconds = 2 if args.quick else 10
+        count = 1500 if args.quick else 9000
+        # One closed-loop client again, from wrk: the Python client above spends milliseconds
+        # of the same two cores on its own side of every call.
+        tokens_file = tmp / "tokens-1.txt"
+        tokens_file.write_text("\n".join(
+            signer.token(aud, lifetime_s=300) for _ in range(count)) + "\n")
+        lone = wrk(base, path, body_file, tokens_file, 1, seconds)
+        floor_lone = wrk(floor, path, body_file, None, 1, seconds)
+        lone["floor_p50_ms"] = floor_lone["p50_ms"]
+        lone["ratio_to_floor"] = round(lone["p50_ms"] / floor_lone["p50_ms"], 2)
+        results["one_client_wrk"] = lone
         before = audit_rows(data_dir) or 0
         concurrent = []
         completed = 0
         for connections in (16, 64):
             tokens_file = tmp / f"tokens-{connections}.txt"
-            count = (1500 if args.quick else 9000)
             tokens_file.write_text("\n".join(
                 signer.token(aud, lifetime_s=300) for _ in range(count)) + "\n")
             service = wrk(base, path, body_file, tokens_file, connections, seconds)
@@ -383,7 +400,8 @@ def _wait_for_port(port: int) -> None:
 
 
 def table(result: dict[str, Any]) -> str:
-    lines = ["", "in-process (full hook call; floor = parse-only Flask route, same body)",
+    lines = ["", f"in-process (full hook call, {result['jwt_alg']} tokens unless named; "
+                 "floor = parse-only Flask route, same body)",
              f"{'case':<22}{'median':>9}{'p95':>9}{'p99':>9}{'floor':>9}{'ratio':>7}"]
     for key, row in result["in_process"].items():
         if "median_ms" in row:
@@ -396,7 +414,13 @@ def table(result: dict[str, Any]) -> str:
     single = http_part["one_client"]
     lines += ["", "over HTTP, gunicorn on loopback, patient-view 200 resources",
               f"one client: p50 {single['median_ms']:.2f} ms, p99 {single['p99_ms']:.2f} ms "
-              f"(floor p50 {single['floor_p50_ms']:.2f} ms, ratio {single['ratio_to_floor']})"]
+              f"(floor p50 {single['floor_p50_ms']:.2f} ms, ratio {single['ratio_to_floor']}; "
+              "Python requests client)"]
+    if "one_client_wrk" in http_part:
+        lone = http_part["one_client_wrk"]
+        lines.append(f"one client: p50 {lone['p50_ms']:.2f} ms, p99 {lone['p99_ms']:.2f} ms "
+                     f"(floor p50 {lone['floor_p50_ms']:.2f} ms, ratio {lone['ratio_to_floor']};"
+                     f" wrk -c1, {lone['rps']} req/s)")
     if isinstance(http_part["concurrent"], str):
         lines.append(http_part["concurrent"])
     else:
@@ -422,8 +446,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a few seconds (CI)")
     parser.add_argument("--out", type=Path, help="JSON result file")
+    parser.add_argument("--alg", choices=("RS384", "ES384"), default="RS384",
+                        help="how the benchmark's client signs its JWTs (default RS384; the "
+                             "other is measured once beside it)")
     args = parser.parse_args()
-    signer = LocalSigner.generate(ISS)
+    signer = LocalSigner.generate(ISS, alg=args.alg)
+    other = LocalSigner.generate(ISS + "/other", alg="ES384" if args.alg == "RS384" else "RS384")
     n, warmup = (30, 5) if args.quick else (300, 30)
     with tempfile.TemporaryDirectory(prefix="leukemia-cds-bench-") as tmp_name:
         tmp = Path(tmp_name)
@@ -432,7 +460,8 @@ def main() -> int:
             "mode": "quick" if args.quick else "full",
             "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                         "platform": platform.platform()},
-            "in_process": in_process(n, warmup, signer, tmp),
+            "jwt_alg": signer.alg,
+            "in_process": in_process(n, warmup, signer, other, tmp),
         }
         result["http"] = over_http(args, signer, tmp)
         result["fhir_fetch"] = fhir_fetch(args, signer, tmp)

@@ -31,10 +31,15 @@ def test_quick_benchmark_runs_and_reports_every_figure(tmp_path):
             row = result["in_process"][f"{hook}/{size}"]
             assert row["median_ms"] > 0 and row["floor_median_ms"] > 0 and row["ratio_to_floor"]
         assert result["in_process"][f"{hook}/scaling"]["cost_ratio_1000_vs_50"] > 0
+    assert result["jwt_alg"] == "RS384"
+    other = result["in_process"]["patient-view/200 ES384"]  # the other signature, beside it
+    assert other["jwt_alg"] == "ES384" and other["median_ms"] > 0 and other["ratio_to_floor"]
 
     single = result["http"]["one_client"]
     assert single["median_ms"] > 0 and single["p99_ms"] >= single["median_ms"]
     if shutil.which("wrk"):
+        lone = result["http"]["one_client_wrk"]
+        assert lone["connections"] == 1 and lone["errors"] == 0 and lone["floor_p50_ms"] > 0
         for row in result["http"]["concurrent"]:
             assert row["connections"] in (16, 64)
             assert row["errors"] == 0, row
