@@ -23,10 +23,11 @@ from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, get_args
 
 import orjson
 from fhir.resources.R4B import get_fhir_model_class
+from pydantic import ValidationError
 
 from service.facts import (
     MARKERS,
@@ -128,6 +129,7 @@ _COMORBIDITY_FIELDS = {
     "hepatic-disease": "hepatic_disease",
     "neurologic-comorbidity": "neurologic_comorbidity",
 }
+_ALL_SIMPLE_FIELDS = (*_SIMPLE_FIELDS.items(), *_COMORBIDITY_FIELDS.items())
 
 _MODELS: dict[str, Any] = {}
 
@@ -142,6 +144,7 @@ def _model(resource_type: str) -> Any:
 _VALIDATION_CACHE_SIZE = 4096
 _validation_cache: OrderedDict[tuple[str, bytes], str | None] = OrderedDict()
 _validation_lock = threading.Lock()
+_MISSING: Any = object()
 
 
 def _validate_now(resource_type: str, res: Any) -> str | None:
@@ -166,11 +169,13 @@ def validation_error(res: Mapping[str, Any]) -> str | None:
         canonical = orjson.dumps(res, option=orjson.OPT_SORT_KEYS)
     except (TypeError, ValueError):
         return _validate_now(rtype, res)
-    key = (rtype, hashlib.blake2b(canonical, digest_size=20).digest())
+    # SHA-256 rather than BLAKE2b: collision-resistant too, and faster (OpenSSL, CPU support).
+    key = (rtype, hashlib.sha256(canonical).digest())
     with _validation_lock:
-        if key in _validation_cache:
+        cached = _validation_cache.get(key, _MISSING)
+        if cached is not _MISSING:
             _validation_cache.move_to_end(key)
-            return _validation_cache[key]
+            return cached
     error = _validate_now(rtype, res)
     with _validation_lock:
         _validation_cache[key] = error
@@ -261,11 +266,19 @@ def _ref(resource: Mapping[str, Any], index: int) -> str:
     return f"{rtype}/{rid}" if isinstance(rid, str) and rid else f"{rtype}/(no id, item {index})"
 
 
+_REFERENCE_ID: dict[str, re.Pattern[str]] = {}
+
+
 def _reference_id(reference: Any, resource_type: str) -> str | None:
     """'Patient/1', 'http://x/fhir/Patient/1', 'Patient/1/_history/2' → '1'."""
     if not isinstance(reference, str):
         return None
-    m = re.search(rf"(?:^|/){resource_type}/([^/]+)(?:/_history/[^/]+)?$", reference)
+    pattern = _REFERENCE_ID.get(resource_type)
+    if pattern is None:  # compiled once per type: re's own cache lookup showed in profiles
+        pattern = _REFERENCE_ID[resource_type] = re.compile(
+            rf"(?:^|/){resource_type}/([^/]+)(?:/_history/[^/]+)?$"
+        )
+    m = pattern.search(reference)
     return m.group(1) if m else None
 
 
@@ -310,11 +323,16 @@ class _MrdCand:
         return (_num_key(p.fraction), p.comparator, p.detected)
 
 
+_UNDATED = datetime.min.replace(tzinfo=UTC)
+
+
 def _time_key(t: datetime | None) -> datetime:
-    return t if t is not None else datetime.min.replace(tzinfo=UTC)
+    return t if t is not None else _UNDATED
 
 
 def _latest_group(items: list[Any], when: Callable[[Any], datetime | None]) -> list[Any]:
+    if len(items) == 1:  # the usual case: one result per concept
+        return list(items)
     latest = max(_time_key(when(i)) for i in items)
     return [i for i in items if _time_key(when(i)) == latest]
 
@@ -341,6 +359,15 @@ class _Collector:
     tombstones: dict[str, list[tuple[datetime | None, str]]] = field(
         default_factory=lambda: defaultdict(list)
     )
+    own_reference: str | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        # "Patient/<patient_id>" is how nearly every resource points at its patient; matched as
+        # a whole string it needs no regex. Only for ids without "/": for those the regex of
+        # _reference_id reads exactly <patient_id> back from that string.
+        pid = self.patient_id
+        if isinstance(pid, str) and "/" not in pid:
+            self.own_reference = f"Patient/{pid}"
 
     def finding(
         self, code: FindingCode, resource: str | None, message: str, concept: str | None = None
@@ -383,10 +410,14 @@ class _Collector:
     def other_patient(self, res: Mapping[str, Any], ref: str) -> bool:
         if self.patient_id is None:
             return False
+        own = self.own_reference
         for key in ("subject", "patient"):
             target = res.get(key)
             if isinstance(target, dict):
-                pid = _reference_id(target.get("reference"), "Patient")
+                reference = target.get("reference")
+                if reference == own:
+                    continue  # what _reference_id would find: this patient (see own_reference)
+                pid = _reference_id(reference, "Patient")
                 if pid is not None and pid != self.patient_id:
                     self.finding(
                         "wrong-patient",
@@ -462,33 +493,38 @@ def extract_facts(
             if full_url:
                 col.medications[full_url] = res
 
+    names = term.names_kind
     for index, (res, _full_url) in enumerate(items):
-        if not isinstance(res, dict) or not isinstance(res.get("resourceType"), str):
+        if not isinstance(res, dict) or not isinstance(rtype := res.get("resourceType"), str):
             col.finding(
                 "invalid-resource",
                 f"(item {index})",
                 "not a FHIR resource (no resourceType); ignored",
             )
             continue
-        rtype = res["resourceType"]
         if rtype not in _HANDLED:
             continue
-        ref = _ref(res, index)
+        # Most resources are Observations the contract does not cover (vitals, routine labs):
+        # they are skipped on their raw codes, before even their reference string is built.
         try:
             if rtype == "Observation":
-                _observation(col, res, ref)
+                if names(res.get("code"), _KINDS_OBSERVATION) or (
+                    (components := res.get("component"))
+                    and _names_in_components(names, components)
+                ):
+                    _observation(col, res, _ref(res, index))
             elif rtype == "Condition":
-                _condition(col, res, ref)
+                _condition(col, res, _ref(res, index))
             elif rtype == "Procedure":
-                _procedure(col, res, ref)
+                _procedure(col, res, _ref(res, index))
             elif rtype == "Patient":
-                col.patients.append((res, ref))
+                col.patients.append((res, _ref(res, index)))
             else:
-                _medication_use(col, res, ref)
+                _medication_use(col, res, _ref(res, index))
         except Exception as exc:  # a reader bug must not lose the patient
             col.finding(
                 "invalid-resource",
-                ref,
+                _ref(res, index),
                 f"could not be read ({type(exc).__name__}: {str(exc)[:200]})",
             )
 
@@ -496,6 +532,19 @@ def extract_facts(
 
 
 # --- Observation ----------------------------------------------------------------------------
+
+
+def _names_in_components(names: Callable[[Any, frozenset[str]], bool], components: Any) -> bool:
+    """Whether ``_observation`` would find a contract concept in a component's code.
+
+    With the check of the Observation's own code, this decides whether ``_observation`` has
+    anything to do, on the raw JSON and through the same lookups in the same order, so that
+    junk in the codes raises here exactly as it would there.
+    """
+    for comp in components:
+        if isinstance(comp, dict) and names(comp.get("code"), _KINDS_OBSERVATION):
+            return True
+    return False
 
 
 def _observation(col: _Collector, obs: Mapping[str, Any], ref: str) -> None:
@@ -640,14 +689,13 @@ def _answer(col: _Collector, value: Any, vkey: str, allowed: frozenset[str]) -> 
         if not hits:
             text = _cc_text(value)
             hits = set(col.term.match_answer_text(text, allowed)) if text else set()
-        raw = _cc_raw(value)
     elif vkey == "valueString" and isinstance(value, str):
         hits = set(col.term.match_answer_text(value, allowed))
-        raw = value
     else:
         return Unreadable(f"expected a coded value, got {vkey}", str(value)[:80])
     if len(hits) == 1:
         return hits.pop()
+    raw = _cc_raw(value) if vkey == "valueCodeableConcept" else value  # for the reason only
     if not hits:
         return Unreadable(f"value {raw!r} is not one of {', '.join(sorted(allowed))}", raw)
     return Unreadable(f"value {raw!r} is ambiguous ({', '.join(sorted(hits))})", raw)
@@ -673,7 +721,12 @@ def _read_marker(
     unreadable: Callable[..., None],
     vkey: str | None,
 ) -> None:
-    cand = _MarkerCand(source=prov(""))
+    # The candidate is built once there is something to keep: its Provenance is a pydantic
+    # model, not free, and most early returns keep nothing.
+    percent: float | None = None
+    comparator: str | None = None
+    call: str | None = None
+    unit: str | None = None
     value = node.get(vkey) if vkey else None
     interp = _interpretation_call(col, node)
     raw = ""
@@ -688,18 +741,18 @@ def _read_marker(
             if interp is None:
                 return
         else:
-            cand.percent, cand.comparator, raw = parsed.value, parsed.comparator, parsed.raw
-            cand.unit = (value.get("unit") or value.get("code")) if vkey == "valueQuantity" else "%"
+            percent, comparator, raw = parsed.value, parsed.comparator, parsed.raw
+            unit = (value.get("unit") or value.get("code")) if vkey == "valueQuantity" else "%"
     elif vkey == "valueString" and isinstance(value, str):
         # "positive" / "dim", or the lab's shorthand for this marker such as "CD19+"
         answer = _answer(col, value, vkey, col.term.concept(marker).answers)
         listed = parse_immunophenotype(value).get(marker)
         if isinstance(answer, str):
-            cand.call, raw = answer, value
+            call, raw = answer, value
         elif (
             listed is not None and listed[0] is not None and len(parse_immunophenotype(value)) == 1
         ):
-            cand.call, raw = listed[0], value
+            call, raw = listed[0], value
         else:
             unreadable(f"{value!r} is neither a percentage nor positive / dim / negative")
             if interp is None:
@@ -711,23 +764,24 @@ def _read_marker(
             if interp is None:
                 return
         else:
-            cand.call, raw = answer, _raw_value(value, vkey)
+            call, raw = answer, _raw_value(value, vkey)
     elif vkey is not None:
         unreadable(f"expected valueQuantity or valueCodeableConcept, got {vkey}")
         if interp is None:
             return
     if interp is not None:
-        if cand.call is not None and cand.call != interp:
-            unreadable(f"coded value {cand.call} contradicts interpretation {interp}")
+        if call is not None and call != interp:
+            unreadable(f"coded value {call} contradicts interpretation {interp}")
             return
-        cand.call = cand.call or interp
+        call = call or interp
         raw = f"{raw} (interpretation {interp})".strip()
-    if cand.percent is None and cand.call is None:
+    if percent is None and call is None:
         if vkey is None:
             col.finding("missing-value", ref, f"{marker.upper()}: no value", marker)
         return
-    cand.source = prov(raw)
-    col.markers[marker].append(cand)
+    col.markers[marker].append(
+        _MarkerCand(source=prov(raw), percent=percent, comparator=comparator, call=call, unit=unit)
+    )
 
 
 _NARRATIVE_TOKEN = re.compile(
@@ -1152,6 +1206,28 @@ def _medication_use(col: _Collector, res: Mapping[str, Any], ref: str) -> None:
 
 # --- assembly ------------------------------------------------------------------------------
 
+_FACT_MODELS: dict[str, type[Fact[Any]]] = {
+    name: args[0]
+    for name, info in PatientFacts.model_fields.items()
+    if (args := get_args(info.annotation))
+    and isinstance(args[0], type)
+    and issubclass(args[0], Fact)
+}
+"""PatientFacts field → its parametrised ``Fact[T]`` class."""
+
+
+def _fact(field_name: str, **values: Any) -> Fact[Any]:
+    """A Fact built as the ``Fact[T]`` of its PatientFacts field.
+
+    PatientFacts validates a plain ``Fact`` again into its field's ``Fact[T]``: a second pydantic
+    validation of every fact. Built typed, it is taken as it is. A value that does not fit ``T``
+    gets the plain Fact, so that PatientFacts rejects it exactly as it always did.
+    """
+    try:
+        return _FACT_MODELS.get(field_name, Fact)(**values)
+    except ValidationError:
+        return Fact(**values)
+
 
 def _resolve(
     col: _Collector, name: str, cands: list[_Cand], concept: str | None = None
@@ -1173,8 +1249,8 @@ def _resolve(
         return None
     first = group[0]
     others = tuple(c.source for c in group[1:] if c.source.resource != first.source.resource)
-    return Fact(
-        value=first.value, source=first.source, supporting=others, comparator=first.comparator
+    return _fact(
+        name, value=first.value, source=first.source, supporting=others, comparator=first.comparator
     )
 
 
@@ -1317,7 +1393,11 @@ def _age(col: _Collector) -> tuple[Fact[date] | None, Fact[int] | None, str | No
                     "unreadable-value", ref, f"birthDate {birth} is after the request time", "age"
                 )
                 return None, None, pid
-            return Fact(value=born, source=src), Fact(value=age, source=src), pid
+            return (
+                _fact("birth_date", value=born, source=src),
+                _fact("age_years", value=age, source=src),
+                pid,
+            )
         # partial date: the age is known only if both ends of the range agree
         year = int(m.group(1))
         first = date(year, int(m.group(2) or 1), 1)
@@ -1328,7 +1408,7 @@ def _age(col: _Collector) -> tuple[Fact[date] | None, Fact[int] | None, str | No
         return None, None, pid
     ages = {now.year - d.year - ((now.month, now.day) < (d.month, d.day)) for d in (first, last)}
     if len(ages) == 1 and min(ages) >= 0:
-        return None, Fact(value=ages.pop(), source=src), pid
+        return None, _fact("age_years", value=ages.pop(), source=src), pid
     col.finding(
         "unreadable-value",
         ref,
@@ -1357,7 +1437,8 @@ def _lineage(col: _Collector, markers: Mapping[str, MarkerFact]) -> Fact[Any] | 
         )
         if expressed:
             what = m.call or f"{m.percent:g}% (site threshold {col.threshold:g}%)"
-            return Fact(
+            return _fact(
+                "lineage",
                 value="b-all",
                 source=Provenance(
                     resource=m.source.resource,
@@ -1378,10 +1459,10 @@ def _assemble(col: _Collector) -> PatientFacts:
             mf = _resolve_marker(col, name, col.markers[name])
             if mf is not None:
                 markers[name] = mf
-    simple = {
-        field_name: _resolve(col, field_name, col.simple.get(field_name, []), concept)
-        for concept, field_name in [*_SIMPLE_FIELDS.items(), *_COMORBIDITY_FIELDS.items()]
-    }
+    simple: dict[str, Fact[Any] | None] = {}
+    for concept, field_name in _ALL_SIMPLE_FIELDS:  # most have no candidate: no call for those
+        cands = col.simple.get(field_name)
+        simple[field_name] = _resolve(col, field_name, cands, concept) if cands else None
     mrd, mrd_history = _mrd_facts(col)
     exposures = sorted(
         col.exposures, key=lambda e: (e.date is None, _time_key(e.date), e.source.resource)

@@ -173,6 +173,36 @@ class Terminology:
                     out.append(m)
         return out
 
+    def names_kind(self, cc: Any, kinds: frozenset[str]) -> bool:
+        """Whether the raw CodeableConcept ``cc`` names a concept of one of ``kinds``.
+
+        The answer of ``bool(match_codings(dict codings of cc, kinds))`` without building
+        lists: the extractor asks it of every Observation, and most (vitals, routine labs) name
+        nothing the contract covers. Codings are looked up in the same order and through the
+        same ``lookup``, so junk that makes ``match_codings`` raise raises here too; it stops
+        at the first hit only because the caller then reads the resource in full.
+        """
+        if not isinstance(cc, dict):
+            return False
+        codings = cc.get("coding")
+        if not isinstance(codings, list):
+            return False
+        seen = self._seen
+        for coding in codings:
+            if not isinstance(coding, dict):
+                continue
+            key = (coding.get("system"), coding.get("code"))
+            try:
+                found = seen[key]
+            except KeyError:
+                found = self.lookup(*key)
+            except TypeError:  # unhashable junk: lookup answers () for it
+                continue
+            for m in found:
+                if self.concepts[m.concept].kind in kinds:
+                    return True
+        return False
+
     # -- text -------------------------------------------------------------------------
 
     def match_answer_text(self, text: str, allowed: frozenset[str]) -> frozenset[str]:

@@ -55,12 +55,17 @@ _SUPERSCRIPTS = str.maketrans("⁻⁺⁰¹²³⁴⁵⁶⁷⁸⁹", "-+0123456789
 _UNICODE = {"×": "x", "−": "-", "–": "-", "≤": "<=", "≥": ">=", "µ": "u", "μ": "u", "\u00a0": " "}
 
 
+_SUPERSCRIPT_RUN = re.compile(r"([⁻⁺]?[⁰¹²³⁴⁵⁶⁷⁸⁹]+)")
+
+
 def _clean(text: str) -> str:
+    if text.isascii():  # nearly every unit and value: nothing below can apply to ASCII
+        return text.strip().lower()
     out = text
     for k, v in _UNICODE.items():
         out = out.replace(k, v)
     # "10⁻⁴" → "10^-4": a superscript run is an exponent
-    out = re.sub(r"([⁻⁺]?[⁰¹²³⁴⁵⁶⁷⁸⁹]+)", lambda m: "^" + m.group(1).translate(_SUPERSCRIPTS), out)
+    out = _SUPERSCRIPT_RUN.sub(lambda m: "^" + m.group(1).translate(_SUPERSCRIPTS), out)
     return out.strip().lower()
 
 
