@@ -586,6 +586,21 @@ def test_junk_items_are_reported_not_raised() -> None:
     assert codes(f).count("invalid-resource") == 4
 
 
+def test_codes_that_cannot_be_looked_up_are_reported_even_on_uncovered_observations() -> None:
+    """The cheap skip of uncovered Observations reads the same codes, and fails the same way."""
+    junk_system = obs("j1", {"coding": [{"system": 7, "code": "718-7"}]}, **qty(11.2, "g/dL"))
+    junk_components = obs("j2", cc("718-7", LOINC), **qty(11.2, "g/dL"))
+    junk_components["component"] = 5
+    no_id = obs("", {"coding": [{"system": 7, "code": "718-7"}]})
+    f = facts(junk_system, junk_components, no_id)
+    assert [(x.code, x.resource) for x in f.findings] == [
+        ("invalid-resource", "Observation/j1"),
+        ("invalid-resource", "Observation/j2"),
+        ("invalid-resource", "Observation/(no id, item 2)"),
+    ]
+    assert all("could not be read" in x.message for x in f.findings)
+
+
 def test_bundles_are_flattened_including_nested_and_typeless() -> None:
     inner = bundle(obs("o2", "ph-like", **coded("negative")), type_=None)
     outer = bundle(obs("o1", "ph", **coded("positive")), inner, type_="searchset")

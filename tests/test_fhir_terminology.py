@@ -173,3 +173,26 @@ def test_search_tokens_cover_local_and_standard_codes() -> None:
     assert f"{LOCAL_SYSTEM}|mrd" in tokens
     assert "http://loinc.org|51867-0" in tokens
     assert not any("rxnorm" in t for t in tokens)
+
+
+@pytest.mark.parametrize(
+    "cc_",
+    [
+        cc("718-7", "http://loinc.org"),  # haemoglobin: not a contract concept
+        cc("51867-0", "http://loinc.org"),  # Ph: an observation concept
+        cc("mrd"),
+        cc("blinatumomab"),  # a drug, not an observation
+        {"coding": [{"system": "http://loinc.org", "code": "718-7"}, {}, cc("cd19")["coding"][0]]},
+        {"coding": [None, "cd19", {"system": ["junk"], "code": "cd19"}]},
+        {"coding": {"system": LOCAL_SYSTEM, "code": "cd19"}},
+        {"text": "MRD"},
+        None,
+        "cd19",
+    ],
+)
+def test_names_kind_agrees_with_match_codings(cc_: Any) -> None:
+    term = load_terminology()
+    codings = cc_.get("coding") if isinstance(cc_, dict) else None
+    dicts = [c for c in codings if isinstance(c, dict)] if isinstance(codings, list) else []
+    for kinds in (frozenset({"observation"}), frozenset({"drug"}), frozenset({"answer"})):
+        assert term.names_kind(cc_, kinds) == bool(term.match_codings(dicts, kinds))

@@ -485,17 +485,21 @@ def extract_facts(
         term=term, now=_aware(now), patient_id=patient_id, threshold=positive_percent_threshold
     )
 
-    items = list(iter_resources(resources))
-    for res, full_url in items:  # index Medications first: references may point forwards
-        if isinstance(res, dict) and res.get("resourceType") == "Medication":
+    # One pass over the (flattened) input finds each item's resource type and indexes the
+    # Medications, which must all be known first: references may point forwards.
+    typed: list[tuple[Any, Any]] = []
+    for res, full_url in iter_resources(resources):
+        rtype = res.get("resourceType") if isinstance(res, dict) else None
+        typed.append((res, rtype))
+        if rtype == "Medication":
             if isinstance(res.get("id"), str):
                 col.medications[f"Medication/{res['id']}"] = res
             if full_url:
                 col.medications[full_url] = res
 
     names = term.names_kind
-    for index, (res, _full_url) in enumerate(items):
-        if not isinstance(res, dict) or not isinstance(rtype := res.get("resourceType"), str):
+    for index, (res, rtype) in enumerate(typed):
+        if not isinstance(rtype, str):
             col.finding(
                 "invalid-resource",
                 f"(item {index})",
