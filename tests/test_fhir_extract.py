@@ -608,6 +608,15 @@ def test_bundles_are_flattened_including_nested_and_typeless() -> None:
     assert f.ph.value == "positive" and f.ph_like.value == "negative"
 
 
+def test_a_bundle_whose_entry_is_not_a_list_is_a_finding_not_a_crash() -> None:
+    """Nested Bundles are not checked by the prefetch layer; their junk must still be reported
+    (and the rest of the chart read), never raised."""
+    broken = {"resourceType": "Bundle", "type": "collection", "entry": 5}
+    f = facts(bundle(obs("o1", "ph", **coded("positive")), broken))
+    assert f.ph.value == "positive"
+    assert "invalid-resource" in codes(f)
+
+
 # --- HCT and CAR-T ------------------------------------------------------------------------
 
 

@@ -449,7 +449,11 @@ def iter_resources(items: Iterable[Any]) -> Iterator[tuple[Any, str | None]]:
     """Yield (resource, fullUrl) from resources and Bundles (nested once), contained excluded."""
     for item in items:
         if isinstance(item, dict) and item.get("resourceType") == "Bundle":
-            for entry in item.get("entry") or []:
+            entries = item.get("entry") or []
+            if not isinstance(entries, list):  # reported as "not a FHIR resource", not raised
+                yield entries, None
+                continue
+            for entry in entries:
                 if not isinstance(entry, dict):
                     yield entry, None
                     continue
