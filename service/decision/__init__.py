@@ -70,16 +70,24 @@ def _order_hook(ctx: Ctx, drafts: Sequence[DraftOrder]) -> list[Recommendation]:
 
 
 def _dedupe(recs: Iterable[Recommendation]) -> list[Recommendation]:
-    """One recommendation per (id, focus, variables): two drafts of one drug say it once."""
-    seen: set[tuple] = set()
+    """One recommendation per (id, focus, variables): two drafts of one drug say it once.
+
+    Variables are compared (a sort and a repr of every value) only between recommendations
+    that share an id and focus, which most calls never have."""
+    kept: dict[tuple[str, str | None], list[Recommendation]] = {}
     out: list[Recommendation] = []
     for r in recs:
-        key = (r.id, r.focus if RULES[r.id].family == "monitoring" else None,
-               tuple(sorted((k, repr(v)) for k, v in r.variables.items())))
-        if key not in seen:
-            seen.add(key)
-            out.append(r)
+        same = kept.setdefault(
+            (r.id, r.focus if RULES[r.id].family == "monitoring" else None), [])
+        if same and any(_variables(r) == _variables(k) for k in same):
+            continue
+        same.append(r)
+        out.append(r)
     return out
+
+
+def _variables(r: Recommendation) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((k, repr(v)) for k, v in r.variables.items()))
 
 
 def referenced_trials() -> frozenset[str]:

@@ -12,12 +12,11 @@ the interpretation conventions live in one place:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cached_property
 from types import MappingProxyType
-from typing import Literal
+from typing import Any, Generic, Literal, TypeVar, overload
 
 from service.decision.model import FactUsed, Policy, Recommendation, Rule
 from service.facts import DraftOrder, Exposure, Fact, Marker, MarkerFact, MrdFact, PatientFacts
@@ -157,6 +156,39 @@ def fraction_text(value: float) -> str:
     return f"{value:.0e} ({value * 100:g} %)".replace("e-0", "e-")
 
 
+V = TypeVar("V")
+
+
+class per_call(Generic[V]):
+    """`functools.cached_property` without its lock: a reading computed once per call.
+
+    On Python 3.11 the first read of a cached_property takes a lock, one per property shared
+    by all instances (3.12 dropped it). A Ctx lives for one call on one thread, and first
+    reads are much of what it does. The value goes into the instance's ``__dict__`` under the same
+    name, so later reads never reach this descriptor.
+    """
+
+    def __init__(self, func: Callable[[Any], V]) -> None:
+        self.func = func
+        self.name = func.__name__
+        self.__doc__ = func.__doc__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, instance: None, owner: type | None = None) -> per_call[V]: ...
+
+    @overload
+    def __get__(self, instance: object, owner: type | None = None) -> V: ...
+
+    def __get__(self, instance: object | None, owner: type | None = None) -> V | per_call[V]:
+        if instance is None:
+            return self
+        value = instance.__dict__[self.name] = self.func(instance)
+        return value
+
+
 class Ctx:
     """Facts plus policy, with every derived reading cached for the duration of one call."""
 
@@ -177,28 +209,26 @@ class Ctx:
         for f in facts:
             if f is not None and f.name not in seen:
                 seen[f.name] = f
-        return Recommendation(
-            id=rule.id, seeds=rule.seeds, facts=tuple(seen.values()),
-            variables=MappingProxyType(variables),
-            focus=focus,
-        )
+        # positional (id, seeds, facts, variables, focus): a frozen dataclass built with
+        # keywords costs a third more, and every recommendation of every call is built here
+        return Recommendation(rule.id, rule.seeds, tuple(seen.values()),
+                              MappingProxyType(variables), focus)
 
     # --- simple facts --------------------------------------------------------------------
 
     @staticmethod
     def _fact(name: str, label: str, fact: Fact | None, text: str | None = None) -> FactUsed:
         if fact is None:
-            return FactUsed(name=name, label=label, value="not in record")
+            return FactUsed(name, label, "not in record")
         value = fact.value
-        shown = text or ({True: "yes", False: "no"}[value] if isinstance(value, bool)
-                         else str(value))
-        return FactUsed(name=name, label=label, value=shown, resource=fact.resource)
+        shown = text or (("yes" if value else "no") if isinstance(value, bool) else str(value))
+        return FactUsed(name, label, shown, fact.source.resource)
 
-    @cached_property
+    @per_call
     def lineage(self) -> str | None:
         return self.facts.lineage.value if self.facts.lineage else None
 
-    @cached_property
+    @per_call
     def f_lineage(self) -> FactUsed:
         lin = self.facts.lineage
         text = None
@@ -224,20 +254,20 @@ class Ctx:
     def is_all(self) -> bool:
         return self.lineage in {"b-all", "t-all", "all-unspecified"}
 
-    @cached_property
+    @per_call
     def age(self) -> int | None:
         return self.facts.age_years.value if self.facts.age_years else None
 
-    @cached_property
+    @per_call
     def f_age(self) -> FactUsed:
         a = self.facts.age_years
         return self._fact("age_years", "Age", a, f"{a.value} years" if a else None)
 
-    @cached_property
+    @per_call
     def status(self) -> str | None:
         return self.facts.disease_status.value if self.facts.disease_status else None
 
-    @cached_property
+    @per_call
     def f_status(self) -> FactUsed:
         s = self.facts.disease_status
         text = None
@@ -263,11 +293,11 @@ class Ctx:
         """Newly diagnosed, after induction or in CR1 and never relapsed as far as we know."""
         return self.status in FRONTLINE
 
-    @cached_property
+    @per_call
     def blasts(self) -> float | None:
         return self.facts.bm_blasts_percent.value if self.facts.bm_blasts_percent else None
 
-    @cached_property
+    @per_call
     def f_blasts(self) -> FactUsed:
         b = self.facts.bm_blasts_percent
         return self._fact("bm_blasts_percent", "Marrow blasts", b, _pct(b.value) if b else None)
@@ -284,7 +314,7 @@ class Ctx:
     def ph(self) -> str | None:
         return self._value("ph")  # type: ignore[return-value]
 
-    @cached_property
+    @per_call
     def f_ph(self) -> FactUsed:
         return self.f("ph", "Ph / BCR::ABL1")
 
@@ -303,7 +333,7 @@ class Ctx:
             return False
         return None
 
-    @cached_property
+    @per_call
     def f_emd(self) -> tuple[FactUsed, FactUsed]:
         return (self.f("extramedullary", "Extramedullary disease"),
                 self.f("cns_status", "CNS status"))
@@ -333,7 +363,7 @@ class Ctx:
     def prior_hct(self) -> bool:
         return bool(self.facts.allo_hct)
 
-    @cached_property
+    @per_call
     def f_prior_hct(self) -> FactUsed:
         events = self.facts.allo_hct
         if not events:
@@ -346,7 +376,7 @@ class Ctx:
     def prior_car_t(self) -> bool:
         return bool(self.facts.car_t)
 
-    @cached_property
+    @per_call
     def f_car_t(self) -> FactUsed:
         events = self.facts.car_t
         if not events:
@@ -367,12 +397,12 @@ class Ctx:
     def exposure_dates(self, *drugs: str) -> tuple[datetime | None, ...]:
         return tuple(e.date for e in self.facts.exposed_to(*drugs))  # type: ignore[arg-type]
 
-    @cached_property
+    @per_call
     def status_vs_car_t(self) -> Timing | None:
         """Recorded status against the latest CAR T infusion (None: no CAR T on record)."""
         return timing(self.status_date, self.car_t_dates)
 
-    @cached_property
+    @per_call
     def status_vs_hct(self) -> Timing | None:
         """Recorded status against the latest allo-HCT (None: no allo-HCT on record)."""
         return timing(self.status_date, self.hct_dates)
@@ -501,7 +531,7 @@ class Ctx:
 
     # --- MRD -------------------------------------------------------------------------------
 
-    @cached_property
+    @per_call
     def mrd(self) -> MrdReading:
         return self._read_mrd(self.facts.mrd)
 
@@ -540,7 +570,7 @@ class Ctx:
         fact = FactUsed("mrd", "MRD", ", ".join(text), m.source.resource)
         return MrdReading(state, band, m.fraction, below, m.method, fact)
 
-    @cached_property
+    @per_call
     def mrd_persistent(self) -> bool:
         """Two or more consecutive positive results ending with the latest (002 'persistent')."""
         history = self.facts.mrd_history
