@@ -2,22 +2,27 @@
 
 Every suggested resource is still a valid R4B resource (each catalogue suggestion, every variant
 of its variables); cached text is keyed so that different variables never share it; what a
-caller does to a returned card cannot reach the cache. (How fast it renders is measured by
-bench/run.py, not asserted in a timed test.)
+caller does to a returned card cannot reach the cache; a card's JSON is exactly what pydantic
+would dump. (How fast it renders is measured by bench/run.py, not asserted in a timed test.)
 """
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 
 import jinja2
 import pytest
 from fhir.resources.R4B.medicationrequest import MedicationRequest
 from fhir.resources.R4B.servicerequest import ServiceRequest
+from pydantic import ValidationError
 
+from service.decision import Recommendation
+from service.hooks.models import CdsResponse, Coding, Link, Source
 from service.paths import cards_dir
 from service.render import Renderer, build_suggestion, load_catalogue
-from service.render.cards import _freeze, _Memo, _uuids
+from service.render.cards import _freeze, _Memo, _uuids, _variables_key
+from tests import test_render_summaries as summaries
 from tests.decision_helpers import mrd, patient, run
 from tests.test_catalogue import variants
 
@@ -99,6 +104,67 @@ def test_cache_keys_keep_types_apart() -> None:
     assert _freeze(("a",)) != _freeze(["a"])
     assert _freeze({"b": 1, "a": (2,)}) == _freeze({"a": (2,), "b": 1})
     assert _freeze({"x": [{"k": "v"}]}) != _freeze({"x": [{"k": "w"}]})
+
+
+def test_layout_keys_keep_types_and_values_apart() -> None:
+    keys = {_variables_key({"x": v}) for v in (True, 1, 1.0, "1", None, (1,), [1], ("1",),
+                                                (True,), {"k": 1}, {"k": True})}
+    assert len(keys) == 11
+    assert _variables_key({"a": 1, "b": "x"}) == _variables_key({"a": 1, "b": "x"})
+    assert _variables_key({"a": 1}) != _variables_key({"a": 1, "b": None})
+    assert _variables_key({"trials": ("NCT1", "NCT2")}) != \
+        _variables_key({"trials": ("NCT2", "NCT1")})
+
+
+def test_a_cached_layout_is_never_shown_for_other_variables() -> None:
+    """Two calls that differ only in one variable's type or value get their own text."""
+    renderer = Renderer(CATALOGUE)
+    rule = "ALL-RR-HIGH-BURDEN-INO-FIRST"
+    sample = dict(CATALOGUE.entries[rule].sample)
+    seeds = ("000", "001")
+    details = set()
+    for blasts in (68, 68.0, 72):
+        rec = Recommendation(rule, seeds, variables={**sample, "blasts": blasts})
+        first = renderer.render([rec], patient_id="p")[0]
+        again = renderer.render([rec], patient_id="p")[0]  # from the cached layout
+        assert again.detail == first.detail and again.summary == first.summary
+        details.add((first.summary, first.detail))
+    fresh = {(c.summary, c.detail) for blasts in (68, 68.0, 72)
+             for c in Renderer(CATALOGUE).render(
+                 [Recommendation(rule, seeds, variables={**sample, "blasts": blasts})],
+                 patient_id="p")}
+    assert details == fresh and len(details) == 2  # 68 and 68.0 read the same; 72 does not
+
+
+def test_json_is_what_pydantic_dumps_for_every_vignette_and_scenario(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """`to_json` reads the fields itself (and reuses the JSON of constant parts): it must give
+    exactly pydantic's ``model_dump(mode="json", exclude_none=True)``, key order included."""
+    # a renderer of its own: the summaries tests count fallbacks as the shared one fills
+    monkeypatch.setattr(summaries, "ADVISOR",
+                        dataclasses.replace(summaries.ADVISOR, renderer=Renderer(CATALOGUE)))
+    seen = 0
+    for name, cards in summaries.every_case():
+        for card in cards:
+            assert list(card.to_json().items()) == \
+                list(card.model_dump(mode="json", exclude_none=True).items()), name
+            seen += 1
+        response = CdsResponse(cards=cards)
+        assert response.to_json() == response.model_dump(mode="json", exclude_none=True), name
+    assert seen > 100
+    assert CdsResponse().to_json() == {"cards": []}
+
+
+def test_constant_parts_are_frozen_and_dumped_once() -> None:
+    card = Renderer(CATALOGUE).render(run(BUSY), patient_id="pat-9")[0]
+    parts = [card.source, card.source.topic, *(card.overrideReasons or [])]
+    assert all(isinstance(p, Source | Coding | Link) for p in parts)
+    for part in parts:
+        assert part.to_json() is part.to_json()
+        with pytest.raises(ValidationError, match="frozen"):
+            setattr(part, next(iter(type(part).model_fields)), "changed")
+    again = Source(label=card.source.label, topic=card.source.topic)
+    assert again == card.source and hash(again) == hash(card.source)
 
 
 def test_memo_is_bounded() -> None:

@@ -7,7 +7,9 @@ are kept), because real EHRs add fields. Outputs forbid what 2.0 forbids: `null`
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from functools import cached_property
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -86,21 +88,93 @@ CONTEXT_MODELS: dict[str, type[_In]] = {
 
 
 class _Out(BaseModel):
-    """Output models: built by us, so unknown fields are a bug."""
+    """Output models: built by us, so unknown fields are a bug.
+
+    `to_json` gives what ``model_dump(mode="json", exclude_none=True)`` gives (tests compare
+    the two on every rendered card) at under half the cost, which on the hook's hot path was
+    more than writing the cards' text: it reads the validated fields by a per-class plan
+    instead of inferring each value's type. Output fields hold text, booleans, other output
+    models (or lists of them) and JSON objects (a card's extension, an action's resource, a
+    service's prefetch); those objects hold only JSON values and are emitted as they are,
+    shared with the model, not copied: serialise the result, and to change a card, change
+    the card.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     def to_json(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", exclude_none=True)
+        cls = type(self)
+        plan = _PLANS.get(cls) or _plan(cls)
+        fields = self.__dict__  # a pydantic model keeps its field values here
+        out: dict[str, Any] = {}
+        for name, kind in plan:
+            value = fields[name]
+            if value is None:
+                continue
+            if kind == _MODEL:
+                value = value.to_json()
+            elif kind == _MODELS:
+                value = [item.to_json() for item in value]
+            out[name] = value
+        return out
 
 
-class Coding(_Out):
+class _Constant(_Out):
+    """An output part made only of text and other constant parts: a card's source and its
+    topic, an override reason, a link. Frozen, so its JSON is made once per instance: the
+    renderer shows the same instances on every card of a kind, call after call. That JSON is
+    shared by every card that shows the part: serialise it, do not edit it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def to_json(self) -> dict[str, Any]:
+        return self._json
+
+    @cached_property
+    def _json(self) -> dict[str, Any]:
+        # kept in the instance's __dict__, which pydantic's dumps, == and hash leave out
+        return super().to_json()
+
+
+_AS_IS, _MODEL, _MODELS = range(3)  # how a field is emitted: as it is, to_json(), each to_json()
+_PLANS: dict[type[_Out], tuple[tuple[str, int], ...]] = {}
+
+
+def _plan(cls: type[_Out]) -> tuple[tuple[str, int], ...]:
+    """How `to_json` emits each field of `cls`, in declared order (as pydantic dumps them)."""
+
+    def is_out(t: Any) -> bool:
+        return isinstance(t, type) and issubclass(t, _Out)
+
+    def holds_out(t: Any) -> bool:
+        return is_out(t) or any(holds_out(a) for a in get_args(t))
+
+    plan = []
+    for name, info in cls.model_fields.items():
+        annotation = info.annotation
+        if get_origin(annotation) in (Union, UnionType):  # X | None: the None is omitted
+            options = [a for a in get_args(annotation) if a is not type(None)]
+            annotation = options[0] if len(options) == 1 else annotation
+        if is_out(annotation):
+            kind = _MODEL
+        elif get_origin(annotation) is list and is_out(get_args(annotation)[0]):
+            kind = _MODELS
+        elif holds_out(annotation):
+            raise TypeError(f"{cls.__name__}.{name}: to_json cannot emit {annotation}")
+        else:
+            kind = _AS_IS
+        plan.append((name, kind))
+    _PLANS[cls] = tuple(plan)
+    return _PLANS[cls]
+
+
+class Coding(_Constant):
     system: str | None = Field(default=None, min_length=1)
     code: str = NonEmpty
     display: str | None = Field(default=None, min_length=1)
 
 
-class Source(_Out):
+class Source(_Constant):
     label: str = NonEmpty
     url: str | None = Field(default=None, min_length=1)
     icon: str | None = Field(default=None, min_length=1)
@@ -129,7 +203,7 @@ class Suggestion(_Out):
     actions: list[Action] | None = Field(default=None, min_length=1)
 
 
-class Link(_Out):
+class Link(_Constant):
     label: str = NonEmpty
     url: str = NonEmpty
     type: Literal["absolute", "smart"]
@@ -165,8 +239,9 @@ class Card(_Out):
     def _selection(self) -> Card:
         if self.suggestions and not self.selectionBehavior:
             raise ValueError("selectionBehavior is required when there are suggestions")
-        if self.overrideReasons and any(not r.display for r in self.overrideReasons):
-            raise ValueError("every override reason needs a display")
+        for reason in self.overrideReasons or ():  # a loop: this runs for every card issued
+            if not reason.display:
+                raise ValueError("every override reason needs a display")
         return self
 
 

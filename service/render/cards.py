@@ -7,10 +7,11 @@ Each card shows the facts it used, what the record lacks, its sources and how cu
 and carries the machine-readable `org.leukemia-cds.recommendation` extension.
 
 Rendering is on the hook's hot path, so what does not depend on the patient is computed once:
-an entry's text for one set of template variables, a group's merged summary, a card's sources,
-label and override reasons for one set of entries, and each suggested resource's *shape*
-(validated with fhir.resources once per entry and variables). A call only fills in what is its
-own: uuids, the patient reference and the facts with their resource ids.
+a card's *layout* for one set of recommendations (their ids and template variables, and the
+drafted drug): its summary, the text of each entry, the trials, the sources, label and override
+reasons, and each suggested resource's *shape* (validated with fhir.resources once per entry and
+variables). A call only fills in what is its own: uuids, the patient reference and the facts
+with their resource ids; and it still builds and validates its own `Card` models.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from fhir.resources.R4B.medicationrequest import MedicationRequest
 from fhir.resources.R4B.servicerequest import ServiceRequest
 from pydantic import ValidationError
 
-from service.decision import Recommendation
+from service import jsonio
+from service.decision import FactUsed, Recommendation
 from service.decision.context import DRUG_TEXT
 from service.hooks.models import (
     RECOMMENDATION_EXTENSION,
@@ -71,20 +73,24 @@ class Shape:
     key: str  # one order per test on a card, however many entries ask for it
     label: str
     action: str  # "create" | "delete"
-    resource: Mapping[str, Any] | None  # create: the resource without its subject
+    resource: bytes | None  # create: the resource without its subject, as JSON
     resource_id: str | None  # delete: the draft order to remove
 
     def build(self, patient_id: str, suggestion_uuid: str) -> Suggestion:
         """This call's suggestion: the shape passed R4B validation with a placeholder subject,
-        and only the uuid and the (plain) Patient reference are new. The CDS Hooks models
-        still validate it (a few microseconds)."""
+        and only the uuid and the (plain) Patient reference are new. The resource is parsed
+        from its JSON, so every card gets its own (a caller cannot alter the cached shape;
+        parsing is quicker than copying). The CDS Hooks models still validate it."""
+        action: dict[str, Any] = {"type": self.action, "description": self.label}
         if self.action == "delete":
-            action = Action(type="delete", description=self.label, resourceId=self.resource_id)
+            action["resourceId"] = self.resource_id
         else:
-            resource = _copy(self.resource)
+            resource = jsonio.loads(self.resource)  # type: ignore[arg-type]
             resource["subject"] = {"reference": f"Patient/{patient_id}"}
-            action = Action(type="create", description=self.label, resource=resource)
-        return Suggestion(label=self.label, uuid=suggestion_uuid, actions=[action])
+            action["resource"] = resource
+        # one validation for the suggestion and its action
+        return Suggestion.model_validate({"label": self.label, "uuid": suggestion_uuid,
+                                          "actions": [action]})
 
 
 def suggestion_shape(spec: SuggestionSpec, variables: Mapping[str, Any]) -> Shape:
@@ -113,7 +119,7 @@ def suggestion_shape(spec: SuggestionSpec, variables: Mapping[str, Any]) -> Shap
         resource["note"] = [{"text": note}]
     _validate(model, json.dumps(resource, sort_keys=True))
     Action(type="create", description=label, resource=resource)
-    return Shape(key, label, "create", resource, None)
+    return Shape(key, label, "create", jsonio.dumps(resource), None)
 
 
 def build_suggestion(spec: SuggestionSpec, variables: Mapping[str, Any], *, patient_id: str
@@ -137,28 +143,18 @@ def _validate(model: type, resource_json: str) -> None:
         raise ValueError(f"{resource['resourceType']}: {exc.errors()[0]['msg']}") from None
 
 
-def _copy(value: Any) -> Any:
-    """Fresh dicts and lists for each card, so no caller can alter a cached shape."""
-    kind = type(value)
-    if kind is dict:
-        return {k: _copy(v) for k, v in value.items()}
-    if kind is list:
-        return [_copy(v) for v in value]
-    return value
+# the RFC 4122 variant: the top two bits of the clock-sequence byte are 10
+_VARIANT = {f"{n:x}": f"{(n & 0x3) | 0x8:x}" for n in range(16)}
 
 
 def _uuids(n: int) -> list[str]:
     """n random (version 4) UUIDs from one read of the OS's random source: uuid.uuid4() reads
-    it once per call and costs more than the rest of a suggestion."""
-    raw = os.urandom(16 * n)
-    out = []
-    for i in range(0, 16 * n, 16):
-        b = bytearray(raw[i:i + 16])
-        b[6] = (b[6] & 0x0F) | 0x40  # version 4
-        b[8] = (b[8] & 0x3F) | 0x80  # RFC 4122 variant
-        h = b.hex()
-        out.append(f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}")
-    return out
+    it once per call and costs more than the rest of a suggestion. The version and variant
+    are set on the hex digits: the same bits as on the bytes, without a bytearray per id."""
+    h = os.urandom(16 * n).hex()
+    return [f"{h[i:i + 8]}-{h[i + 8:i + 12]}-4{h[i + 13:i + 16]}-"
+            f"{_VARIANT[h[i + 16]]}{h[i + 17:i + 20]}-{h[i + 20:i + 32]}"
+            for i in range(0, 32 * n, 32)]
 
 
 # --- memoisation ----------------------------------------------------------------------------------
@@ -185,6 +181,26 @@ def _freeze(value: Any) -> Hashable:
     if isinstance(value, set | frozenset):
         return (frozenset, tuple(sorted((_freeze(v) for v in value), key=repr)))
     return (kind, value if isinstance(value, Hashable) else repr(value))
+
+
+def _variables_key(variables: Mapping[str, Any]) -> Hashable:
+    """A recommendation's variables as a cache key, in the order the rule passed them.
+
+    Unlike `_freeze` the pairs are not sorted: one rule passes its variables in one order, so
+    sorting them would only buy hits between call sites that never share an id. The key still
+    holds every name and every value with its type, so different variables never share it.
+    Scalars and text, nearly all variables, are keyed inline: this runs for every
+    recommendation of every call."""
+    key: list[Hashable] = []
+    for name, value in variables.items():
+        kind = type(value)
+        if kind is str or value is None:
+            key.append((name, value))
+        elif kind in _SCALARS:
+            key.append((name, kind, value))
+        else:
+            key.append((name, _freeze(value)))
+    return tuple(key)
 
 
 class _Memo(dict[Hashable, Any]):
@@ -225,6 +241,26 @@ class _Static:
     evidence: tuple[tuple[str, str], ...]
 
 
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    """A whole card but for what is the call's own (uuids, the patient, the facts): one per
+    set of recommendations (ids, variables, drafted drug), built once and reused. Its source,
+    override reasons and links are output models, validated once; each call's `Card` and
+    suggestions are validated when the call builds them."""
+
+    summary: str
+    indicator: str
+    head: str  # the detail above the facts: each entry's text, then the trials
+    tail: str  # the detail below the facts: "**Sources:** ..." and the approval note
+    source: Source
+    reasons: tuple[Coding, ...]
+    links: tuple[Link, ...]
+    shapes: tuple[Shape, ...]  # one order per test, however many entries ask for it
+    lead: str  # the extension's id: the most important recommendation
+    ids: tuple[str, ...]
+    evidence: tuple[tuple[str, str], ...]
+
+
 # --- cards ----------------------------------------------------------------------------------------
 
 
@@ -235,16 +271,11 @@ class _Draft:
     key: tuple[str, str | None]
     members: list[tuple[Recommendation, Entry]] = field(default_factory=list)
     order: int = 0
-    frozen: list[Hashable] = field(default_factory=list)  # each member's variables as a key
     rank: int = 0  # of the most urgent indicator among the members
 
     @property
     def indicator(self) -> str:
         return _INDICATORS[self.rank]
-
-    @property
-    def lead(self) -> tuple[Recommendation, Entry]:
-        return self.members[0]
 
     @property
     def groups(self) -> list[str]:
@@ -263,8 +294,8 @@ class Renderer:
                    catalogue.groups[e.group].order.index(e.id))
             for e in catalogue.entries.values()
         }
+        self._layouts = _Memo()
         self._pieces = _Memo()
-        self._merged = _Memo()
         self._statics = _Memo()
         self._trials = _Memo()
 
@@ -291,45 +322,79 @@ class Renderer:
             for d in rest:
                 folded.members.extend(d.members)
             ordered = [*keep, folded]
-        rank = self._rank
-        prepared: list[tuple[_Draft, list[_Piece], list[Shape]]] = []
-        for d in ordered:
-            d.members.sort(key=lambda m: rank[m[0].id])
-            d.frozen = [_freeze(r.variables) for r, _ in d.members]
-            pieces = [self._piece(r, e, fv)
-                      for (r, e), fv in zip(d.members, d.frozen, strict=True)]
-            shapes: dict[str, Shape] = {}
-            for piece in pieces:
-                for shape in piece.shapes:  # one order per test, however many entries ask
-                    shapes.setdefault(shape.key, shape)
-            prepared.append((d, pieces, list(shapes.values())))
-        uuids = iter(_uuids(len(prepared) + sum(len(sh) for _, _, sh in prepared)))
-        return [self._card(d, pieces, shapes, patient_id, uuids) for d, pieces, shapes in prepared]
+        layouts = [self._layout(d) for d in ordered]
+        uuids = iter(_uuids(len(layouts) + sum(len(lay.shapes) for lay in layouts)))
+        return [self._card(d.members, lay, patient_id, uuids)
+                for d, lay in zip(ordered, layouts, strict=True)]
 
     # --- one card ------------------------------------------------------------------------
 
-    def _card(self, draft: _Draft, pieces: list[_Piece], shapes: list[Shape], patient_id: str,
-              uuids: Iterator[str]) -> Card:
+    def _layout(self, draft: _Draft) -> _Layout:
+        """Ranks the draft's members, most important first, and finds (or builds) its layout.
+
+        Everything a layout holds follows from the members' ids and variables and, for a
+        merged summary, the drafted drug: that is its key."""
+        rank = self._rank
+        draft.members.sort(key=lambda m: rank[m[0].id])
+        key = (draft.key[1], tuple((r.id, _variables_key(r.variables)) for r, _ in draft.members))
+        return self._layouts.get_or(key, lambda: self._make_layout(draft, key[1]))  # type: ignore[no-any-return]
+
+    def _make_layout(self, draft: _Draft, members_key: tuple[tuple[str, Hashable], ...]
+                     ) -> _Layout:
         members = draft.members
+        pieces = [self._piece(r, e, vkey) for (r, e), (_, vkey) in zip(members, members_key,
+                                                                        strict=True)]
+        shapes: dict[str, Shape] = {}
+        for piece in pieces:
+            for shape in piece.shapes:  # one order per test, however many entries ask
+                shapes.setdefault(shape.key, shape)
         static = self._static(tuple(e.id for _, e in members))
-        trials = list(dict.fromkeys(n for r, _ in members for n in r.variables.get("trials", ())))
-        trial_text, links = self._trial_parts(tuple(trials)) if trials else ("", ())
-        suggestions = [s.build(patient_id, next(uuids)) for s in shapes]
-        return Card(
-            uuid=next(uuids),
+        trials = tuple(dict.fromkeys(n for r, _ in members for n in r.variables.get("trials", ())))
+        trial_text, links = self._trial_parts(trials) if trials else ("", ())
+        merged = len(members) > 1
+        head = [p.titled if merged else p.body for p in pieces]
+        if trial_text:
+            head.append(trial_text)
+        return _Layout(
             summary=_fit(self._summary(draft, pieces), SUMMARY_MAX),
-            detail=self._detail(members, pieces, trial_text, static),
-            indicator=draft.indicator,  # type: ignore[arg-type]
+            indicator=draft.indicator,
+            head="\n\n".join(head),
+            tail=static.sources_text,
             source=static.source,
-            suggestions=suggestions or None,
-            selectionBehavior="any" if suggestions else None,
-            overrideReasons=list(static.reasons) or None,
-            links=list(links) or None,
-            extension={EXTENSION: self._extension(members, static)},
+            reasons=static.reasons,
+            links=links,
+            shapes=tuple(shapes.values()),
+            lead=members[0][0].id,
+            ids=static.ids,
+            evidence=static.evidence,
         )
 
-    def _piece(self, rec: Recommendation, entry: Entry, frozen: Hashable) -> _Piece:
-        return self._pieces.get_or((entry.id, frozen), lambda: self._render_piece(rec, entry))
+    def _card(self, members: list[tuple[Recommendation, Entry]], layout: _Layout,
+              patient_id: str, uuids: Iterator[str]) -> Card:
+        """The call's own parts (facts, uuids, the patient) around the layout; every list and
+        dict is new, so what a caller does to a card cannot reach the cached layout."""
+        facts_text, facts = self._facts(members)
+        detail = (f"{layout.head}\n\n{facts_text}\n\n{layout.tail}" if facts_text
+                  else f"{layout.head}\n\n{layout.tail}")
+        suggestions = [s.build(patient_id, next(uuids)) for s in layout.shapes]
+        return Card(
+            uuid=next(uuids),
+            summary=layout.summary,
+            detail=detail,
+            indicator=layout.indicator,  # type: ignore[arg-type]
+            source=layout.source,
+            suggestions=suggestions or None,
+            selectionBehavior="any" if suggestions else None,
+            overrideReasons=list(layout.reasons) or None,
+            links=list(layout.links) or None,
+            extension={EXTENSION: {
+                "id": layout.lead, "ids": list(layout.ids), "facts": facts,
+                "evidence": [{"seed": s, "section": c} for s, c in layout.evidence],
+            }},
+        )
+
+    def _piece(self, rec: Recommendation, entry: Entry, key: Hashable) -> _Piece:
+        return self._pieces.get_or((entry.id, key), lambda: self._render_piece(rec, entry))
 
     @staticmethod
     def _render_piece(rec: Recommendation, entry: Entry) -> _Piece:
@@ -357,24 +422,9 @@ class Renderer:
             return compose("Also to review", [self.cat.groups[g].label for g in groups],
                            most=len(groups), sep=", ") or own
         drug = DRUG_TEXT.get(draft.key[1] or "", "CAR T" if draft.key[1] == "car-t" else "")
-        ids = tuple(r.id for r, _ in draft.members)
-        key = (groups[0], drug, ids, tuple(draft.frozen))
-        merged = self._merged.get_or(key, lambda: group_summary(
-            self.cat.groups[groups[0]], [(r.id, r.variables) for r, _ in draft.members],
-            drug=drug))
+        merged = group_summary(self.cat.groups[groups[0]],
+                               [(r.id, r.variables) for r, _ in draft.members], drug=drug)
         return merged or own
-
-    def _detail(self, members: list[tuple[Recommendation, Entry]], pieces: list[_Piece],
-                trial_text: str, static: _Static) -> str:
-        merged = len(members) > 1
-        parts = [p.titled if merged else p.body for p in pieces]
-        if trial_text:
-            parts.append(trial_text)
-        facts = self._facts_text(members)
-        if facts:
-            parts.append(facts)
-        parts.append(static.sources_text)
-        return "\n\n".join(parts)
 
     def _trial_parts(self, trials: tuple[str, ...]) -> tuple[str, tuple[Link, ...]]:
         def make() -> tuple[str, tuple[Link, ...]]:
@@ -389,26 +439,34 @@ class Renderer:
         return self._trials.get_or(trials, make)  # type: ignore[no-any-return]
 
     @staticmethod
-    def _facts_text(members: list[tuple[Recommendation, Entry]]) -> str:
-        present: dict[tuple[str, str | None], str] = {}
+    def _facts(members: list[tuple[Recommendation, Entry]]) -> tuple[str, list[dict[str, Any]]]:
+        """The facts the card's recommendations read, once each: as the detail lists them
+        (those in the record, then those it lacks) and as the extension carries them (only
+        those in the record)."""
+        present: dict[tuple[str, str], FactUsed] = {}
         absent: dict[str, None] = {}
         for rec, _ in members:
             for f in rec.facts:
                 if f.resource is None:
-                    absent.setdefault(f.label, None)
+                    absent[f.label] = None
                 else:
                     key = (f.name, f.resource)
                     if key not in present:
-                        present[key] = f"- {f.label}: {_md_escape(f.value)} — `{f.resource}`"
-        lines: list[str] = []
-        if present:
-            lines.append("**Facts used**\n" + "\n".join(present.values()))
+                        present[key] = f
+        used = present.values()
+        lines = [f"- {f.label}: {_md_escape(f.value)} — `{f.resource}`" for f in used]
+        listed = "\n".join(lines)
+        parts: list[str] = []
+        if lines:
+            parts.append("**Facts used**\n" + listed)
         if absent:
-            lines.append("**Not in the record:** " + ", ".join(absent) + ".")
-        text = "\n\n".join(lines)
-        # each fact line ends in its resource id; only a value that spans lines needs tidying
-        spans = any(len(line.splitlines()) > 1 for line in present.values())
-        return _tidy(text) if spans else text
+            parts.append("**Not in the record:** " + ", ".join(absent) + ".")
+        text = "\n\n".join(parts)
+        # each fact line starts with "- " and ends in its resource id, so only a value (or
+        # label) with a line break of its own makes more lines than facts; only it needs tidying
+        if len(listed.splitlines()) > len(lines):
+            text = _tidy(text)
+        return text, [{"name": f.name, "value": f.value, "resource": f.resource} for f in used]
 
     def _static(self, ids: tuple[str, ...]) -> _Static:
         return self._statics.get_or(ids, lambda: self._make_static(ids))  # type: ignore[no-any-return]
@@ -443,18 +501,6 @@ class Renderer:
                                        for c in e.citations))
         return _Static(source, reasons, _tidy("\n\n".join(lines)), tuple(dict.fromkeys(ids)),
                        evidence)
-
-    @staticmethod
-    def _extension(members: list[tuple[Recommendation, Entry]], static: _Static
-                   ) -> dict[str, Any]:
-        facts: dict[tuple[str, str], dict[str, str]] = {}
-        for rec, _ in members:
-            for f in rec.facts:
-                if f.resource is not None and (f.name, f.resource) not in facts:
-                    facts[(f.name, f.resource)] = {"name": f.name, "value": f.value,
-                                                   "resource": f.resource}
-        return {"id": members[0][0].id, "ids": list(static.ids), "facts": list(facts.values()),
-                "evidence": [{"seed": s, "section": c} for s, c in static.evidence]}
 
 
 def _tidy(text: str) -> str:
