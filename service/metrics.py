@@ -61,7 +61,19 @@ def count_cards(hook: str, cards: list[Card]) -> None:
         extension = card.recommendation()
         ids = extension.get("ids") or [extension.get("id", "unknown")]
         for rec_id in ids:
-            CARDS.labels(hook, str(rec_id)).inc()
+            key = (hook, str(rec_id))
+            counter = _CARD_COUNTERS.get(key)
+            if counter is None:
+                counter = _CARD_COUNTERS[key] = CARDS.labels(*key)
+            counter.inc()
+
+
+# (hook, recommendation id) -> its CARDS child. `labels` checks the label values and looks the
+# child up under a lock on every call: a hook call paid that once per recommendation shown.
+# The metric keeps the same children (nothing removes them) and they follow a fork as its own
+# do (prometheus_client resets their values per process), so holding them here changes no
+# count; they are bounded by the hooks times the catalogue's ids.
+_CARD_COUNTERS: dict[tuple[str, str], Counter] = {}
 
 
 def install(app: Flask, hooks_by_service: dict[str, str]) -> None:
