@@ -166,3 +166,27 @@ def test_readiness_reports_a_failing_check_as_503(app):
     response = app.test_client().get("/readyz")
     assert response.status_code == 503
     assert "catalogue" in assert_operation_outcome(response.get_json(), 503)
+
+
+def test_no_card_for_any_synthetic_patient_breaks_the_json_rules(client):
+    """2.0 forbids null, "", [] and {} anywhere in a response (extensions included) except the
+    top-level `cards`: every scenario, on patient-view and with every contract drug drafted."""
+    from service.synth.codes import DRUGS
+    from service.synth.generator import generate
+    from service.synth.hooks import draft_order, hook_request
+    from service.synth.scenarios import SCENARIOS
+
+    seen = 0
+    for scenario in SCENARIOS:
+        chart = generate(scenario, seed=3).bundle()
+        pid = next(e["resource"]["id"] for e in chart["entry"]
+                   if e["resource"]["resourceType"] == "Patient")
+        orders = [draft_order(drug, pid) for drug in sorted(DRUGS)]
+        for hook, kwargs in (("patient-view", {}), ("order-sign", {"orders": orders})):
+            response = client.post(f"/cds-services/{SERVICE_FOR_HOOK[hook]}",
+                                   json=hook_request(chart, hook, **kwargs))
+            assert response.status_code == 200, (scenario, hook)
+            body = response.get_json()
+            assert spec_violations(body) == [], (scenario, hook)
+            seen += len(body["cards"])
+    assert seen > 100

@@ -388,7 +388,9 @@ class Renderer:
             overrideReasons=list(layout.reasons) or None,
             links=list(layout.links) or None,
             extension={EXTENSION: {
-                "id": layout.lead, "ids": list(layout.ids), "facts": facts,
+                "id": layout.lead, "ids": list(layout.ids),
+                # CDS Hooks 2.0 forbids empty arrays anywhere: no facts, no key.
+                **({"facts": facts} if facts else {}),
                 "evidence": [{"seed": s, "section": c} for s, c in layout.evidence],
             }},
         )
