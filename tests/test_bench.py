@@ -48,6 +48,7 @@ def test_quick_benchmark_runs_and_reports_every_figure(tmp_path):
 
     fetch = result["fhir_fetch"]
     assert fetch["fast-server"]["statuses"] == [200]
+    assert isinstance(fetch["slowest-80ms"]["beyond_slowest_net_ms"], float)
     assert fetch["dead-slow-2s"]["statuses"] == [412], "a dead FHIR server is a 412, in budget"
     assert fetch["dead-slow-2s"]["median_ms"] < fetch["budget_ms"] + 200
     assert "in-process" in done.stdout and "over HTTP" in done.stdout
