@@ -187,18 +187,10 @@ class Terminology:
         codings = cc.get("coding")
         if not isinstance(codings, list):
             return False
-        seen = self._seen
         for coding in codings:
             if not isinstance(coding, dict):
                 continue
-            key = (coding.get("system"), coding.get("code"))
-            try:
-                found = seen[key]
-            except KeyError:
-                found = self.lookup(*key)
-            except TypeError:  # unhashable junk: lookup answers () for it
-                continue
-            for m in found:
+            for m in self.lookup(coding.get("system"), coding.get("code")):
                 if self.concepts[m.concept].kind in kinds:
                     return True
         return False

@@ -21,7 +21,6 @@ import os
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from types import MappingProxyType
 from typing import Any, TypeVar
 
 from fhir.resources.R4B.medicationrequest import MedicationRequest
@@ -174,8 +173,6 @@ def _freeze(value: Any) -> Hashable:
         return (kind, value)
     if kind is tuple or kind is list:
         return (kind, tuple(_freeze(v) for v in value))
-    if kind is MappingProxyType or kind is dict:
-        return (dict, tuple(sorted((k, _freeze(v)) for k, v in value.items())))
     if isinstance(value, Mapping):
         return (dict, tuple(sorted((k, _freeze(v)) for k, v in value.items())))
     if isinstance(value, set | frozenset):

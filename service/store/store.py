@@ -315,14 +315,13 @@ class Store:
         self._checkpointer = _Checkpointer(engine) if on_disk else None
         # Statements of the per-call path, built once: building and cache-keying a statement
         # per call cost more than executing it.
-        name = engine.dialect.name
-        self._claim_jti = _insert_ignore_statement(name, seen_jti)
-        self._add_feedback = _insert_ignore_statement(name, feedback)
         dialect = engine.dialect
-        self._sqlite = name == "sqlite"
+        self._sqlite = dialect.name == "sqlite"
+        self._add_feedback = _insert_ignore_statement(dialect.name, feedback)
         self._jti_used = _Prepared(select(seen_jti.c.jti).where(
             seen_jti.c.iss == bindparam("iss"), seen_jti.c.jti == bindparam("jti")), dialect)
-        self._claim_jti = _Prepared(self._claim_jti, dialect, ("iss", "jti", "expires_at"))
+        self._claim_jti = _Prepared(_insert_ignore_statement(dialect.name, seen_jti), dialect,
+                                    ("iss", "jti", "expires_at"))
         self._prune_jti = _Prepared(
             delete(seen_jti).where(seen_jti.c.expires_at < bindparam("now")), dialect)
         call_columns = [c.name for c in hook_call.columns if c.name != "id"]
@@ -331,28 +330,26 @@ class Store:
         self._add_card = _Prepared(insert(issued_card), dialect,
                                    [c.name for c in issued_card.columns if c.name != "id"])
 
+    def _my_turn(self) -> contextlib.AbstractContextManager[Any]:
+        """Held around every write: on an SQLite file, writers take turns (see
+        `_SqliteWriteLock`), and this process's checkpointer is running."""
+        if self._write_lock is None or self._checkpointer is None:
+            return contextlib.nullcontext()
+        self._checkpointer.ensure_running()
+        return self._write_lock.held()
+
     @contextlib.contextmanager
     def _writing(self) -> Iterator[Connection]:
-        """A write transaction; on SQLite, taken in turn (see `_SqliteWriteLock`)."""
-        if self._write_lock is None:
-            with _write_transaction(self.engine) as conn:
-                yield conn
-            return
-        if self._checkpointer is not None:
-            self._checkpointer.ensure_running()
-        with self._write_lock.held(), _write_transaction(self.engine) as conn:
+        """A write transaction through SQLAlchemy."""
+        with self._my_turn(), _write_transaction(self.engine) as conn:
             yield conn
 
     @contextlib.contextmanager
     def _cursor(self, *, write: bool) -> Iterator[Any]:
         """A driver cursor, in a transaction committed on success, for `_Prepared` statements.
         Driver errors come out as SQLAlchemy's, as from every other method here."""
-        lock = (self._write_lock.held() if write and self._write_lock is not None
-                else contextlib.nullcontext())
-        if write and self._checkpointer is not None:
-            self._checkpointer.ensure_running()
         dbapi_error = self.engine.dialect.loaded_dbapi.Error
-        with lock:
+        with self._my_turn() if write else contextlib.nullcontext():
             raw = self.engine.raw_connection()
             try:
                 cursor = raw.cursor()
