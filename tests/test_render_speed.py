@@ -9,6 +9,7 @@ would dump. (How fast it renders is measured by bench/run.py, not asserted in a 
 from __future__ import annotations
 
 import dataclasses
+import time
 import uuid
 
 import jinja2
@@ -174,9 +175,18 @@ def test_memo_is_bounded() -> None:
     assert len(memo) <= 3
 
 
-def test_uuids_are_distinct_version_4() -> None:
+def test_uuids_are_distinct_time_ordered_version_7() -> None:
+    before = time.time_ns() // 1_000_000
     ids = _uuids(50)
-    assert len(set(ids)) == 50
-    assert all(uuid.UUID(i).version == 4 and str(uuid.UUID(i)) == i for i in ids)
+    later = _uuids(50)
+    after = time.time_ns() // 1_000_000
+    assert len(set(ids + later)) == 100
+    for i in ids + later:
+        parsed = uuid.UUID(i)
+        assert parsed.version == 7 and parsed.variant == uuid.RFC_4122 and str(parsed) == i
+        assert before <= parsed.int >> 80 <= after  # the first 48 bits: Unix time in ms
+    # a later call's ids sort after an earlier call's (to the millisecond), so index inserts
+    # append instead of landing on random pages
+    assert min(uuid.UUID(i).int >> 80 for i in later) >= max(uuid.UUID(i).int >> 80 for i in ids)
 
 

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import MetaData, create_engine, select, text
+from sqlalchemy import MetaData, create_engine, inspect, select, text
 from sqlalchemy.exc import OperationalError
 
 from service import advice
@@ -92,6 +92,30 @@ def test_schema_is_upgraded_at_start_up_exactly_once(db_url, monkeypatch):
     Store.open(db_url).close()
     Store.open(db_url).close()
     assert runs == [1]
+
+
+def test_v2_drops_the_card_rows_recommendation_index(db_url, monkeypatch):
+    # a database made by the first release, index included
+    monkeypatch.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:1])
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", 1)
+    Store.open(db_url).close()
+    engine = create_engine(db_url)
+    with engine.begin() as conn:
+        conn.execute(text("CREATE INDEX ix_lcds_issued_card_recommendation_id "
+                          "ON lcds_issued_card (recommendation_id)"))
+    assert "ix_lcds_issued_card_recommendation_id" in {
+        i["name"] for i in inspect(engine).get_indexes("lcds_issued_card")}
+    monkeypatch.undo()
+    store = Store.open(db_url)
+    names = {i["name"] for i in inspect(engine).get_indexes("lcds_issued_card")}
+    assert "ix_lcds_issued_card_recommendation_id" not in names
+    assert "ix_lcds_issued_card_card_uuid" in names  # feedback still finds its card
+    with engine.connect() as conn:
+        assert conn.execute(select(schema.schema_version.c.version)).scalar() == 2
+    call_id = store.record_call(call(service_id="s", cards=[IssuedCard("c-1", "rec.a", ("s1",))]))
+    assert store.find_card("c-1").call_id == call_id
+    store.close()
+    engine.dispose()
 
 
 def test_a_schema_newer_than_the_code_stops_start_up(db_url):
