@@ -325,7 +325,7 @@ def _key_for(jwk: dict[str, Any], alg: str) -> Any:
     Building a key object from a JWK costs more than verifying a signature with it, and clients
     sign with the same few keys all day, so built keys are kept (keyed by the whole JWK)."""
     try:
-        fingerprint = (alg, json.dumps(jwk, sort_keys=True))
+        fingerprint = (alg, orjson.dumps(jwk, option=orjson.OPT_SORT_KEYS))
     except (TypeError, ValueError):
         raise AuthFailure("key does not fit the token alg") from None
     key = _KEY_OBJECTS.get(fingerprint)
