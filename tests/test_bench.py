@@ -52,3 +52,45 @@ def test_quick_benchmark_runs_and_reports_every_figure(tmp_path):
     assert fetch["dead-slow-2s"]["statuses"] == [412], "a dead FHIR server is a 412, in budget"
     assert fetch["dead-slow-2s"]["median_ms"] < fetch["budget_ms"] + 200
     assert "in-process" in done.stdout and "over HTTP" in done.stdout
+
+
+# ---- bench/instructions.py: too slow to run whole in CI (every run is under valgrind), so its
+# parts are checked: the set-up each counted child runs, and the counting itself.
+
+
+def _instructions_module():
+    sys.path.insert(0, str(ROOT / "bench"))
+    import instructions  # type: ignore[import-not-found]
+
+    return instructions
+
+
+@pytest.mark.parametrize("case", ["patient-view/200", "order-sign/200", "floor/200"])
+def test_each_counted_case_runs_natively(case, tmp_path):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = tmp_path / "key.pem"
+    key.write_bytes(rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+    # the child exits non-zero if a call is not answered 200
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "instructions.py"), "--child",
+                           case, "2", str(key), "12"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_per_call_is_the_difference_over_the_extra_calls():
+    per_call = _instructions_module().per_call
+    assert per_call(1_000, 6_000, 10, 60) == 100
+    with pytest.raises(ValueError):
+        per_call(1_000, 6_000, 10, 10)
+
+
+@pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind not installed")
+def test_counting_under_valgrind_sees_the_extra_work(tmp_path):
+    count = _instructions_module().count
+    idle = count(["-c", "pass"])
+    busy = count(["-c", "for i in range(200_000): pass"])
+    assert idle > 1_000_000  # an interpreter start-up, not a parse failure
+    assert busy - idle > 2_000_000  # ~10+ instructions per loop turn
