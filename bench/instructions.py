@@ -1,6 +1,6 @@
 """Instructions per hook call, counted by valgrind: a figure the host's noise cannot move.
 
-    python bench/instructions.py            # about 4 minutes (every run is under valgrind)
+    python bench/instructions.py            # about 5 minutes (every run is under valgrind)
 
 On a shared machine the same in-process call has measured anywhere from 3.4 to 7.5 ms within
 an hour, while the floor barely moved. Counting instructions (valgrind's cachegrind, Debian

@@ -88,7 +88,7 @@ def test_per_call_is_the_difference_over_the_extra_calls():
 
 
 @pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind not installed")
-def test_counting_under_valgrind_sees_the_extra_work(tmp_path):
+def test_counting_under_valgrind_sees_the_extra_work():
     count = _instructions_module().count
     idle = count(["-c", "pass"])
     busy = count(["-c", "for i in range(200_000): pass"])
