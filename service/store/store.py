@@ -317,6 +317,7 @@ class Store:
         # per call cost more than executing it.
         dialect = engine.dialect
         self._sqlite = dialect.name == "sqlite"
+        self._dbapi_error: type[Exception] = dialect.loaded_dbapi.Error
         self._add_feedback = _insert_ignore_statement(dialect.name, feedback)
         self._jti_used = _Prepared(select(seen_jti.c.jti).where(
             seen_jti.c.iss == bindparam("iss"), seen_jti.c.jti == bindparam("jti")), dialect)
@@ -348,7 +349,7 @@ class Store:
     def _cursor(self, *, write: bool) -> Iterator[Any]:
         """A driver cursor, in a transaction committed on success, for `_Prepared` statements.
         Driver errors come out as SQLAlchemy's, as from every other method here."""
-        dbapi_error = self.engine.dialect.loaded_dbapi.Error
+        dbapi_error = self._dbapi_error
         with self._my_turn() if write else contextlib.nullcontext():
             raw = self.engine.raw_connection()
             try:
