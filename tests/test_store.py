@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import responses
 from sqlalchemy import MetaData, create_engine, inspect, select, text
 from sqlalchemy.exc import OperationalError
 
@@ -449,7 +450,7 @@ def test_a_hook_call_records_its_token_id_whatever_the_outcome(make_app):
 
 
 def test_a_token_raced_by_a_concurrent_call_is_refused_at_commit(make_app, monkeypatch):
-    """Two calls with one token both pass the early lookup (as when they run at the same moment
+    """Two calls with one token both pass any early lookup (as when they run at the same moment
     in two replicas): the one that commits second gets the 401, its cards never leave, and its
     refusal is audited."""
     app = make_app()
@@ -471,14 +472,51 @@ def test_a_token_raced_by_a_concurrent_call_is_refused_at_commit(make_app, monke
     assert rows[0]["cards"] == 0 and rows[0]["iss"] is None
 
 
-def test_replay_lookup_outage_on_a_hook_call_is_503(make_app, monkeypatch):
+FHIR = "https://fhir.example.org/r4"
+
+
+def must_fetch_body() -> dict:
+    """A call that leaves one key to be fetched from the EHR's FHIR server, with its token."""
+    body = hook_body(fhirServer=FHIR, fhirAuthorization={
+        "access_token": "ehr-access-token", "token_type": "Bearer", "expires_in": 300,
+        "scope": "patient/*.read", "subject": "leukemia-cds"})
+    del body["prefetch"]["observations"]
+    return body
+
+
+def test_a_replayed_token_never_makes_the_service_use_the_ehrs_access_token(make_app):
+    app = make_app()
+    client = app.test_client()
+    token = bearer(PUBLIC_URL + SERVICE)
+    assert client.post(SERVICE, json=hook_body(), headers=token).status_code == 200
+    with responses.RequestsMock() as fhir:  # any request to the FHIR server would fail the test
+        replay = client.post(SERVICE, json=must_fetch_body(), headers=token)
+        assert len(fhir.calls) == 0
+    assert replay.status_code == 401
+    assert [r["status"] for r in audit_rows(app)] == [401, 200]
+
+
+def test_a_fully_prefetched_call_does_not_look_its_token_up_first(make_app, monkeypatch):
+    """The claim at commit is decisive; a lookup beforehand would only cost every call a
+    database round, when nothing is fetched with the EHR's token."""
+    app = make_app()
+    looked_up = []
+    monkeypatch.setattr(app.extensions[audit.STORE], "jti_used",
+                        lambda iss, jti: looked_up.append(jti) or False)
+    assert app.test_client().post(SERVICE, json=hook_body()).status_code == 200
+    assert looked_up == []
+
+
+def test_replay_lookup_outage_before_a_fetch_is_503(make_app, monkeypatch):
     app = make_app()
 
     def down(iss, jti):
         raise OperationalError("SELECT", {}, Exception("connection refused"))
 
     monkeypatch.setattr(app.extensions[audit.STORE], "jti_used", down)
-    response = app.test_client().post(SERVICE, json=hook_body())
+    with responses.RequestsMock() as fhir:
+        response = app.test_client().post(SERVICE, json=must_fetch_body())
+        assert len(fhir.calls) == 0
     assert response.status_code == 503 and response.headers["Retry-After"]
 
 

@@ -5,9 +5,9 @@ refused calls are on file too) and is filled in as the call proceeds: the authen
 the hook and hookInstance, a pseudonymous patient key, the cards issued. A successful call is
 written before its cards are returned — if it cannot be written the cards are withheld (503), as
 a card the service cannot later account for must not reach a clinician. The same transaction
-records the call's token id (see `auth`), so a token replayed concurrently with its first use
-is refused (401) here, at commit. Failed calls are written after the error response is built,
-best effort. Never stored: bodies, prefetch, tokens.
+records the call's token id (see `auth`), so a replayed token — earlier or concurrently used —
+is refused (401) here, at commit, and its cards withheld. Failed calls are written after the
+error response is built, best effort. Never stored: bodies, prefetch, tokens.
 """
 
 from __future__ import annotations
@@ -107,7 +107,7 @@ def commit(cards: list[Card]) -> None:
         _write(draft, 200)
     except Replayed:
         draft.cards, draft.written = [], False  # `_close` records the refusal
-        raise refuse("jti replayed (by a concurrent call)") from None
+        raise refuse("jti replayed") from None
     except SQLAlchemyError:
         log.exception("audit record not written; cards withheld", extra={"event": "audit_error"})
         raise ApiError(503, "The service cannot record this call right now, so it gives no "

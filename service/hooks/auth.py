@@ -14,10 +14,12 @@ signed by a client we trust. Checks, in the order they run:
    with a small clock skew, and a lifetime (`exp - iat`) no longer than configured;
 5. `jti` not used before by that issuer — recorded in the database so that it holds across
    workers and replicas. Done last, so that only genuine tokens consume ids. On a hook call the
-   id is looked up here (a known replay is refused before any work) and recorded in the same
-   transaction as the call's audit record (`protect(..., claim_with_audit=)`): one commit per
-   call instead of two, and of two calls racing with one token only the first to commit is
-   answered; the other gets the same 401.
+   id is recorded in the same transaction as the call's audit record
+   (`protect(..., claim_with_audit=)`): one database round per call, and of two calls racing
+   with one token only the first to commit is answered; the other gets the same 401. A call
+   that must fetch from the EHR's FHIR server first looks the id up (`refuse_known_replay`), so
+   a replayed call never makes the service use the EHR's access token; a fully prefetched one
+   is refused at commit, its cards withheld, at no cost to anyone but the replaying caller.
 
 Any failure is one bland 401: telling the caller which check failed helps an attacker tune a
 forgery more than it helps an integrator, who finds the reason in our log (never the token).
@@ -376,8 +378,8 @@ class Authenticator:
         return None if self.public_url is None else self.public_url + path
 
     def verify(self, token: str, path: str, *, claim: bool = True) -> Principal:
-        """The caller, or AuthFailure. With `claim=False` the token id is only checked against
-        the record; the caller's audit transaction must then record it (`Principal.claim`)."""
+        """The caller, or AuthFailure. With `claim=False` the token id is not recorded here: the
+        caller's audit transaction must record it (`Principal.claim`), which refuses a replay."""
         if len(token) > _MAX_TOKEN_CHARS:
             raise AuthFailure("token too long")
         audience = self.audience(path)
@@ -436,17 +438,26 @@ class Authenticator:
         sub = claims.get("sub") if isinstance(claims.get("sub"), str) else None
 
         expires_at = datetime.fromtimestamp(exp + self.skew_s, UTC)
+        principal = Principal(iss=client.iss, jti=jti, tenant=tenant or client.tenant, sub=sub,
+                              expires_at=expires_at, claimed=claim)
+        if claim and not self._store_answer(self.store.remember_jti, client.iss, jti, expires_at):
+            raise AuthFailure("jti replayed")
+        return principal
+
+    def known_replay(self, principal: Principal) -> bool:
+        """Whether a not-yet-claimed token id is already on record (a read; the claim decides)."""
+        if principal.claimed:
+            return False
+        return self._store_answer(self.store.jti_used, principal.iss, principal.jti)
+
+    @staticmethod
+    def _store_answer(ask: Any, *args: Any) -> bool:
         try:
-            fresh = (self.store.remember_jti(client.iss, jti, expires_at) if claim
-                     else not self.store.jti_used(client.iss, jti))
+            return bool(ask(*args))
         except SQLAlchemyError:
             log.exception("replay store unavailable", extra={"event": "store_error"})
             raise ApiError(503, "The service cannot check token replay right now; retry later.",
                            headers={"Retry-After": "5"}) from None
-        if not fresh:
-            raise AuthFailure("jti replayed")
-        return Principal(iss=client.iss, jti=jti, tenant=tenant or client.tenant, sub=sub,
-                         expires_at=expires_at, claimed=claim)
 
     def _find_key(self, client: TrustedClient, jku: Any, kid: str) -> dict[str, Any]:
         if jku is not None:
@@ -489,6 +500,14 @@ def protect(blueprint: Blueprint, *, claim_with_audit: str | None = None) -> Non
     @blueprint.before_request
     def _check() -> None:
         _authenticate(claim=request.endpoint != claim_with_audit)
+
+
+def refuse_known_replay() -> None:
+    """Refuse (401) a call whose token id is already on record. Hook calls run it before they
+    use the EHR's access token; otherwise the claim at commit refuses the replay."""
+    principal = current_principal()
+    if principal is not None and authenticator().known_replay(principal):
+        raise refuse("jti replayed")
 
 
 def refuse(reason: str) -> ApiError:

@@ -56,7 +56,8 @@ def invoke(service_id: str) -> Response:
         )
     context = validate(CONTEXT_MODELS[service.hook], hook_request.context, "context")
     audit.note_patient(context.patientId)
-    gathered = prefetch.gather(hook_request, PREFETCH, settings())
+    gathered = prefetch.gather(hook_request, PREFETCH, settings(),
+                               before_fetch=auth.refuse_known_replay)
     call = advice.HookCall(
         service_id=service.id,
         hook=service.hook,

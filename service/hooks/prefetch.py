@@ -21,6 +21,7 @@ import os
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
@@ -265,8 +266,10 @@ def _next_link(bundle: dict[str, Any]) -> str | None:
     return None
 
 
-def gather(request: HookRequest, templates: dict[str, str], settings: Settings) -> Gathered:
-    """Resolve every template key, or raise a 412 `ApiError` naming what could not be had."""
+def gather(request: HookRequest, templates: dict[str, str], settings: Settings,
+           before_fetch: Callable[[], None] | None = None) -> Gathered:
+    """Resolve every template key, or raise a 412 `ApiError` naming what could not be had.
+    `before_fetch` runs once before the FHIR server is contacted (and may refuse the call)."""
     sent = request.prefetch or {}
     results: dict[str, KeyResult] = {}
     missing: dict[str, str] = {}
@@ -291,6 +294,8 @@ def gather(request: HookRequest, templates: dict[str, str], settings: Settings) 
     if _count(results) > settings.max_bundle_entries:
         raise ApiError(413, "prefetch " + _too_many(settings) + ".")
     if missing:
+        if before_fetch is not None:
+            before_fetch()
         results.update(_fetch_missing(request, missing, settings))
         if _count(results) > settings.max_bundle_entries:
             raise ApiError(412, "Required FHIR data is too large to process: "

@@ -411,7 +411,8 @@ class Store:
 
     def jti_used(self, iss: str, jti: str) -> bool:
         """Whether this issuer's token id is on record. A read, without the write lock: it
-        refuses a known replay early; only the claim at commit (`record_call`) is decisive."""
+        refuses a known replay before the EHR's FHIR server is contacted; only the claim at
+        commit (`record_call`) is decisive."""
         with self._cursor(write=False) as cursor:
             cursor.execute(self._jti_used.sql, self._jti_used.params({"iss": iss, "jti": jti}))
             return cursor.fetchone() is not None
