@@ -93,6 +93,23 @@ def time_calls(call: Callable[[], Any], n: int, warmup: int) -> list[float]:
     return samples
 
 
+def time_beside(call: Callable[[], Any], floor: Callable[[], Any], n: int, warmup: int,
+                rounds: int = 10) -> tuple[list[float], list[float]]:
+    """`n` timed calls of each, in alternating blocks (the order flipping every round), so that
+    the call and its floor are measured under the same conditions: on a shared host the speed
+    of the machine drifts within seconds, and a ratio of two back-to-back runs carries it."""
+    full: list[float] = time_calls(call, 0, warmup)
+    base: list[float] = time_calls(floor, 0, warmup)
+    rounds = max(1, min(rounds, n))
+    block = n // rounds
+    for i in range(rounds):
+        size = block if i < rounds - 1 else n - block * (rounds - 1)
+        pair = [(call, full), (floor, base)]
+        for fn, samples in pair if i % 2 == 0 else reversed(pair):
+            samples += time_calls(fn, size, 0)
+    return full, base
+
+
 @contextlib.contextmanager
 def environment(public_url: str, data_dir: Path,
                 *signers: LocalSigner) -> Iterator[dict[str, str]]:
@@ -137,10 +154,10 @@ def in_process(n: int, warmup: int, signer: LocalSigner, other: LocalSigner,
                 raise RuntimeError(f"{path}: HTTP {response.status_code} "
                                    f"{response.get_data(as_text=True)[:300]}")
 
-        full = percentiles(time_calls(call, n, warmup))
-        floor = percentiles(time_calls(
-            lambda path=path, raw=raw: floor_client.post(
-                path, data=raw, content_type="application/json"), n, warmup))
+        full_ms, floor_ms = time_beside(
+            call, lambda path=path, raw=raw: floor_client.post(
+                path, data=raw, content_type="application/json"), n, warmup)
+        full, floor = percentiles(full_ms), percentiles(floor_ms)
         full["floor_median_ms"] = floor["median_ms"]
         full["ratio_to_floor"] = round(full["median_ms"] / floor["median_ms"], 2)
         full["body_kib"] = round(len(raw) / 1024, 1)

@@ -54,6 +54,21 @@ def test_quick_benchmark_runs_and_reports_every_figure(tmp_path):
     assert "in-process" in done.stdout and "over HTTP" in done.stdout
 
 
+def test_a_call_and_its_floor_are_timed_in_alternating_blocks():
+    sys.path.insert(0, str(ROOT / "bench"))
+    import run  # type: ignore[import-not-found]
+
+    order: list[str] = []
+    full, floor = run.time_beside(lambda: order.append("c"), lambda: order.append("f"), 20, 2,
+                                  rounds=4)
+    assert len(full) == len(floor) == 20
+    assert "".join(order) == "cc" "ff" + "c" * 5 + "f" * 10 + "c" * 10 + "f" * 10 + "c" * 5
+    order.clear()
+    full, floor = run.time_beside(lambda: order.append("c"), lambda: order.append("f"), 7, 0,
+                                  rounds=3)
+    assert len(full) == len(floor) == 7 and "".join(order) == "ccff" "ffcc" "cccfff"
+
+
 # ---- bench/instructions.py: too slow to run whole in CI (every run is under valgrind), so its
 # parts are checked: the set-up each counted child runs, and the counting itself.
 
