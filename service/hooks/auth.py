@@ -37,7 +37,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -451,7 +451,7 @@ class Authenticator:
         return self._store_answer(self.store.jti_used, principal.iss, principal.jti)
 
     @staticmethod
-    def _store_answer(ask: Any, *args: Any) -> bool:
+    def _store_answer(ask: Callable[..., bool], *args: Any) -> bool:
         try:
             return bool(ask(*args))
         except SQLAlchemyError:
