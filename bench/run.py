@@ -31,7 +31,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from service import jsonio  # noqa: E402
+from service import advice, jsonio  # noqa: E402
 from service.app import create_app, settle_heap  # noqa: E402
 from service.config import Settings  # noqa: E402
 from service.hooks.auth import LocalSigner  # noqa: E402
@@ -93,20 +93,26 @@ def time_calls(call: Callable[[], Any], n: int, warmup: int) -> list[float]:
     return samples
 
 
-def time_beside(call: Callable[[], Any], floor: Callable[[], Any], n: int, warmup: int,
-                rounds: int = 10) -> tuple[list[float], list[float]]:
-    """`n` timed calls of each, in alternating blocks (the order flipping every round), so that
-    the call and its floor are measured under the same conditions: on a shared host the speed
-    of the machine drifts within seconds, and a ratio of two back-to-back runs carries it."""
-    full: list[float] = time_calls(call, 0, warmup)
-    base: list[float] = time_calls(floor, 0, warmup)
+def time_alternating(calls: list[Callable[[], Any]], n: int, warmup: int,
+                     rounds: int = 10) -> list[list[float]]:
+    """`n` timed calls of each, in alternating blocks (the order reversing every round), so that
+    all are measured under the same conditions: on a shared host the speed of the machine drifts
+    within seconds, and a ratio of two back-to-back runs carries it."""
+    samples: list[list[float]] = [time_calls(call, 0, warmup) for call in calls]
     rounds = max(1, min(rounds, n))
     block = n // rounds
     for i in range(rounds):
         size = block if i < rounds - 1 else n - block * (rounds - 1)
-        pair = [(call, full), (floor, base)]
-        for fn, samples in pair if i % 2 == 0 else reversed(pair):
-            samples += time_calls(fn, size, 0)
+        pairs = list(zip(calls, samples, strict=True))
+        for fn, into in pairs if i % 2 == 0 else reversed(pairs):
+            into += time_calls(fn, size, 0)
+    return samples
+
+
+def time_beside(call: Callable[[], Any], floor: Callable[[], Any], n: int, warmup: int,
+                rounds: int = 10) -> tuple[list[float], list[float]]:
+    """A call and its floor, timed in alternating blocks (see `time_alternating`)."""
+    full, base = time_alternating([call, floor], n, warmup, rounds)
     return full, base
 
 
@@ -164,6 +170,8 @@ def in_process(n: int, warmup: int, signer: LocalSigner, other: LocalSigner,
         full["jwt_alg"] = client_key.alg
         key = f"{hook}/{size}" if client_key is signer else f"{hook}/{size} {client_key.alg}"
         results[key] = full
+    results["shell"] = {hook: shell_beside(client, floor_client, hook, signer, public, n, warmup)
+                        for hook in HOOKS}
     for hook in HOOKS:
         small, large = results[f"{hook}/50"], results[f"{hook}/1000"]
         results[f"{hook}/scaling"] = {
@@ -173,6 +181,51 @@ def in_process(n: int, warmup: int, signer: LocalSigner, other: LocalSigner,
             "resource_ratio": 20.0,
         }
     return results
+
+
+@contextlib.contextmanager
+def without_clinical_layers() -> Iterator[None]:
+    """The protocol shell: every step of a hook call (JWT check, body and context validation,
+    prefetch, audit transaction, response) but with the clinical layers (facts, rules, cards)
+    answering no cards. Timed beside the floor and the full call, it shows how much of a call
+    is the shell every CDS service pays and how much the clinical work."""
+    real = advice.advise
+    advice.advise = lambda call: []
+    try:
+        yield
+    finally:
+        advice.advise = real
+
+
+def shell_beside(client: Any, floor_client: Any, hook: str, signer: LocalSigner, public: str,
+                 n: int, warmup: int) -> dict[str, Any]:
+    """Floor, protocol shell and full call for one 200-resource patient, in alternating blocks."""
+    path = f"/cds-services/{SERVICE_FOR_HOOK[hook]}"
+    raw = jsonio.dumps(request_body(200, hook))
+    tokens = iter([signer.token(public + path) for _ in range(2 * (n + warmup))])
+
+    def full() -> None:
+        response = client.post(path, data=raw, content_type="application/json",
+                               headers={"Authorization": f"Bearer {next(tokens)}"})
+        if response.status_code != 200:
+            raise RuntimeError(f"{path}: HTTP {response.status_code}")
+
+    def shell() -> None:
+        with without_clinical_layers():
+            full()
+
+    def floor() -> None:
+        floor_client.post(path, data=raw, content_type="application/json")
+
+    medians = [statistics.median(samples)
+               for samples in time_alternating([floor, shell, full], n, warmup)]
+    floor_ms, shell_ms, full_ms = (round(m, 3) for m in medians)
+    return {"floor_median_ms": floor_ms, "shell_median_ms": shell_ms,
+            "full_median_ms": full_ms, "shell_ratio_to_floor": round(shell_ms / floor_ms, 2),
+            "full_ratio_to_floor": round(full_ms / floor_ms, 2),
+            "clinical_ms": round(full_ms - shell_ms, 3),
+            # what 3x the floor would leave the clinical layers, beyond the shell
+            "clinical_budget_at_3x_floor_ms": round(3 * floor_ms - shell_ms, 3)}
 
 
 def _floor_app() -> Any:
@@ -421,12 +474,22 @@ def table(result: dict[str, Any]) -> str:
                  "floor = parse-only Flask route, same body)",
              f"{'case':<22}{'median':>9}{'p95':>9}{'p99':>9}{'floor':>9}{'ratio':>7}"]
     for key, row in result["in_process"].items():
+        if key == "shell":
+            continue
         if "median_ms" in row:
             lines.append(f"{key:<22}{row['median_ms']:>9.2f}{row['p95_ms']:>9.2f}"
                          f"{row['p99_ms']:>9.2f}{row['floor_median_ms']:>9.2f}"
                          f"{row['ratio_to_floor']:>7.2f}")
         else:
             lines.append(f"{key:<22}cost x{row['cost_ratio_1000_vs_50']} for x20 resources")
+    lines += ["", "where the time goes, 200 resources (shell = every step but facts, rules and "
+                  "cards; timed alternately)"]
+    for hook, row in result["in_process"]["shell"].items():
+        lines.append(f"{hook:<14} floor {row['floor_median_ms']:.2f}  shell "
+                     f"{row['shell_median_ms']:.2f} (x{row['shell_ratio_to_floor']})  full "
+                     f"{row['full_median_ms']:.2f} (x{row['full_ratio_to_floor']})  clinical "
+                     f"{row['clinical_ms']:.2f} ms; 3x the floor leaves it "
+                     f"{row['clinical_budget_at_3x_floor_ms']:.2f} ms")
     http_part = result["http"]
     single = http_part["one_client"]
     lines += ["", "over HTTP, gunicorn on loopback, patient-view 200 resources",

@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -34,6 +35,12 @@ def test_quick_benchmark_runs_and_reports_every_figure(tmp_path):
     assert result["jwt_alg"] == "RS384"
     other = result["in_process"]["patient-view/200 ES384"]  # the other signature, beside it
     assert other["jwt_alg"] == "ES384" and other["median_ms"] > 0 and other["ratio_to_floor"]
+
+    for hook in ("patient-view", "order-sign"):
+        shell = result["in_process"]["shell"][hook]
+        assert shell["floor_median_ms"] > 0 and shell["shell_median_ms"] > 0
+        assert shell["clinical_ms"] == round(shell["full_median_ms"] - shell["shell_median_ms"], 3)
+    assert "where the time goes" in done.stdout
 
     single = result["http"]["one_client"]
     assert single["median_ms"] > 0 and single["p99_ms"] >= single["median_ms"]
@@ -67,6 +74,39 @@ def test_a_call_and_its_floor_are_timed_in_alternating_blocks():
     full, floor = run.time_beside(lambda: order.append("c"), lambda: order.append("f"), 7, 0,
                                   rounds=3)
     assert len(full) == len(floor) == 7 and "".join(order) == "ccff" "ffcc" "cccfff"
+
+
+def test_the_protocol_shell_answers_no_cards_but_still_checks_and_audits(tmp_path):
+    """The shell the benchmark times beside the full call must do every step but the clinical
+    ones: otherwise "clinical" (full minus shell) would be a wrong figure."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    import run  # type: ignore[import-not-found]
+
+    from service.app import create_app
+    from service.config import Settings
+    from service.hooks.auth import LocalSigner
+
+    signer = LocalSigner.generate(run.ISS, alg="ES384")
+    public = "http://bench.local"
+    with run.environment(public, tmp_path, signer) as env:
+        app = create_app(Settings.from_env(env))
+    client = app.test_client()
+    path = f"/cds-services/{run.SERVICE_FOR_HOOK['patient-view']}"
+    raw = run.jsonio.dumps(run.request_body(50, "patient-view"))
+
+    def post(token: str | None) -> Any:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return client.post(path, data=raw, content_type="application/json", headers=headers)
+
+    assert post(signer.token(public + path)).get_json()["cards"], "the full call gives cards"
+    with run.without_clinical_layers():
+        shell = post(signer.token(public + path))
+        refused = post(None)
+    assert shell.status_code == 200 and shell.get_json() == {"cards": []}
+    assert refused.status_code == 401, "the shell still checks the client's token"
+    store = app.extensions["leukemia_cds.store"]
+    assert store.count_calls() == 3, "the shell's calls are audited, the refused one too"
+    assert post(signer.token(public + path)).get_json()["cards"], "the clinical layers are back"
 
 
 # ---- bench/instructions.py: too slow to run whole in CI (every run is under valgrind), so its
