@@ -1,6 +1,6 @@
 """Instructions per hook call, counted by valgrind: a figure the host's noise cannot move.
 
-    python bench/instructions.py            # about 5 minutes (every run is under valgrind)
+    python bench/instructions.py            # about 7 minutes (every run is under valgrind)
 
 On a shared machine the same in-process call has measured anywhere from 3.4 to 7.5 ms within
 an hour, while the floor barely moved. Counting instructions (valgrind's cachegrind, Debian
@@ -12,6 +12,8 @@ companion to the timed benchmark, not a replacement.
 Each case runs twice in a child process under valgrind, with few and with many calls after the
 same warm-up and the same set-up (the same pre-signed tokens, a fixed key, a fixed hash seed);
 the difference divided by the difference in calls is the cost of one call, start-up excluded.
+The shell case is patient-view with the clinical layers answering no cards, as in `run.py`:
+full minus shell is what facts, rules and cards execute.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-CASES = ("patient-view/200", "order-sign/200", "floor/200")
+CASES = ("patient-view/200", "order-sign/200", "shell/200", "floor/200")
 WARMUP = 10
 _IREFS = re.compile(r"I\s+refs:\s+([\d,]+)")
 
@@ -63,16 +65,17 @@ def child(case: str, calls: int, key_file: Path, tokens_needed: int) -> None:
     from service.hooks.auth import LocalSigner
 
     hook, size = case.split("/")
-    floor = hook == "floor"
-    hook = "patient-view" if floor else hook
+    # shell: patient-view with the clinical layers answering no cards (see bench/run.py)
+    floor, shell = hook == "floor", hook == "shell"
+    hook = "patient-view" if floor or shell else hook
     path = f"/cds-services/{bench.SERVICE_FOR_HOOK[hook]}"
     raw = jsonio.dumps(bench.request_body(int(size), hook))
     with contextlib.ExitStack() as stack:
         if floor:
             floor_client = bench._floor_app().test_client()
 
-            def call() -> None:
-                floor_client.post(path, data=raw, content_type="application/json")
+            def call() -> Any:
+                return floor_client.post(path, data=raw, content_type="application/json")
         else:
             key = serialization.load_pem_private_key(key_file.read_bytes(), None)
             signer = LocalSigner(bench.ISS, key, alg="RS384", kid="bench")
@@ -84,15 +87,21 @@ def child(case: str, calls: int, key_file: Path, tokens_needed: int) -> None:
             client = app.test_client()
             # Every run signs as many tokens, so signing cancels out of the difference.
             tokens = iter([signer.token(public + path) for _ in range(tokens_needed)])
+            if shell:
+                stack.enter_context(bench.without_clinical_layers())
 
-            def call() -> None:
+            def call() -> Any:
                 response = client.post(path, data=raw, content_type="application/json",
                                        headers={"Authorization": f"Bearer {next(tokens)}"})
                 if response.status_code != 200:
                     raise SystemExit(f"{case}: HTTP {response.status_code}")
+                return response
 
         for _ in range(WARMUP + calls):
-            call()
+            last = call()
+        # once, after the counted calls (so it cancels out): the shell really gave no cards
+        if not floor and bool(last.get_json()["cards"]) == shell:
+            raise SystemExit(f"{case}: the answer's cards are not what the case should give")
 
 
 def count(program: list[str]) -> int:

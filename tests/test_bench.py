@@ -120,7 +120,8 @@ def _instructions_module():
     return instructions
 
 
-@pytest.mark.parametrize("case", ["patient-view/200", "order-sign/200", "floor/200"])
+@pytest.mark.parametrize("case", ["patient-view/200", "order-sign/200", "shell/200",
+                                  "floor/200"])
 def test_each_counted_case_runs_natively(case, tmp_path):
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
