@@ -194,10 +194,11 @@ def _write_transaction(engine: Engine) -> Iterator[Connection]:
 class _Prepared:
     """A statement compiled once for the engine's dialect and run on the driver's own cursor.
 
-    For the statements every hook call runs (replay lookup, replay claim, call record, cards):
-    SQLAlchemy's per-execution machinery cost about 0.1 ms a statement — more than SQLite takes
-    to run one. Values still pass through each column type's bind processor, so what is stored
-    is exactly what SQLAlchemy itself would store, and reads through SQLAlchemy see it as such.
+    For the statements of the hook-call path (replay claim, call record, cards; the replay lookup
+    before a FHIR fetch): SQLAlchemy's per-execution machinery cost about 0.1 ms a statement —
+    more than SQLite takes to run one. Values still pass through each column type's bind
+    processor, so what is stored is exactly what SQLAlchemy itself would store, and reads
+    through SQLAlchemy see it as such.
     """
 
     def __init__(self, statement: Any, dialect: Any, columns: Sequence[str] = ()) -> None:
