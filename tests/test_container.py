@@ -1,0 +1,229 @@
+"""The image as the Dockerfile builds it, without Docker: its steps replayed on this machine.
+
+No Docker engine is available where the suite runs, so the build was never exercised. These
+tests read the Dockerfile itself and do what it says: build the wheel from only the files the
+build stage copies, install it apart from the source tree, lay out the final stage's files
+under a stand-in root, and start the service with the final stage's environment, working
+directory and command. What a hospital's engineer would see break first — a file missing from
+the build context or the wheel, data looked up in the source tree, a wrong path in `ENV`, a
+`HEALTHCHECK` that cannot pass — fails here. Not covered: the base image, the non-root user.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shlex
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import requests
+
+from service.hooks.auth import LocalSigner
+from service.store.schema import hook_call
+from service.store.store import SQLITE_FILE
+from service.synth.generator import generate
+from service.synth.hooks import prefetch_for
+from tests.conftest import write_clients
+from tests.live import _wait_ready, free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCKERFILE = ROOT / "Dockerfile"
+
+pytestmark = pytest.mark.slow
+
+
+@dataclass
+class Stage:
+    copies: list[tuple[list[str], str]] = field(default_factory=list)  # (sources, destination)
+    env: dict[str, str] = field(default_factory=dict)
+    workdir: str = "/"
+    cmd: list[str] = field(default_factory=list)
+    healthcheck: list[str] = field(default_factory=list)
+    expose: list[str] = field(default_factory=list)
+
+
+def parse_dockerfile(text: str) -> list[Stage]:
+    """The instructions these tests replay, stage by stage (a subset of Dockerfile syntax)."""
+    logical = re.sub(r"\\\n", " ", "\n".join(
+        line for line in text.splitlines() if not line.lstrip().startswith("#")))
+    stages: list[Stage] = []
+    for line in logical.splitlines():
+        if not line.strip():
+            continue
+        word, _, rest = line.strip().partition(" ")
+        word, rest = word.upper(), rest.strip()
+        if word == "FROM":
+            stages.append(Stage())
+            continue
+        stage = stages[-1]
+        if word == "COPY" and not rest.startswith("--from"):
+            *sources, destination = shlex.split(rest)
+            stage.copies.append((sources, destination))
+        elif word == "ENV":
+            stage.env.update(dict(pair.split("=", 1) for pair in shlex.split(rest)))
+        elif word == "WORKDIR":
+            stage.workdir = rest
+        elif word == "CMD":
+            stage.cmd = json.loads(rest)
+        elif word == "EXPOSE":
+            stage.expose = rest.split()
+        elif word == "HEALTHCHECK":
+            stage.healthcheck = json.loads(rest[rest.index("CMD") + 3:])
+    return stages
+
+
+def test_the_parser_reads_this_dockerfile_as_two_stages():
+    build, final = parse_dockerfile(DOCKERFILE.read_text(encoding="utf-8"))
+    assert build.copies and final.copies and final.cmd and final.healthcheck
+    assert final.expose == ["8080"] and "--port" in final.cmd
+
+
+class Image:
+    """The final stage laid out under `root` (image path P is `root`/P), the wheel installed
+    into `site`, run with the stage's environment remapped the same way."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.build, self.final = parse_dockerfile(DOCKERFILE.read_text(encoding="utf-8"))
+        self.root, self.site = tmp / "root", tmp / "site"
+        context = tmp / "build-context"
+        for sources, destination in self.build.copies:  # WORKDIR of the build stage: context
+            for source in sources:
+                target = context / destination / Path(source).name if destination.endswith(
+                    "/") else context / destination
+                _copy(ROOT / source, target)
+        wheels = tmp / "dist"
+        _run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels),
+              str(context)])
+        _run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target",
+              str(self.site), *map(str, wheels.glob("*.whl"))])
+        for sources, destination in self.final.copies:
+            for source in sources:
+                _copy(ROOT / source, self.path(destination))
+        self.workdir = self.path(self.final.workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+
+    def path(self, image_path: str) -> Path:
+        return self.root / image_path.lstrip("/")
+
+    def environment(self, **extra: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith("LEUKEMIA_CDS_") and k != "PYTHONPATH"}
+        for key, value in self.final.env.items():
+            if key == "PATH":
+                continue  # the image's venv is `site` here
+            env[key] = str(self.path(value)) if value.startswith("/") else value
+        Path(env["LEUKEMIA_CDS_DATA_DIR"]).mkdir(parents=True, exist_ok=True)
+        env["PYTHONPATH"] = str(self.site)  # ahead of the editable install of the sources
+        env["PATH"] = f"{self.site / 'bin'}{os.pathsep}{Path(sys.executable).parent}" \
+                      f"{os.pathsep}{env.get('PATH', '')}"
+        env.update(extra)
+        return env
+
+    def command(self, port: int) -> list[str]:
+        """The image's CMD, on a free loopback port instead of 0.0.0.0:8080."""
+        cmd = list(self.final.cmd)
+        cmd[cmd.index("--port") + 1] = str(port)
+        if "--host" in cmd:
+            cmd[cmd.index("--host") + 1] = "127.0.0.1"
+        return cmd
+
+    def healthcheck(self, port: int) -> list[str]:
+        exposed = self.final.expose[0]
+        return [part.replace(f":{exposed}/", f":{port}/") for part in self.final.healthcheck]
+
+
+def _copy(source: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if source.is_dir():
+        shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    else:
+        shutil.copy2(source, target)
+
+
+def _run(command: list[str]) -> None:
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, f"{command[:4]}: {done.stdout[-1500:]}{done.stderr[-1500:]}"
+
+
+@pytest.fixture(scope="module")
+def image(tmp_path_factory: pytest.TempPathFactory) -> Image:
+    return Image(tmp_path_factory.mktemp("image"))
+
+
+def test_the_installed_wheel_is_what_runs_not_the_sources(image: Image):
+    done = subprocess.run(
+        [sys.executable, "-c", "import service, service.render; print(service.__file__)"],
+        env=image.environment(), cwd=image.workdir, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert Path(done.stdout.strip()).is_relative_to(image.site)
+    packaged = {p.name for p in (image.site / "service").rglob("*") if p.is_file()}
+    assert "openapi.json" in packaged, "package data is in the wheel"
+
+
+def _start(image: Image, port: int, log: Path, **extra: str) -> subprocess.Popen[bytes]:
+    with log.open("w") as out:
+        return subprocess.Popen(image.command(port), env=image.environment(**extra),
+                                cwd=image.workdir, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+def test_as_run_without_clients_it_is_healthy_ready_and_refuses_every_call(image, tmp_path):
+    port, log = free_port(), tmp_path / "service.log"
+    process = _start(image, port, log)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_ready(base, process, log)
+        assert requests.get(f"{base}/healthz", timeout=5).json() == {"status": "ok"}
+        assert subprocess.run(image.healthcheck(port), env=image.environment(),
+                              timeout=30).returncode == 0
+        refused = requests.post(f"{base}/cds-services/leukemia-immunotherapy", json={}, timeout=5)
+        assert refused.status_code == 401
+        assert refused.json()["resourceType"] == "OperationOutcome"
+        assert requests.get(f"{base}/", timeout=5).status_code == 404, "the sandbox is off"
+    finally:
+        _stop(process)
+    assert subprocess.run(image.healthcheck(port), env=image.environment(), timeout=30,
+                          capture_output=True).returncode != 0, "a dead service fails its check"
+
+
+def test_given_a_client_as_the_readme_shows_it_answers_a_hook_with_cards(image, tmp_path):
+    ehr = LocalSigner.generate("https://ehr.example/cds-client")
+    port, log = free_port(), tmp_path / "service.log"
+    public = f"http://127.0.0.1:{port}"
+    process = _start(image, port, log, LEUKEMIA_CDS_PUBLIC_URL=public,
+                     LEUKEMIA_CDS_CLIENTS=str(write_clients(tmp_path / "clients.json", ehr)))
+    try:
+        _wait_ready(public, process, log)
+        resources = [e["resource"] for e in generate(
+            "b-all-first-relapse-high-burden", size=50, seed=3).bundle()["entry"]]
+        pid = next(r["id"] for r in resources if r["resourceType"] == "Patient")
+        path = "/cds-services/leukemia-immunotherapy"
+        body = {"hook": "patient-view", "hookInstance": "c0ffee00-0000-4000-8000-000000000001",
+                "context": {"userId": "Practitioner/1", "patientId": pid},
+                "prefetch": prefetch_for(resources)}
+        answer = requests.post(public + path, json=body, timeout=30,
+                               headers={"Authorization": f"Bearer {ehr.token(public + path)}"})
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["cards"], "catalogue and terminology load from the image's paths"
+    finally:
+        _stop(process)
+    database = image.path(image.final.env["LEUKEMIA_CDS_DATA_DIR"]) / SQLITE_FILE
+    with contextlib.closing(sqlite3.connect(database)) as db:
+        rows = db.execute(f"select status from {hook_call.name} where hook_instance = ?",
+                          (body["hookInstance"],)).fetchall()
+    assert rows == [(200,)], "the call is audited in the image's data directory"
