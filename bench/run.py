@@ -109,12 +109,6 @@ def time_alternating(calls: list[Callable[[], Any]], n: int, warmup: int,
     return samples
 
 
-def time_beside(call: Callable[[], Any], floor: Callable[[], Any], n: int, warmup: int,
-                rounds: int = 10) -> tuple[list[float], list[float]]:
-    """A call and its floor, timed in alternating blocks (see `time_alternating`)."""
-    full, base = time_alternating([call, floor], n, warmup, rounds)
-    return full, base
-
 
 @contextlib.contextmanager
 def environment(public_url: str, data_dir: Path,
@@ -134,10 +128,24 @@ def environment(public_url: str, data_dir: Path,
 # ---- 1. in process ---------------------------------------------------------------------------
 
 
+def signed_call(client: Any, path: str, raw: bytes, tokens: Iterator[str]) -> Callable[[], None]:
+    """One hook call through the Flask test client, each with the next pre-signed token."""
+
+    def call() -> None:
+        response = client.post(path, data=raw, content_type="application/json",
+                               headers={"Authorization": f"Bearer {next(tokens)}"})
+        if response.status_code != 200:
+            raise RuntimeError(f"{path}: HTTP {response.status_code} "
+                               f"{response.get_data(as_text=True)[:300]}")
+
+    return call
+
+
 def in_process(n: int, warmup: int, signer: LocalSigner, other: LocalSigner,
-               tmp: Path) -> dict[str, Any]:
+               tmp: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """The grid with `signer`'s algorithm; patient-view/200 again with `other`'s, since the
-    signature check is one of the larger costs and CDS clients may use either (ES384, RS384)."""
+    signature check is one of the larger costs and CDS clients may use either (ES384, RS384).
+    Then, per hook, the protocol shell beside the floor and the full call (`shell_beside`)."""
     public = "http://bench.local"
     (tmp / "inproc").mkdir()
     with environment(public, tmp / "inproc", signer, other) as env:
@@ -152,17 +160,10 @@ def in_process(n: int, warmup: int, signer: LocalSigner, other: LocalSigner,
         path = f"/cds-services/{SERVICE_FOR_HOOK[hook]}"
         raw = jsonio.dumps(request_body(size, hook))
         tokens = iter([client_key.token(public + path) for _ in range(n + warmup)])
-
-        def call(path: str = path, raw: bytes = raw, tokens: Iterator[str] = tokens) -> None:
-            response = client.post(path, data=raw, content_type="application/json",
-                                   headers={"Authorization": f"Bearer {next(tokens)}"})
-            if response.status_code != 200:
-                raise RuntimeError(f"{path}: HTTP {response.status_code} "
-                                   f"{response.get_data(as_text=True)[:300]}")
-
-        full_ms, floor_ms = time_beside(
-            call, lambda path=path, raw=raw: floor_client.post(
-                path, data=raw, content_type="application/json"), n, warmup)
+        full_ms, floor_ms = time_alternating([
+            signed_call(client, path, raw, tokens),
+            lambda path=path, raw=raw: floor_client.post(
+                path, data=raw, content_type="application/json")], n, warmup)
         full, floor = percentiles(full_ms), percentiles(floor_ms)
         full["floor_median_ms"] = floor["median_ms"]
         full["ratio_to_floor"] = round(full["median_ms"] / floor["median_ms"], 2)
@@ -170,8 +171,6 @@ def in_process(n: int, warmup: int, signer: LocalSigner, other: LocalSigner,
         full["jwt_alg"] = client_key.alg
         key = f"{hook}/{size}" if client_key is signer else f"{hook}/{size} {client_key.alg}"
         results[key] = full
-    results["shell"] = {hook: shell_beside(client, floor_client, hook, signer, public, n, warmup)
-                        for hook in HOOKS}
     for hook in HOOKS:
         small, large = results[f"{hook}/50"], results[f"{hook}/1000"]
         results[f"{hook}/scaling"] = {
@@ -180,7 +179,9 @@ def in_process(n: int, warmup: int, signer: LocalSigner, other: LocalSigner,
             "cost_ratio_1000_vs_50": round(large["median_ms"] / small["median_ms"], 2),
             "resource_ratio": 20.0,
         }
-    return results
+    shell = {hook: shell_beside(client, floor_client, hook, signer, public, n, warmup)
+             for hook in HOOKS}
+    return results, shell
 
 
 @contextlib.contextmanager
@@ -203,12 +204,7 @@ def shell_beside(client: Any, floor_client: Any, hook: str, signer: LocalSigner,
     path = f"/cds-services/{SERVICE_FOR_HOOK[hook]}"
     raw = jsonio.dumps(request_body(200, hook))
     tokens = iter([signer.token(public + path) for _ in range(2 * (n + warmup))])
-
-    def full() -> None:
-        response = client.post(path, data=raw, content_type="application/json",
-                               headers={"Authorization": f"Bearer {next(tokens)}"})
-        if response.status_code != 200:
-            raise RuntimeError(f"{path}: HTTP {response.status_code}")
+    full = signed_call(client, path, raw, tokens)
 
     def shell() -> None:
         with without_clinical_layers():
@@ -474,8 +470,6 @@ def table(result: dict[str, Any]) -> str:
                  "floor = parse-only Flask route, same body)",
              f"{'case':<22}{'median':>9}{'p95':>9}{'p99':>9}{'floor':>9}{'ratio':>7}"]
     for key, row in result["in_process"].items():
-        if key == "shell":
-            continue
         if "median_ms" in row:
             lines.append(f"{key:<22}{row['median_ms']:>9.2f}{row['p95_ms']:>9.2f}"
                          f"{row['p99_ms']:>9.2f}{row['floor_median_ms']:>9.2f}"
@@ -484,7 +478,7 @@ def table(result: dict[str, Any]) -> str:
             lines.append(f"{key:<22}cost x{row['cost_ratio_1000_vs_50']} for x20 resources")
     lines += ["", "where the time goes, 200 resources (shell = every step but facts, rules and "
                   "cards; timed alternately)"]
-    for hook, row in result["in_process"]["shell"].items():
+    for hook, row in result["shell"].items():
         lines.append(f"{hook:<14} floor {row['floor_median_ms']:.2f}  shell "
                      f"{row['shell_median_ms']:.2f} (x{row['shell_ratio_to_floor']})  full "
                      f"{row['full_median_ms']:.2f} (x{row['full_ratio_to_floor']})  clinical "
@@ -543,8 +537,8 @@ def main() -> int:
             "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                         "platform": platform.platform()},
             "jwt_alg": signer.alg,
-            "in_process": in_process(n, warmup, signer, other, tmp),
         }
+        result["in_process"], result["shell"] = in_process(n, warmup, signer, other, tmp)
         result["http"] = over_http(args, signer, tmp)
         result["fhir_fetch"] = fetched = fhir_fetch(args, signer, tmp)
     # What fetching adds beyond the slowest single fetch, net of the call's own work (the same

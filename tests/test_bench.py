@@ -37,7 +37,7 @@ def test_quick_benchmark_runs_and_reports_every_figure(tmp_path):
     assert other["jwt_alg"] == "ES384" and other["median_ms"] > 0 and other["ratio_to_floor"]
 
     for hook in ("patient-view", "order-sign"):
-        shell = result["in_process"]["shell"][hook]
+        shell = result["shell"][hook]
         assert shell["floor_median_ms"] > 0 and shell["shell_median_ms"] > 0
         assert shell["clinical_ms"] == round(shell["full_median_ms"] - shell["shell_median_ms"], 3)
     assert "where the time goes" in done.stdout
@@ -66,14 +66,18 @@ def test_a_call_and_its_floor_are_timed_in_alternating_blocks():
     import run  # type: ignore[import-not-found]
 
     order: list[str] = []
-    full, floor = run.time_beside(lambda: order.append("c"), lambda: order.append("f"), 20, 2,
-                                  rounds=4)
+    full, floor = run.time_alternating([lambda: order.append("c"), lambda: order.append("f")],
+                                       20, 2, rounds=4)
     assert len(full) == len(floor) == 20
     assert "".join(order) == "cc" "ff" + "c" * 5 + "f" * 10 + "c" * 10 + "f" * 10 + "c" * 5
     order.clear()
-    full, floor = run.time_beside(lambda: order.append("c"), lambda: order.append("f"), 7, 0,
-                                  rounds=3)
+    full, floor = run.time_alternating([lambda: order.append("c"), lambda: order.append("f")],
+                                       7, 0, rounds=3)
     assert len(full) == len(floor) == 7 and "".join(order) == "ccff" "ffcc" "cccfff"
+    order.clear()  # three (floor, shell, full): the order reverses each round
+    timed = run.time_alternating([lambda: order.append("a"), lambda: order.append("b"),
+                                  lambda: order.append("c")], 4, 0, rounds=2)
+    assert [len(t) for t in timed] == [4, 4, 4] and "".join(order) == "aabbcc" "ccbbaa"
 
 
 def test_the_protocol_shell_answers_no_cards_but_still_checks_and_audits(tmp_path):
