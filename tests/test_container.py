@@ -121,6 +121,7 @@ class Image:
             if key == "PATH":
                 continue  # the image's venv is `site` here
             env[key] = str(self.path(value)) if value.startswith("/") else value
+        # made by the final stage's RUN (with its owner), which is not replayed
         Path(env["LEUKEMIA_CDS_DATA_DIR"]).mkdir(parents=True, exist_ok=True)
         env["PYTHONPATH"] = str(self.site)  # ahead of the editable install of the sources
         env["PATH"] = f"{self.site / 'bin'}{os.pathsep}{Path(sys.executable).parent}" \
