@@ -24,6 +24,7 @@ function init(args)
   body = f:read("*a")
   f:close()
   nexti = 1
+  wraps = 0
   statuses = {}
 end
 
@@ -32,7 +33,10 @@ function request()
   if #tokens > 0 then
     headers["Authorization"] = "Bearer " .. tokens[nexti]
     nexti = nexti + 1
-    if nexti > #tokens then nexti = 1 end  -- wrapping means replays: sized so it never does
+    if nexti > #tokens then  -- used up: what follows are replays (401s); sized never to
+      nexti = 1
+      wraps = wraps + 1
+    end
   end
   return wrk.format("POST", nil, headers, body)
 end
@@ -42,8 +46,9 @@ function response(status, headers, body)
 end
 
 function done(summary, latency, requests)
-  local non2xx = 0
+  local non2xx, wrapped = 0, 0
   for _, thread in ipairs(threads) do
+    wrapped = wrapped + (thread:get("wraps") or 0)
     local s = thread:get("statuses")
     if s then
       for status, n in pairs(s) do
@@ -54,8 +59,9 @@ function done(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
     '{"requests": %d, "duration_us": %d, "non2xx": %d, "socket_errors": %d, ' ..
-    '"p50_us": %d, "p90_us": %d, "p95_us": %d, "p99_us": %d, "max_us": %d, "mean_us": %.1f}\n',
+    '"p50_us": %d, "p90_us": %d, "p95_us": %d, "p99_us": %d, "max_us": %d, "mean_us": %.1f, ' ..
+    '"token_wraps": %d}\n',
     summary.requests, summary.duration, non2xx, e.connect + e.read + e.write + e.timeout,
     latency:percentile(50), latency:percentile(90), latency:percentile(95),
-    latency:percentile(99), latency.max, latency.mean))
+    latency:percentile(99), latency.max, latency.mean, wrapped))
 end

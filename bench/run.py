@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -240,8 +241,32 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+@dataclass(frozen=True)
+class Server:
+    base: str
+    pid: int  # gunicorn's master; its children are the workers
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process and its children (gunicorn's master and workers),
+    read from /proc; None where there is no /proc to read."""
+    ticks = 0
+    try:
+        entries = [e for e in Path("/proc").iterdir() if e.name.isdigit()]
+    except OSError:
+        return None
+    for entry in entries:
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # exited meanwhile
+        if int(entry.name) == pid or int(fields[1]) == pid:
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 @contextlib.contextmanager
-def running(command: list[str], env: dict[str, str], port: int, log: Path) -> Iterator[str]:
+def running(command: list[str], env: dict[str, str], port: int, log: Path) -> Iterator[Server]:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("LEUKEMIA_CDS_")}
     full_env.update(env)
     with log.open("w") as out:
@@ -261,7 +286,7 @@ def running(command: list[str], env: dict[str, str], port: int, log: Path) -> It
                     raise RuntimeError(message) from None
                 time.sleep(0.1)
         try:
-            yield base
+            yield Server(base, process.pid)
         finally:
             os.killpg(process.pid, signal.SIGTERM)
             process.wait(timeout=30)
@@ -292,13 +317,18 @@ def one_client(base: str, path: str, raw: bytes, tokens: list[str] | None, n: in
     return percentiles(time_calls(call, n, warmup))
 
 
-def wrk(base: str, path: str, body_file: Path, tokens_file: Path | None, connections: int,
+def wrk(server: Server, path: str, body_file: Path, tokens_file: Path | None, connections: int,
         seconds: int) -> dict[str, Any]:
+    """A closed-loop `wrk` run, with the server's CPU time per answered request (its master and
+    workers, from /proc): the figure sizing needs, and a check that throughput is bound by CPU
+    rather than by waiting."""
     threads = min(2, connections)
     command = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s",
-               "--timeout", "10s", "-s", str(ROOT / "bench" / "post.lua"), base + path, "--",
-               str(tokens_file) if tokens_file else "none", str(body_file), str(threads)]
+               "--timeout", "10s", "-s", str(ROOT / "bench" / "post.lua"), server.base + path,
+               "--", str(tokens_file) if tokens_file else "none", str(body_file), str(threads)]
+    cpu_before = cpu_seconds(server.pid)
     out = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60)
+    cpu_after = cpu_seconds(server.pid)
     line = [x for x in out.stdout.splitlines() if x.startswith("{")]
     if not line:
         raise RuntimeError(f"wrk printed no result: {out.stdout} {out.stderr}")
@@ -312,6 +342,9 @@ def wrk(base: str, path: str, body_file: Path, tokens_file: Path | None, connect
         "p50_ms": result["p50_us"] / 1000, "p90_ms": result["p90_us"] / 1000,
         "p95_ms": result["p95_us"] / 1000, "p99_ms": result["p99_us"] / 1000,
         "tail_p99_over_p50": round(result["p99_us"] / max(1, result["p50_us"]), 2),
+        "token_wraps": result["token_wraps"],
+        "server_cpu_ms_per_request": None if cpu_before is None or cpu_after is None else round(
+            (cpu_after - cpu_before) * 1000 / max(1, result["requests"]), 2),
     }
 
 
@@ -343,12 +376,13 @@ def over_http(args: argparse.Namespace, signer: LocalSigner, tmp: Path) -> dict[
     results: dict[str, Any] = {"hook": hook, "size": 200}
     with environment(base_url, data_dir, signer) as env, \
             running([sys.executable, "-m", "service", "serve", "--port", str(port)], env, port,
-                    tmp / "service.log") as base, \
+                    tmp / "service.log") as server, \
             running(gunicorn_floor(floor_port), {}, floor_port, tmp / "floor.log") as floor:
         aud = base_url + path
         n = 50 if args.quick else 300
-        single = one_client(base, path, raw, [signer.token(aud) for _ in range(n + 20)], n, 20)
-        floor_single = one_client(floor, path, raw, None, n, 20)
+        single = one_client(server.base, path, raw, [signer.token(aud) for _ in range(n + 20)],
+                            n, 20)
+        floor_single = one_client(floor.base, path, raw, None, n, 20)
         single["floor_p50_ms"] = floor_single["median_ms"]
         single["ratio_to_floor"] = round(single["median_ms"] / floor_single["median_ms"], 2)
         results["one_client"] = single
@@ -356,14 +390,21 @@ def over_http(args: argparse.Namespace, signer: LocalSigner, tmp: Path) -> dict[
             results["concurrent"] = "skipped: wrk is not installed (apt-get install wrk)"
             return results
         seconds = 2 if args.quick else 10
-        count = 1500 if args.quick else 9000
+
+        def tokens_for(floor_run: dict[str, Any], connections: int) -> Path:
+            """Enough single-use tokens for a run at this concurrency: the floor, measured
+            first, bounds the service's throughput (it does the floor's work and more), with a
+            margin for wrk's threads taking unequal shares."""
+            count = int(floor_run["rps"] * seconds * 1.5) + 10 * connections
+            tokens_file = tmp / f"tokens-{connections}.txt"
+            tokens_file.write_text("\n".join(
+                signer.token(aud, lifetime_s=300) for _ in range(count)) + "\n")
+            return tokens_file
+
         # One closed-loop client again, from wrk: the Python client above spends milliseconds
         # of the same two cores on its own side of every call.
-        tokens_file = tmp / "tokens-1.txt"
-        tokens_file.write_text("\n".join(
-            signer.token(aud, lifetime_s=300) for _ in range(count)) + "\n")
-        lone = wrk(base, path, body_file, tokens_file, 1, seconds)
         floor_lone = wrk(floor, path, body_file, None, 1, seconds)
+        lone = wrk(server, path, body_file, tokens_for(floor_lone, 1), 1, seconds)
         lone["floor_p50_ms"] = floor_lone["p50_ms"]
         lone["ratio_to_floor"] = round(lone["p50_ms"] / floor_lone["p50_ms"], 2)
         results["one_client_wrk"] = lone
@@ -371,16 +412,13 @@ def over_http(args: argparse.Namespace, signer: LocalSigner, tmp: Path) -> dict[
         concurrent = []
         completed = 0
         for connections in (16, 64):
-            tokens_file = tmp / f"tokens-{connections}.txt"
-            tokens_file.write_text("\n".join(
-                signer.token(aud, lifetime_s=300) for _ in range(count)) + "\n")
-            service = wrk(base, path, body_file, tokens_file, connections, seconds)
-            if service["requests"] >= count:
-                service["note"] = "token supply exhausted; rerun with more tokens"
             floor_run = wrk(floor, path, body_file, None, connections, seconds)
+            service = wrk(server, path, body_file, tokens_for(floor_run, connections),
+                          connections, seconds)
             service["floor_rps"] = floor_run["rps"]
             service["floor_p50_ms"] = floor_run["p50_ms"]
             service["floor_p99_ms"] = floor_run["p99_ms"]
+            service["floor_server_cpu_ms_per_request"] = floor_run["server_cpu_ms_per_request"]
             service["rps_ratio_to_floor"] = round(service["rps"] / floor_run["rps"], 2)
             completed += service["requests"] - service["errors"]
             concurrent.append(service)
@@ -465,6 +503,9 @@ def _wait_for_port(port: int) -> None:
 # ---- report ------------------------------------------------------------------------------------
 
 
+_RAN_OUT = "  TOKENS RAN OUT: errors include the benchmark's own replays"
+
+
 def table(result: dict[str, Any]) -> str:
     lines = ["", f"in-process (full hook call, {result['jwt_alg']} tokens unless named; "
                  "floor = parse-only Flask route, same body)",
@@ -494,7 +535,7 @@ def table(result: dict[str, Any]) -> str:
         lone = http_part["one_client_wrk"]
         lines.append(f"one client: p50 {lone['p50_ms']:.2f} ms, p99 {lone['p99_ms']:.2f} ms "
                      f"(floor p50 {lone['floor_p50_ms']:.2f} ms, ratio {lone['ratio_to_floor']};"
-                     f" wrk -c1, {lone['rps']} req/s)")
+                     f" wrk -c1, {lone['rps']} req/s)" + _RAN_OUT * bool(lone["token_wraps"]))
     if isinstance(http_part["concurrent"], str):
         lines.append(http_part["concurrent"])
     else:
@@ -502,7 +543,9 @@ def table(result: dict[str, Any]) -> str:
             lines.append(
                 f"c={row['connections']:<3} {row['rps']:>7.1f} req/s (floor {row['floor_rps']},"
                 f" x{row['rps_ratio_to_floor']})  p50 {row['p50_ms']:.1f}  p99 {row['p99_ms']:.1f}"
-                f" ms (p99/p50 {row['tail_p99_over_p50']})  errors {row['errors']}")
+                f" ms (p99/p50 {row['tail_p99_over_p50']})  errors {row['errors']}  server CPU "
+                f"{row['server_cpu_ms_per_request']} ms/request (floor "
+                f"{row['floor_server_cpu_ms_per_request']})" + _RAN_OUT * bool(row["token_wraps"]))
         if "audit" in http_part:
             lines.append(f"audit rows {http_part['audit']['rows_written']} for "
                          f"{http_part['audit']['successful_requests']} answered; lost "

@@ -7,7 +7,9 @@ themselves are judged from the full run, not asserted here (speed is measured, n
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -47,10 +49,13 @@ def test_quick_benchmark_runs_and_reports_every_figure(tmp_path):
     if shutil.which("wrk"):
         lone = result["http"]["one_client_wrk"]
         assert lone["connections"] == 1 and lone["errors"] == 0 and lone["floor_p50_ms"] > 0
+        assert lone["token_wraps"] == 0
         for row in result["http"]["concurrent"]:
             assert row["connections"] in (16, 64)
+            assert row["token_wraps"] == 0, "the token supply is sized from the floor's rate"
             assert row["errors"] == 0, row
             assert row["rps"] > 0 and row["floor_rps"] > 0
+            assert row["server_cpu_ms_per_request"] > row["floor_server_cpu_ms_per_request"] > 0
         assert result["http"]["audit"]["lost"] == 0, "every answered call has its audit row"
 
     fetch = result["fhir_fetch"]
@@ -78,6 +83,31 @@ def test_a_call_and_its_floor_are_timed_in_alternating_blocks():
     timed = run.time_alternating([lambda: order.append("a"), lambda: order.append("b"),
                                   lambda: order.append("c")], 4, 0, rounds=2)
     assert [len(t) for t in timed] == [4, 4, 4] and "".join(order) == "aabbcc" "ccbbaa"
+
+
+def test_server_cpu_is_the_masters_and_its_workers():
+    """The CPU-per-request figure reads gunicorn's master and its children: a child's work
+    counts, and work of processes outside that tree does not."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    import run  # type: ignore[import-not-found]
+
+    burn = ("import time\nt = time.process_time()\nwhile time.process_time() - t < 0.4: pass\n"
+            "print('burnt', flush=True)\ntime.sleep(60)")
+    master = subprocess.Popen(
+        [sys.executable, "-c", f"import subprocess, sys; subprocess.run([sys.executable, '-c', "
+                               f"{burn!r}])"], stdout=subprocess.PIPE, text=True,
+        start_new_session=True)
+    bystander = subprocess.Popen([sys.executable, "-c", burn], stdout=subprocess.PIPE, text=True,
+                                 start_new_session=True)
+    try:
+        assert master.stdout.readline() == "burnt\n"
+        assert bystander.stdout.readline() == "burnt\n"
+        spent = run.cpu_seconds(master.pid)
+        assert spent is not None and 0.35 <= spent < 0.8  # the child's 0.4 s, not the bystander's
+    finally:
+        for process in (master, bystander):
+            os.killpg(process.pid, signal.SIGKILL)  # the master's child too
+            process.wait(timeout=10)
 
 
 def test_the_protocol_shell_answers_no_cards_but_still_checks_and_audits(tmp_path):
