@@ -39,16 +39,18 @@ class LiveServer:
 
 @contextlib.contextmanager
 def live_server(env: dict[str, str], log_path: Path, port: int | None = None,
-                workers: int = 2) -> Iterator[LiveServer]:
-    """Run the service with `env` (LEUKEMIA_CDS_* only; the caller's own are dropped)."""
+                workers: int = 2, command: list[str] | None = None,
+                cwd: Path | None = None) -> Iterator[LiveServer]:
+    """Run the service with `env` (LEUKEMIA_CDS_* only; the caller's own are dropped).
+    `command`, when given, replaces `leukemia-cds serve` and must listen on `port`."""
     port = port or free_port()
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("LEUKEMIA_CDS_")}
     full_env.update(env)
     full_env.setdefault("LEUKEMIA_CDS_WORKERS", str(workers))
     with log_path.open("w") as log:
         process = subprocess.Popen(
-            [*server_command(), "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=full_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            command or [*server_command(), "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env=full_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=cwd,
         )
         try:  # whatever happens below, the server's process group does not outlive the test
             base = f"http://127.0.0.1:{port}"

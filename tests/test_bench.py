@@ -66,9 +66,15 @@ def test_quick_benchmark_runs_and_reports_every_figure(tmp_path):
     assert "in-process" in done.stdout and "over HTTP" in done.stdout
 
 
-def test_a_call_and_its_floor_are_timed_in_alternating_blocks():
+def _run_module() -> Any:
     sys.path.insert(0, str(ROOT / "bench"))
     import run  # type: ignore[import-not-found]
+
+    return run
+
+
+def test_a_call_and_its_floor_are_timed_in_alternating_blocks():
+    run = _run_module()
 
     order: list[str] = []
     full, floor = run.time_alternating([lambda: order.append("c"), lambda: order.append("f")],
@@ -88,8 +94,7 @@ def test_a_call_and_its_floor_are_timed_in_alternating_blocks():
 def test_server_cpu_is_the_masters_and_its_workers():
     """The CPU-per-request figure reads gunicorn's master and its children: a child's work
     counts, and work of processes outside that tree does not."""
-    sys.path.insert(0, str(ROOT / "bench"))
-    import run  # type: ignore[import-not-found]
+    run = _run_module()
 
     burn = ("import time\nt = time.process_time()\nwhile time.process_time() - t < 0.4: pass\n"
             "print('burnt', flush=True)\ntime.sleep(60)")
@@ -113,8 +118,7 @@ def test_server_cpu_is_the_masters_and_its_workers():
 def test_the_protocol_shell_answers_no_cards_but_still_checks_and_audits(tmp_path):
     """The shell the benchmark times beside the full call must do every step but the clinical
     ones: otherwise "clinical" (full minus shell) would be a wrong figure."""
-    sys.path.insert(0, str(ROOT / "bench"))
-    import run  # type: ignore[import-not-found]
+    run = _run_module()
 
     from service.app import create_app
     from service.config import Settings

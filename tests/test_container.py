@@ -17,7 +17,6 @@ import os
 import re
 import shlex
 import shutil
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -33,7 +32,7 @@ from service.store.store import SQLITE_FILE
 from service.synth.generator import generate
 from service.synth.hooks import prefetch_for
 from tests.conftest import write_clients
-from tests.live import _wait_ready, free_port
+from tests.live import LiveServer, free_port, live_server
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = ROOT / "Dockerfile"
@@ -170,25 +169,17 @@ def test_the_installed_wheel_is_what_runs_not_the_sources(image: Image):
     assert "openapi.json" in packaged, "package data is in the wheel"
 
 
-def _start(image: Image, port: int, log: Path, **extra: str) -> subprocess.Popen[bytes]:
-    with log.open("w") as out:
-        return subprocess.Popen(image.command(port), env=image.environment(**extra),
-                                cwd=image.workdir, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
+def serving(image: Image, port: int, log: Path,
+            **extra: str) -> contextlib.AbstractContextManager[LiveServer]:
+    """The image's CMD running in its WORKDIR with its ENV, until the block ends."""
+    return live_server(image.environment(**extra), log, port=port,
+                       command=image.command(port), cwd=image.workdir)
 
 
 def test_as_run_without_clients_it_is_healthy_ready_and_refuses_every_call(image, tmp_path):
-    port, log = free_port(), tmp_path / "service.log"
-    process = _start(image, port, log)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_ready(base, process, log)
+    port = free_port()
+    with serving(image, port, tmp_path / "service.log") as live:
+        base = live.base
         assert requests.get(f"{base}/healthz", timeout=5).json() == {"status": "ok"}
         assert subprocess.run(image.healthcheck(port), env=image.environment(),
                               timeout=30).returncode == 0
@@ -196,20 +187,16 @@ def test_as_run_without_clients_it_is_healthy_ready_and_refuses_every_call(image
         assert refused.status_code == 401
         assert refused.json()["resourceType"] == "OperationOutcome"
         assert requests.get(f"{base}/", timeout=5).status_code == 404, "the sandbox is off"
-    finally:
-        _stop(process)
     assert subprocess.run(image.healthcheck(port), env=image.environment(), timeout=30,
                           capture_output=True).returncode != 0, "a dead service fails its check"
 
 
 def test_given_a_client_as_the_readme_shows_it_answers_a_hook_with_cards(image, tmp_path):
     ehr = LocalSigner.generate("https://ehr.example/cds-client")
-    port, log = free_port(), tmp_path / "service.log"
+    port = free_port()
     public = f"http://127.0.0.1:{port}"
-    process = _start(image, port, log, LEUKEMIA_CDS_PUBLIC_URL=public,
-                     LEUKEMIA_CDS_CLIENTS=str(write_clients(tmp_path / "clients.json", ehr)))
-    try:
-        _wait_ready(public, process, log)
+    with serving(image, port, tmp_path / "service.log", LEUKEMIA_CDS_PUBLIC_URL=public,
+                 LEUKEMIA_CDS_CLIENTS=str(write_clients(tmp_path / "clients.json", ehr))):
         resources = [e["resource"] for e in generate(
             "b-all-first-relapse-high-burden", size=50, seed=3).bundle()["entry"]]
         pid = next(r["id"] for r in resources if r["resourceType"] == "Patient")
@@ -221,8 +208,6 @@ def test_given_a_client_as_the_readme_shows_it_answers_a_hook_with_cards(image, 
                                headers={"Authorization": f"Bearer {ehr.token(public + path)}"})
         assert answer.status_code == 200, answer.text
         assert answer.json()["cards"], "catalogue and terminology load from the image's paths"
-    finally:
-        _stop(process)
     database = image.path(image.final.env["LEUKEMIA_CDS_DATA_DIR"]) / SQLITE_FILE
     with contextlib.closing(sqlite3.connect(database)) as db:
         rows = db.execute(f"select status from {hook_call.name} where hook_instance = ?",
