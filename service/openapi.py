@@ -103,7 +103,8 @@ def _schemas() -> dict[str, Any]:
                                                  (FeedbackRequest, "validation")]
     outputs: list[tuple[type[BaseModel], Any]] = [(CdsResponse, "serialization"),
                                                   (Discovery, "serialization")]
-    contexts = [(model, "validation") for model in CONTEXT_MODELS.values()]
+    contexts: list[tuple[type[BaseModel], Any]] = [(model, "validation")
+                                                   for model in CONTEXT_MODELS.values()]
     _, request_defs = models_json_schema(inputs + contexts, ref_template=_REF)
     # The model takes any object and validates it per hook after the hook is known; the document
     # says which object each hook needs.
@@ -159,7 +160,7 @@ _EXAMPLE_CALL = {
 
 
 def build() -> dict[str, Any]:
-    secured = [{"cdsClientJwt": []}]
+    secured: list[dict[str, list[str]]] = [{"cdsClientJwt": []}]
     return {
         "openapi": "3.1.0",
         "info": {

@@ -8,6 +8,8 @@ CAR T is contested (D18): the card lists what favours and what argues against, n
 
 from __future__ import annotations
 
+from typing import Any
+
 from service.decision import rules as R
 from service.decision.context import REMISSION, RR, Ctx, timing
 from service.decision.model import Recommendation
@@ -37,7 +39,7 @@ def options(ctx: Ctx) -> list[Recommendation]:
             primary_refractory=ctx.status == "primary-refractory",
         ))
     if age is None or age >= 18:
-        adult_vars = {"confirm": confirm19 + (("age",) if age is None else ()),
+        adult_vars: dict[str, Any] = {"confirm": confirm19 + (("age",) if age is None else ()),
                       "exactly_18": age == 18}
         out.append(ctx.rec(R.CART_BREXU, ctx.f_age, ctx.f_status, cd19.fact, **adult_vars))
         out.append(ctx.rec(R.CART_OBE, ctx.f_age, ctx.f_status, cd19.fact, **adult_vars))

@@ -48,7 +48,7 @@ def _b_all(ctx: Ctx) -> list[Recommendation]:
     age = ctx.age
     in_cr = ctx.status in REMISSION or ctx.status == "post-induction"
     if in_cr and ctx.mrd.state == "positive":
-        trials = MRD_CAR_T_TRIALS
+        trials: tuple[str, ...] = MRD_CAR_T_TRIALS
         if age is not None and age <= 25 and ctx.status in {"cr1", "post-induction"}:
             trials = (CASSIOPEIA, *trials)
         out.append(ctx.rec(R.TRIAL_MRD_POS_ALL, ctx.mrd.fact, ctx.f_status, ctx.f_age,

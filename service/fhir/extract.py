@@ -23,7 +23,7 @@ from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, get_args
+from typing import Any, cast, get_args
 
 import orjson
 from fhir.resources.R4B import get_fhir_model_class
@@ -34,11 +34,15 @@ from service.facts import (
     CarTEvent,
     DataQualityFinding,
     DraftOrder,
+    DrugClass,
+    DrugId,
     Exposure,
     Fact,
     FindingCode,
+    Marker,
     MarkerFact,
     MrdFact,
+    MrdMethod,
     PatientFacts,
     ProcedureEvent,
     Provenance,
@@ -735,7 +739,7 @@ def _read_marker(
     comparator: str | None = None
     call: str | None = None
     unit: str | None = None
-    value = node.get(vkey) if vkey else None
+    value: Any = node.get(vkey) if vkey else None
     interp = _interpretation_call(col, node)
     raw = ""
     if vkey == "valueQuantity" or (
@@ -994,13 +998,14 @@ def _condition(col: _Collector, cond: Mapping[str, Any], ref: str) -> None:
         )
     elif lineages:
         col.lineage.append(_Cand(lineages.pop(), prov()))
-        for c in _codings(code):
-            if str(c.get("system", "")).rstrip("/") == ICD10CM or c.get("system") in (
+        for coding in _codings(code):
+            if str(coding.get("system", "")).rstrip("/") == ICD10CM or coding.get("system") in (
                 "urn:oid:2.16.840.1.113883.6.90",
             ):
-                digits = str(c.get("code", "")).replace(".", "").upper()
+                digits = str(coding.get("code", "")).replace(".", "").upper()
                 if re.fullmatch(r"C9[12]0[012]", digits):
-                    col.icd_hint.append(_Cand(_ICD_HINT[digits[-1]], prov(f"{c.get('code')}")))
+                    col.icd_hint.append(
+                        _Cand(_ICD_HINT[digits[-1]], prov(f"{coding.get('code')}")))
         if clinical in _CONDITION_CLINICAL:
             col.clinical_status.append(_Cand(clinical, prov(f"clinicalStatus {clinical}")))
 
@@ -1200,8 +1205,9 @@ def _medication_use(col: _Collector, res: Mapping[str, Any], ref: str) -> None:
         )
         col.exposures.append(
             Exposure(
-                drug=hit.drug,
-                drug_class=concept.drug_class or "other",
+                # the terminology's drug ids and classes; the model checks them all the same
+                drug=cast(DrugId, hit.drug),
+                drug_class=cast(DrugClass, concept.drug_class or "other"),
                 date=when,  # type: ignore[arg-type]
                 status=status,
                 resource_type=rtype,
@@ -1330,7 +1336,7 @@ def _mrd_facts(col: _Collector) -> tuple[MrdFact | None, tuple[MrdFact, ...]]:
             comparator=c.parsed.comparator,
             below_lod=c.parsed.below_lod,
             detected=c.parsed.detected,
-            method=next(iter(methods), None),
+            method=cast("MrdMethod | None", next(iter(methods), None)),  # the model checks it
             raw=c.parsed.raw,  # type: ignore[arg-type]
             source=c.source,
         )
@@ -1426,7 +1432,7 @@ def _age(col: _Collector) -> tuple[Fact[date] | None, Fact[int] | None, str | No
     return None, None, pid
 
 
-def _lineage(col: _Collector, markers: Mapping[str, MarkerFact]) -> Fact[Any] | None:
+def _lineage(col: _Collector, markers: Mapping[Marker, MarkerFact]) -> Fact[Any] | None:
     specific = [c for c in col.lineage if c.value != "all-unspecified"]
     if specific:
         return _resolve(col, "lineage", specific, "diagnosis")
@@ -1461,7 +1467,7 @@ def _lineage(col: _Collector, markers: Mapping[str, MarkerFact]) -> Fact[Any] | 
 
 def _assemble(col: _Collector) -> PatientFacts:
     birth, age, pid = _age(col)
-    markers: dict[str, MarkerFact] = {}
+    markers: dict[Marker, MarkerFact] = {}
     for name in MARKERS:
         if col.markers.get(name):
             mf = _resolve_marker(col, name, col.markers[name])

@@ -43,7 +43,9 @@ def _split_request(doc: Mapping[str, Any]) -> tuple[list[Any], str | None, Any, 
     resources = (
         [v for v in prefetch.values() if v is not None] if isinstance(prefetch, Mapping) else []
     )
-    context = doc.get("context") if isinstance(doc.get("context"), Mapping) else {}
+    context = doc.get("context")
+    if not isinstance(context, Mapping):
+        context = {}
     patient_id = context.get("patientId") if isinstance(context.get("patientId"), str) else None
     selections = context.get("selections")
     return (

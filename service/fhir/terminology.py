@@ -305,7 +305,7 @@ def _build(root: Path) -> Terminology:
         raise TerminologyError(f"{cs_file.name}: url must be {LOCAL_SYSTEM}")
 
     raw_concepts = {c["code"]: c for c in cs.get("concept", [])}
-    valuesets = {}
+    valuesets: dict[str, frozenset[tuple[str, str]]] = {}
     vs_docs: dict[str, dict[str, Any]] = {}
     for f in sorted(root.glob("ValueSet-*.json")):
         doc = _read(f)

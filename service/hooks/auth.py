@@ -318,7 +318,7 @@ def _peek(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
     return header, payload
 
 
-_KEY_OBJECTS: dict[tuple[str, str], Any] = {}
+_KEY_OBJECTS: dict[tuple[str, bytes], Any] = {}
 
 
 def _key_for(jwk: dict[str, Any], alg: str) -> Any:

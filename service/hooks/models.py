@@ -77,7 +77,7 @@ class OrderSelectContext(OrderSignContext):
     selections: list[str] = Field(min_length=1)
 
 
-CONTEXT_MODELS: dict[str, type[_In]] = {
+CONTEXT_MODELS: dict[str, type[PatientViewContext] | type[OrderSignContext]] = {
     "patient-view": PatientViewContext,
     "order-select": OrderSelectContext,
     "order-sign": OrderSignContext,

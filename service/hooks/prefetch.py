@@ -86,7 +86,9 @@ def render_template(template: str, context: dict[str, Any]) -> str:
 
 
 def _error_issues(outcome: dict[str, Any]) -> list[str]:
-    issues = outcome.get("issue") if isinstance(outcome.get("issue"), list) else []
+    issues = outcome.get("issue")
+    if not isinstance(issues, list):
+        issues = []
     texts = []
     for issue in issues:
         if isinstance(issue, dict) and issue.get("severity") in {"error", "fatal"}:
@@ -208,9 +210,10 @@ class Fetcher:
             resources.extend(resources_of(body))
             if len(resources) > self.settings.max_bundle_entries:
                 raise _KeyFailed(_too_many(self.settings))
-            url = _next_link(body)
-            if url is None:
+            next_url = _next_link(body)
+            if next_url is None:
                 return resources
+            url = next_url
             if urlsplit(url)[:2] != self.origin:
                 raise _KeyFailed("FHIR server's next link points to another server")
         raise _KeyFailed(

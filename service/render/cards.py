@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 
 from fhir.resources.R4B.medicationrequest import MedicationRequest
 from fhir.resources.R4B.servicerequest import ServiceRequest
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from service import jsonio
 from service.decision import FactUsed, Recommendation
@@ -129,7 +129,7 @@ def build_suggestion(spec: SuggestionSpec, variables: Mapping[str, Any], *, pati
 
 
 @lru_cache(maxsize=4096)
-def _validate(model: type, resource_json: str) -> None:
+def _validate(model: type[BaseModel], resource_json: str) -> None:
     """Validate a suggested resource with fhir.resources (R4B), once per distinct content.
 
     The subject differs per patient but is always a plain Patient reference, so the content is

@@ -96,8 +96,8 @@ def token() -> Response:
     """A token for one call to `path`, signed by the sandbox key (60 s, fresh jti)."""
     body = request.get_json(silent=True)  # JSON only: a cross-site form cannot send it
     path = body.get("path") if isinstance(body, dict) else None
-    match = _CALLABLE.match(path) if isinstance(path, str) else None
-    if match is None or (match.group(1) and match.group(1) not in SERVICES):
+    if not isinstance(path, str) or (match := _CALLABLE.match(path)) is None or (
+            match.group(1) and match.group(1) not in SERVICES):
         raise ApiError(400, "path must be /cds-services, /cds-services/{id} or "
                             "/cds-services/{id}/feedback of this service.")
     authenticator = auth.authenticator()

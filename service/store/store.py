@@ -290,7 +290,8 @@ class _Checkpointer:
                 # SQLAlchemy would begin around it.
                 raw = self.engine.raw_connection()
                 try:
-                    raw.driver_connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    driver: Any = raw.driver_connection  # the sqlite3 connection
+                    driver.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
                 finally:
                     raw.close()
                 failures = 0
@@ -300,7 +301,7 @@ class _Checkpointer:
                 failures += 1
                 if failures % 60 == 0:
                     log.warning("WAL checkpoints keep failing (%s); SQLite's own checkpoint "
-                                "takes over", type(getattr(exc, "orig", None) or exc).__name__,
+                                "takes over", type(getattr(exc, 'orig', None) or exc).__name__,
                                 extra={"event": "store_error"})
 
     def stop(self) -> None:
@@ -381,7 +382,7 @@ class Store:
             # The driver's message can contain the URL; name the backend and the error class.
             raise StoreError(
                 f"cannot open the audit database ({engine.dialect.name}): "
-                f"{type(exc.orig or exc).__name__}"
+                f"{type(getattr(exc, 'orig', None) or exc).__name__}"
             ) from None
         return cls(engine)
 
@@ -400,7 +401,8 @@ class Store:
             with self.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
         except SQLAlchemyError as exc:
-            return f"audit database unreachable ({type(exc.orig or exc).__name__})"
+            cause = getattr(exc, "orig", None) or exc
+            return f"audit database unreachable ({type(cause).__name__})"
         return None
 
     # ---- JWT replay ------------------------------------------------------------------------
