@@ -188,3 +188,42 @@ def test_counting_under_valgrind_sees_the_extra_work():
     busy = count(["-c", "for i in range(200_000): pass"])
     assert idle > 1_000_000  # an interpreter start-up, not a parse failure
     assert busy - idle > 2_000_000  # ~10+ instructions per loop turn
+
+
+def _trial_module() -> Any:
+    sys.path.insert(0, str(ROOT / "bench"))
+    import compiled_trial  # type: ignore[import-not-found]
+
+    return compiled_trial
+
+
+def test_the_compiled_trial_accounts_for_every_decision_module():
+    trial = _trial_module()
+    decision = {str(p.relative_to(ROOT)) for p in (ROOT / "service" / "decision").glob("*.py")}
+    listed = set(trial.COMPILED) | set(trial.NOT_COMPILED)
+    assert decision <= listed, "a new rules module is neither compiled nor said not to be"
+    assert all((ROOT / module).is_file() for module in listed)
+
+
+_PERCENTS = ("from service.fhir.values import parse_percent_text as p; "
+             "print([repr(p(t)) for t in ('45%', '< 5 %', '0.5', 'abc%', None)])")
+
+
+@pytest.mark.slow
+def test_the_compiled_trial_compiles_in_a_copy_and_never_in_this_tree(tmp_path):
+    trial = _trial_module()
+    copy = tmp_path / "tree"
+    copied = trial.copy_tracked(ROOT, copy)
+    assert "service/fhir/values.py" in copied
+    assert not any(name.startswith((".venv/", ".git/")) for name in copied)
+    trial.compile_modules(copy, ("service/fhir/values.py",))
+    there = trial.imported_from(copy, ("service/fhir/values.py", "service/fhir/extract.py"))
+    assert there["service/fhir/values.py"].endswith(".so")
+    assert there["service/fhir/extract.py"] == "service/fhir/extract.py"
+    assert trial.imported_from(ROOT, ("service/fhir/values.py",)) == {
+        "service/fhir/values.py": "service/fhir/values.py"}
+    # compiled, the module gives the answers it gives as Python, junk included
+    answers = [subprocess.run([sys.executable, "-c", _PERCENTS], cwd=tree, check=True,
+                              capture_output=True, text=True).stdout for tree in (copy, ROOT)]
+    assert answers[0] == answers[1]
+    assert "45" in answers[0] and "Unreadable" in answers[0]
