@@ -6,6 +6,7 @@ themselves are judged from the full run, not asserted here (speed is measured, n
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import shutil
@@ -66,15 +67,15 @@ def test_quick_benchmark_runs_and_reports_every_figure(tmp_path):
     assert "in-process" in done.stdout and "over HTTP" in done.stdout
 
 
-def _run_module() -> Any:
-    sys.path.insert(0, str(ROOT / "bench"))
-    import run  # type: ignore[import-not-found]
-
-    return run
+def _bench(name: str) -> Any:
+    """A script of bench/ as a module (bench/ is not a package: its scripts run standalone)."""
+    if str(ROOT / "bench") not in sys.path:
+        sys.path.insert(0, str(ROOT / "bench"))
+    return importlib.import_module(name)
 
 
 def test_a_call_and_its_floor_are_timed_in_alternating_blocks():
-    run = _run_module()
+    run = _bench("run")
 
     order: list[str] = []
     full, floor = run.time_alternating([lambda: order.append("c"), lambda: order.append("f")],
@@ -94,7 +95,7 @@ def test_a_call_and_its_floor_are_timed_in_alternating_blocks():
 def test_server_cpu_is_the_masters_and_its_workers():
     """The CPU-per-request figure reads gunicorn's master and its children: a child's work
     counts, and work of processes outside that tree does not."""
-    run = _run_module()
+    run = _bench("run")
 
     burn = ("import time\nt = time.process_time()\nwhile time.process_time() - t < 0.4: pass\n"
             "print('burnt', flush=True)\ntime.sleep(60)")
@@ -118,7 +119,7 @@ def test_server_cpu_is_the_masters_and_its_workers():
 def test_the_protocol_shell_answers_no_cards_but_still_checks_and_audits(tmp_path):
     """The shell the benchmark times beside the full call must do every step but the clinical
     ones: otherwise "clinical" (full minus shell) would be a wrong figure."""
-    run = _run_module()
+    run = _bench("run")
 
     from service.app import create_app
     from service.config import Settings
@@ -151,13 +152,6 @@ def test_the_protocol_shell_answers_no_cards_but_still_checks_and_audits(tmp_pat
 # parts are checked: the set-up each counted child runs, and the counting itself.
 
 
-def _instructions_module():
-    sys.path.insert(0, str(ROOT / "bench"))
-    import instructions  # type: ignore[import-not-found]
-
-    return instructions
-
-
 @pytest.mark.parametrize("case", ["patient-view/200", "order-sign/200", "shell/200",
                                   "floor/200"])
 def test_each_counted_case_runs_natively(case, tmp_path):
@@ -175,7 +169,7 @@ def test_each_counted_case_runs_natively(case, tmp_path):
 
 
 def test_per_call_is_the_difference_over_the_extra_calls():
-    per_call = _instructions_module().per_call
+    per_call = _bench("instructions").per_call
     assert per_call(1_000, 6_000, 10, 60) == 100
     with pytest.raises(ValueError):
         per_call(1_000, 6_000, 10, 10)
@@ -183,22 +177,15 @@ def test_per_call_is_the_difference_over_the_extra_calls():
 
 @pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind not installed")
 def test_counting_under_valgrind_sees_the_extra_work():
-    count = _instructions_module().count
+    count = _bench("instructions").count
     idle = count(["-c", "pass"])
     busy = count(["-c", "for i in range(200_000): pass"])
     assert idle > 1_000_000  # an interpreter start-up, not a parse failure
     assert busy - idle > 2_000_000  # ~10+ instructions per loop turn
 
 
-def _trial_module() -> Any:
-    sys.path.insert(0, str(ROOT / "bench"))
-    import compiled_trial  # type: ignore[import-not-found]
-
-    return compiled_trial
-
-
 def test_the_compiled_trial_accounts_for_every_decision_module():
-    trial = _trial_module()
+    trial = _bench("compiled_trial")
     decision = {str(p.relative_to(ROOT)) for p in (ROOT / "service" / "decision").glob("*.py")}
     listed = set(trial.COMPILED) | set(trial.NOT_COMPILED)
     assert decision <= listed, "a new rules module is neither compiled nor said not to be"
@@ -211,7 +198,7 @@ _PERCENTS = ("from service.fhir.values import parse_percent_text as p; "
 
 @pytest.mark.slow
 def test_the_compiled_trial_compiles_in_a_copy_and_never_in_this_tree(tmp_path):
-    trial = _trial_module()
+    trial = _bench("compiled_trial")
     copy = tmp_path / "tree"
     copied = trial.copy_tracked(ROOT, copy)
     assert "service/fhir/values.py" in copied
