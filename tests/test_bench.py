@@ -56,6 +56,7 @@ def test_quick_benchmark_runs_and_reports_every_figure(tmp_path):
             assert row["token_wraps"] == 0, "the token supply is sized from the floor's rate"
             assert row["errors"] == 0, row
             assert row["rps"] > 0 and row["floor_rps"] > 0
+            assert row["floor_tail_p99_over_p50"] >= 1 and row["tail_p99_over_p50"] >= 1
             assert row["server_cpu_ms_per_request"] > row["floor_server_cpu_ms_per_request"] > 0
         assert result["http"]["audit"]["lost"] == 0, "every answered call has its audit row"
 
