@@ -6,7 +6,11 @@ build stage copies, install it apart from the source tree, lay out the final sta
 under a stand-in root, and start the service with the final stage's environment, working
 directory and command. What a hospital's engineer would see break first — a file missing from
 the build context or the wheel, data looked up in the source tree, a wrong path in `ENV`, a
-`HEALTHCHECK` that cannot pass — fails here. Not covered: the base image, the non-root user.
+`HEALTHCHECK` that cannot pass — fails here. The Kubernetes Deployment runs the image with a
+read-only root filesystem and writable volumes only where `deploy/deployment.yaml` mounts them;
+that too is replayed, with read-only bind mounts in a private mount namespace. Not covered: the
+base image, and the non-root user (this machine's Python lives under /root, which another user
+cannot enter).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from pathlib import Path
 
 import pytest
 import requests
+import yaml
 
 from service.hooks.auth import LocalSigner
 from service.store.schema import hook_call
@@ -36,6 +41,7 @@ from tests.live import LiveServer, free_port, live_server
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = ROOT / "Dockerfile"
+DEPLOYMENT = ROOT / "deploy" / "deployment.yaml"
 
 pytestmark = pytest.mark.slow
 
@@ -213,3 +219,85 @@ def test_given_a_client_as_the_readme_shows_it_answers_a_hook_with_cards(image, 
         rows = db.execute(f"select status from {hook_call.name} where hook_instance = ?",
                           (body["hookInstance"],)).fetchall()
     assert rows == [(200,)], "the call is audited in the image's data directory"
+
+
+# ---- the Deployment's read-only root filesystem ------------------------------------------------
+
+
+def writable_in_deployment() -> list[str]:
+    """The container paths deploy/deployment.yaml mounts writable: with its read-only root
+    filesystem, the only places the service may write."""
+    container = yaml.safe_load(DEPLOYMENT.read_text(encoding="utf-8"))[
+        "spec"]["template"]["spec"]["containers"][0]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    return [m["mountPath"] for m in container["volumeMounts"] if not m.get("readOnly")]
+
+
+def read_only_except(read_only: list[Path], writable: list[Path], command: list[str]) -> list[str]:
+    """`command` in a private mount namespace where `read_only` are read-only bind mounts, but
+    `writable` (beneath them) stay writable, as volumes over a read-only root filesystem."""
+    quoted = [shlex.quote(str(p)) for p in read_only]
+    script = ["set -e"]
+    script += [f"mount --bind {q} {q}" for q in quoted]
+    script += [f"mount --bind {shlex.quote(str(p))} {shlex.quote(str(p))}" for p in writable]
+    script += [f"mount -o remount,ro,bind {q} {q}" for q in quoted]
+    script.append('exec "$@"')
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", "\n".join(script),
+            "sh", *command]
+
+
+@pytest.fixture(scope="module")
+def mounts_allowed(tmp_path_factory: pytest.TempPathFactory) -> None:
+    probe = tmp_path_factory.mktemp("probe")
+    if shutil.which("unshare") is None or subprocess.run(
+            read_only_except([probe], [], ["true"]), capture_output=True).returncode != 0:
+        pytest.skip("no private mount namespaces here (needs root, or CAP_SYS_ADMIN)")
+
+
+def test_the_read_only_replay_does_refuse_writes(image, mounts_allowed, tmp_path):
+    # the harness itself: without this, a replay that mounted nothing would pass vacuously
+    data = image.path("/var/lib/leukemia-cds")
+    data.mkdir(parents=True, exist_ok=True)
+    wrapped = read_only_except([image.root, image.site], [data], ["sh", "-c", 'touch "$1"', "sh"])
+    assert subprocess.run([*wrapped, str(data / "probe")], capture_output=True).returncode == 0
+    refused = subprocess.run([*wrapped, str(image.workdir / "probe")], capture_output=True,
+                             text=True)
+    assert refused.returncode != 0 and "Read-only" in refused.stderr
+    refused = subprocess.run([*wrapped, str(image.site / "probe")], capture_output=True, text=True)
+    assert refused.returncode != 0 and "Read-only" in refused.stderr
+
+
+def test_on_the_deployments_read_only_root_it_answers_and_audits(image, mounts_allowed,
+                                                                  tmp_path):
+    writable = [image.path(p) for p in writable_in_deployment()]
+    for path in writable:
+        path.mkdir(parents=True, exist_ok=True)
+    ehr = LocalSigner.generate("https://ehr.example/cds-client")
+    port = free_port()
+    public = f"http://127.0.0.1:{port}"
+    env = image.environment(LEUKEMIA_CDS_PUBLIC_URL=public,
+                            LEUKEMIA_CDS_CLIENTS=str(write_clients(tmp_path / "clients.json", ehr)))
+    # the image's /tmp and its user's home (/app, the WORKDIR) as the container sees them
+    env.update(TMPDIR=str(image.path("/tmp")), HOME=str(image.workdir))
+    command = read_only_except([image.root, image.site], writable, image.command(port))
+    with live_server(env, tmp_path / "service.log", port=port, command=command,
+                     cwd=image.workdir) as live:
+        path = "/cds-services/leukemia-immunotherapy"
+        resources = [e["resource"] for e in generate(
+            "b-all-first-relapse-high-burden", size=50, seed=5).bundle()["entry"]]
+        pid = next(r["id"] for r in resources if r["resourceType"] == "Patient")
+        body = {"hook": "patient-view", "hookInstance": "c0ffee00-0000-4000-8000-000000000002",
+                "context": {"userId": "Practitioner/1", "patientId": pid},
+                "prefetch": prefetch_for(resources)}
+        answer = requests.post(public + path, json=body, timeout=30,
+                               headers={"Authorization": f"Bearer {ehr.token(public + path)}"})
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["cards"]
+        assert requests.get(f"{live.base}/metrics", timeout=5).status_code == 200
+    log = (tmp_path / "service.log").read_text()
+    assert "Read-only file system" not in log, log[-3000:]
+    database = image.path(image.final.env["LEUKEMIA_CDS_DATA_DIR"]) / SQLITE_FILE
+    with contextlib.closing(sqlite3.connect(database)) as db:
+        rows = db.execute(f"select status from {hook_call.name} where hook_instance = ?",
+                          (body["hookInstance"],)).fetchall()
+    assert rows == [(200,)]
