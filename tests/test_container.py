@@ -197,28 +197,40 @@ def test_as_run_without_clients_it_is_healthy_ready_and_refuses_every_call(image
                           capture_output=True).returncode != 0, "a dead service fails its check"
 
 
+def patient_view(public: str, ehr: LocalSigner, hook_instance: str, seed: int
+                 ) -> requests.Response:
+    """A signed patient-view call for a synthetic relapsed B-ALL patient, prefetch included."""
+    resources = [e["resource"] for e in generate(
+        "b-all-first-relapse-high-burden", size=50, seed=seed).bundle()["entry"]]
+    pid = next(r["id"] for r in resources if r["resourceType"] == "Patient")
+    path = "/cds-services/leukemia-immunotherapy"
+    body = {"hook": "patient-view", "hookInstance": hook_instance,
+            "context": {"userId": "Practitioner/1", "patientId": pid},
+            "prefetch": prefetch_for(resources)}
+    return requests.post(public + path, json=body, timeout=30,
+                         headers={"Authorization": f"Bearer {ehr.token(public + path)}"})
+
+
+def audited_statuses(image: Image, hook_instance: str) -> list[tuple[int]]:
+    """The statuses recorded for `hook_instance` in the image's data directory."""
+    database = image.path(image.final.env["LEUKEMIA_CDS_DATA_DIR"]) / SQLITE_FILE
+    with contextlib.closing(sqlite3.connect(database)) as db:
+        return db.execute(f"select status from {hook_call.name} where hook_instance = ?",
+                          (hook_instance,)).fetchall()
+
+
 def test_given_a_client_as_the_readme_shows_it_answers_a_hook_with_cards(image, tmp_path):
     ehr = LocalSigner.generate("https://ehr.example/cds-client")
     port = free_port()
     public = f"http://127.0.0.1:{port}"
+    instance = "c0ffee00-0000-4000-8000-000000000001"
     with serving(image, port, tmp_path / "service.log", LEUKEMIA_CDS_PUBLIC_URL=public,
                  LEUKEMIA_CDS_CLIENTS=str(write_clients(tmp_path / "clients.json", ehr))):
-        resources = [e["resource"] for e in generate(
-            "b-all-first-relapse-high-burden", size=50, seed=3).bundle()["entry"]]
-        pid = next(r["id"] for r in resources if r["resourceType"] == "Patient")
-        path = "/cds-services/leukemia-immunotherapy"
-        body = {"hook": "patient-view", "hookInstance": "c0ffee00-0000-4000-8000-000000000001",
-                "context": {"userId": "Practitioner/1", "patientId": pid},
-                "prefetch": prefetch_for(resources)}
-        answer = requests.post(public + path, json=body, timeout=30,
-                               headers={"Authorization": f"Bearer {ehr.token(public + path)}"})
+        answer = patient_view(public, ehr, instance, seed=3)
         assert answer.status_code == 200, answer.text
         assert answer.json()["cards"], "catalogue and terminology load from the image's paths"
-    database = image.path(image.final.env["LEUKEMIA_CDS_DATA_DIR"]) / SQLITE_FILE
-    with contextlib.closing(sqlite3.connect(database)) as db:
-        rows = db.execute(f"select status from {hook_call.name} where hook_instance = ?",
-                          (body["hookInstance"],)).fetchall()
-    assert rows == [(200,)], "the call is audited in the image's data directory"
+    assert audited_statuses(image, instance) == [(200,)], \
+        "the call is audited in the image's data directory"
 
 
 # ---- the Deployment's read-only root filesystem ------------------------------------------------
@@ -280,24 +292,13 @@ def test_on_the_deployments_read_only_root_it_answers_and_audits(image, mounts_a
     # the image's /tmp and its user's home (/app, the WORKDIR) as the container sees them
     env.update(TMPDIR=str(image.path("/tmp")), HOME=str(image.workdir))
     command = read_only_except([image.root, image.site], writable, image.command(port))
+    instance = "c0ffee00-0000-4000-8000-000000000002"
     with live_server(env, tmp_path / "service.log", port=port, command=command,
                      cwd=image.workdir) as live:
-        path = "/cds-services/leukemia-immunotherapy"
-        resources = [e["resource"] for e in generate(
-            "b-all-first-relapse-high-burden", size=50, seed=5).bundle()["entry"]]
-        pid = next(r["id"] for r in resources if r["resourceType"] == "Patient")
-        body = {"hook": "patient-view", "hookInstance": "c0ffee00-0000-4000-8000-000000000002",
-                "context": {"userId": "Practitioner/1", "patientId": pid},
-                "prefetch": prefetch_for(resources)}
-        answer = requests.post(public + path, json=body, timeout=30,
-                               headers={"Authorization": f"Bearer {ehr.token(public + path)}"})
+        answer = patient_view(public, ehr, instance, seed=5)
         assert answer.status_code == 200, answer.text
         assert answer.json()["cards"]
         assert requests.get(f"{live.base}/metrics", timeout=5).status_code == 200
     log = (tmp_path / "service.log").read_text()
     assert "Read-only file system" not in log, log[-3000:]
-    database = image.path(image.final.env["LEUKEMIA_CDS_DATA_DIR"]) / SQLITE_FILE
-    with contextlib.closing(sqlite3.connect(database)) as db:
-        rows = db.execute(f"select status from {hook_call.name} where hook_instance = ?",
-                          (body["hookInstance"],)).fetchall()
-    assert rows == [(200,)]
+    assert audited_statuses(image, instance) == [(200,)]
