@@ -113,6 +113,20 @@ def test_missing_directory_and_index(tmp_path) -> None:
         load_catalogue(tmp_path / "empty")
 
 
+def test_an_unreadable_catalogue_file_stops_with_one_line(tmp_path) -> None:
+    # a file the service cannot open (a directory here: root reads any file) is a start-up
+    # error naming it, as for a malformed one, not a traceback
+    cards = tmp_path / "cards"
+    shutil.copytree(cards_dir(), cards)
+    (cards / "b-all.toml").unlink()
+    (cards / "b-all.toml").mkdir()
+    with pytest.raises(CatalogueError) as caught:
+        load_catalogue(cards)
+    text = str(caught.value)
+    assert text.startswith("card catalogue: cannot read") and "b-all.toml" in text
+    assert "\n" not in text
+
+
 def test_create_app_refuses_a_broken_catalogue(make_app, tmp_path) -> None:
     cards = broken(tmp_path, "b-all.toml", "[rules.ALL-PH-LIKE]", "[rules.X]")
     with pytest.raises(StartupError, match="card catalogue"):

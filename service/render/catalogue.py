@@ -225,8 +225,8 @@ def load_catalogue(cards_dir: Path) -> Catalogue:
     """
     if not cards_dir.is_dir():
         raise CatalogueError(f"card catalogue: {cards_dir} is not a directory")
-    key = (str(cards_dir.resolve()),
-           tuple((p.name, p.read_bytes()) for p in sorted(cards_dir.glob("*.toml"))))
+    key = (str(cards_dir.resolve()), tuple((p.name, _bytes(p))
+                                           for p in sorted(cards_dir.glob("*.toml"))))
     with _LOCK:
         cached = _CACHE.get(key[0])
         if cached is not None and cached[0] == key[1]:
@@ -255,6 +255,15 @@ def _load(cards_dir: Path) -> Catalogue:
         raise CatalogueError(f"card catalogue: {exc}") from None
     validate(catalogue)
     return catalogue
+
+
+def _bytes(path: Path) -> bytes:
+    """A catalogue file's bytes; unreadable (say, copied into an image without read permission
+    for the service's user) is a one-line start-up error, not a traceback."""
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise CatalogueError(f"card catalogue: cannot read {path} ({exc.strerror})") from None
 
 
 def _read(path: Path) -> dict[str, Any]:
