@@ -6,11 +6,10 @@ build stage copies, install it apart from the source tree, lay out the final sta
 under a stand-in root, and start the service with the final stage's environment, working
 directory and command. What a hospital's engineer would see break first — a file missing from
 the build context or the wheel, data looked up in the source tree, a wrong path in `ENV`, a
-`HEALTHCHECK` that cannot pass — fails here. The Kubernetes Deployment runs the image with a
-read-only root filesystem and writable volumes only where `deploy/deployment.yaml` mounts them;
-that too is replayed, with read-only bind mounts in a private mount namespace. Not covered: the
-base image, and the non-root user (this machine's Python lives under /root, which another user
-cannot enter).
+`HEALTHCHECK` that cannot pass — fails here. The Kubernetes Deployment runs the image as an
+unprivileged user on a read-only root filesystem, with writable volumes only where
+`deploy/deployment.yaml` mounts them; that too is replayed, in a private mount namespace with
+read-only bind mounts, then `setpriv` to the Deployment's user. Not covered: the base image.
 """
 
 from __future__ import annotations
@@ -22,8 +21,11 @@ import re
 import shlex
 import shutil
 import sqlite3
+import stat
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -245,53 +247,118 @@ def writable_in_deployment() -> list[str]:
     return [m["mountPath"] for m in container["volumeMounts"] if not m.get("readOnly")]
 
 
-def read_only_except(read_only: list[Path], writable: list[Path], command: list[str]) -> list[str]:
-    """`command` in a private mount namespace where `read_only` are read-only bind mounts, but
-    `writable` (beneath them) stay writable, as volumes over a read-only root filesystem."""
-    quoted = [shlex.quote(str(p)) for p in read_only]
+def deployment_user() -> int:
+    """The user the Deployment runs the image as (its pod securityContext)."""
+    pod = yaml.safe_load(DEPLOYMENT.read_text(encoding="utf-8"))["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    return int(pod["securityContext"]["runAsUser"])
+
+
+def _closed_ancestor(path: Path) -> Path | None:
+    """The highest directory above `path` that other users cannot enter (such as /root)."""
+    return next((p for p in reversed(path.parents) if not p.stat().st_mode & stat.S_IXOTH), None)
+
+
+def contained(command: list[str], *, read_only: list[Path], writable: list[Path],
+              stash: Path, uid: int | None = None, reach: Sequence[Path] = ()) -> list[str]:
+    """`command` as the Deployment runs the image, in a private mount namespace: `read_only`
+    are read-only bind mounts, except `writable` beneath them (the volumes); with `uid`, as that
+    user without privileges. `reach` is what that user must be able to open (the interpreter,
+    the virtual environment, the image): where a parent directory is closed to other users, a
+    tmpfs over it shows only those paths. `stash` is an empty directory outside them all."""
+    q = shlex.quote
     script = ["set -e"]
-    script += [f"mount --bind {q} {q}" for q in quoted]
-    script += [f"mount --bind {shlex.quote(str(p))} {shlex.quote(str(p))}" for p in writable]
-    script += [f"mount -o remount,ro,bind {q} {q}" for q in quoted]
-    script.append('exec "$@"')
+    by_closed: dict[Path, list[Path]] = {}
+    for path in dict.fromkeys(reach):  # once each (outside a venv, prefix is base_prefix)
+        closed = _closed_ancestor(path)
+        if closed is not None:
+            by_closed.setdefault(closed, []).append(path)
+    n = 0
+    for closed, paths in by_closed.items():
+        points = []
+        for path in paths:
+            n += 1
+            point = stash / str(n)
+            script += [f"mkdir -p {q(str(point))}", f"mount --bind {q(str(path))} {q(str(point))}"]
+            points.append((point, path))
+        script.append(f"mount -t tmpfs -o mode=755 tmpfs {q(str(closed))}")
+        for point, path in points:
+            script += [f"mkdir -p {q(str(path))}", f"mount --move {q(str(point))} {q(str(path))}"]
+    script += [f"mount --bind {q(str(p))} {q(str(p))}" for p in read_only + writable]
+    script += [f"mount -o remount,ro,bind {q(str(p))} {q(str(p))}" for p in read_only]
+    if uid is not None:  # as `runAsUser` with `allowPrivilegeEscalation: false`, no capabilities
+        script.append(f"exec setpriv --reuid={uid} --regid={uid} --clear-groups --no-new-privs "
+                      '--inh-caps=-all -- "$@"')
+    else:
+        script.append('exec "$@"')
     return ["unshare", "--mount", "--propagation", "private", "sh", "-c", "\n".join(script),
             "sh", *command]
+
+
+def _reach(image: Image) -> list[Path]:
+    return [Path(sys.base_prefix), Path(sys.prefix), image.root, image.site]
 
 
 @pytest.fixture(scope="module")
 def mounts_allowed(tmp_path_factory: pytest.TempPathFactory) -> None:
     probe = tmp_path_factory.mktemp("probe")
-    if shutil.which("unshare") is None or subprocess.run(
-            read_only_except([probe], [], ["true"]), capture_output=True).returncode != 0:
+    if shutil.which("unshare") is None or shutil.which("setpriv") is None or subprocess.run(
+            contained(["true"], read_only=[probe], writable=[], stash=probe),
+            capture_output=True).returncode != 0:
         pytest.skip("no private mount namespaces here (needs root, or CAP_SYS_ADMIN)")
 
 
-def test_the_read_only_replay_does_refuse_writes(image, mounts_allowed, tmp_path):
+@pytest.fixture
+def stash() -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="lcds-mounts-") as name:
+        yield Path(name)
+
+
+def test_the_contained_replay_is_read_only_and_unprivileged(image, mounts_allowed, stash):
     # the harness itself: without this, a replay that mounted nothing would pass vacuously
     data = image.path("/var/lib/leukemia-cds")
     data.mkdir(parents=True, exist_ok=True)
-    wrapped = read_only_except([image.root, image.site], [data], ["sh", "-c", 'touch "$1"', "sh"])
+    touch = ["sh", "-c", 'touch "$1"', "sh"]
+    wrapped = contained(touch, read_only=[image.root, image.site], writable=[data], stash=stash)
     assert subprocess.run([*wrapped, str(data / "probe")], capture_output=True).returncode == 0
-    refused = subprocess.run([*wrapped, str(image.workdir / "probe")], capture_output=True,
-                             text=True)
-    assert refused.returncode != 0 and "Read-only" in refused.stderr
-    refused = subprocess.run([*wrapped, str(image.site / "probe")], capture_output=True, text=True)
-    assert refused.returncode != 0 and "Read-only" in refused.stderr
+    for target in (image.workdir / "probe", image.site / "probe"):
+        refused = subprocess.run([*wrapped, str(target)], capture_output=True, text=True)
+        assert refused.returncode != 0 and "Read-only" in refused.stderr
+    uid = deployment_user()
+    whoami = contained([sys.executable, "-c", "import os, service; print(os.getuid())"],
+                       read_only=[image.root, image.site], writable=[], stash=stash, uid=uid,
+                       reach=_reach(image))
+    done = subprocess.run(whoami, capture_output=True, text=True, cwd=image.workdir,
+                          env=image.environment())
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(uid), "the interpreter and the image run as that user"
+    refused = subprocess.run(contained([*touch, str(image.workdir / "not-mine")], read_only=[],
+                                       writable=[], stash=stash, uid=uid, reach=_reach(image)),
+                             capture_output=True, text=True)
+    assert refused.returncode != 0 and "Permission denied" in refused.stderr, "root's /app"
 
 
-def test_on_the_deployments_read_only_root_it_answers_and_audits(image, mounts_allowed,
-                                                                  tmp_path):
+def test_as_the_deployment_runs_it_unprivileged_on_a_read_only_root_it_answers_and_audits(
+        image, mounts_allowed, stash, tmp_path):
+    uid = deployment_user()
     writable = [image.path(p) for p in writable_in_deployment()]
-    for path in writable:
-        path.mkdir(parents=True, exist_ok=True)
+    for path in writable:  # volumes: empty when the pod starts, and its user's (fsGroup)
+        shutil.rmtree(path, ignore_errors=True)
+        path.mkdir(parents=True)
+        os.chown(path, uid, uid)
     ehr = LocalSigner.generate("https://ehr.example/cds-client")
     port = free_port()
     public = f"http://127.0.0.1:{port}"
-    env = image.environment(LEUKEMIA_CDS_PUBLIC_URL=public,
-                            LEUKEMIA_CDS_CLIENTS=str(write_clients(tmp_path / "clients.json", ehr)))
+    # the clients Secret, mounted read-only where the ConfigMap says
+    configmap = yaml.safe_load((ROOT / "deploy" / "configmap.yaml").read_text(encoding="utf-8"))
+    clients = image.path(configmap["data"]["LEUKEMIA_CDS_CLIENTS"])
+    clients.parent.mkdir(parents=True, exist_ok=True)
+    write_clients(clients, ehr)
+    env = image.environment(LEUKEMIA_CDS_PUBLIC_URL=public, LEUKEMIA_CDS_CLIENTS=str(clients))
     # the image's /tmp and its user's home (/app, the WORKDIR) as the container sees them
     env.update(TMPDIR=str(image.path("/tmp")), HOME=str(image.workdir))
-    command = read_only_except([image.root, image.site], writable, image.command(port))
+    command = contained(image.command(port), read_only=[image.root, image.site],
+                        writable=writable, stash=stash, uid=uid, reach=_reach(image))
     instance = "c0ffee00-0000-4000-8000-000000000002"
     with live_server(env, tmp_path / "service.log", port=port, command=command,
                      cwd=image.workdir) as live:
@@ -302,3 +369,5 @@ def test_on_the_deployments_read_only_root_it_answers_and_audits(image, mounts_a
     log = (tmp_path / "service.log").read_text()
     assert "Read-only file system" not in log, log[-3000:]
     assert audited_statuses(image, instance) == [(200,)]
+    database = image.path(image.final.env["LEUKEMIA_CDS_DATA_DIR"]) / SQLITE_FILE
+    assert database.stat().st_uid == uid, "the service itself ran as the Deployment's user"
