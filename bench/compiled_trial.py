@@ -1,6 +1,6 @@
 """What compiling the clinical layers with mypyc would buy: measured, not guessed.
 
-    python bench/compiled_trial.py    # about 15 minutes: one compile, then instructions.py twice
+    python bench/compiled_trial.py    # about 5 minutes: one compile, then instructions.py twice
 
 Issue 7's one unmet target is an in-process call within 3x the floor. The protocol shell alone
 is about 2x, so the clinical layers (facts, rules, cards) would have to get about 3x faster.
