@@ -28,6 +28,7 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -43,7 +44,7 @@ from tests.live import LiveServer, free_port, live_server
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = ROOT / "Dockerfile"
-DEPLOYMENT = ROOT / "deploy" / "deployment.yaml"
+DEPLOY = ROOT / "deploy"
 
 pytestmark = pytest.mark.slow
 
@@ -238,18 +239,21 @@ def test_given_a_client_as_the_readme_shows_it_answers_a_hook_with_cards(image, 
 # ---- the Deployment's read-only root filesystem ------------------------------------------------
 
 
+def manifest(name: str) -> dict[str, Any]:
+    return yaml.safe_load((DEPLOY / name).read_text(encoding="utf-8"))
+
+
 def writable_in_deployment() -> list[str]:
     """The container paths deploy/deployment.yaml mounts writable: with its read-only root
     filesystem, the only places the service may write."""
-    container = yaml.safe_load(DEPLOYMENT.read_text(encoding="utf-8"))[
-        "spec"]["template"]["spec"]["containers"][0]
+    container = manifest("deployment.yaml")["spec"]["template"]["spec"]["containers"][0]
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     return [m["mountPath"] for m in container["volumeMounts"] if not m.get("readOnly")]
 
 
 def deployment_user() -> int:
     """The user the Deployment runs the image as (its pod securityContext)."""
-    pod = yaml.safe_load(DEPLOYMENT.read_text(encoding="utf-8"))["spec"]["template"]["spec"]
+    pod = manifest("deployment.yaml")["spec"]["template"]["spec"]
     assert pod["securityContext"]["runAsNonRoot"] is True
     return int(pod["securityContext"]["runAsUser"])
 
@@ -350,8 +354,7 @@ def test_as_the_deployment_runs_it_unprivileged_on_a_read_only_root_it_answers_a
     port = free_port()
     public = f"http://127.0.0.1:{port}"
     # the clients Secret, mounted read-only where the ConfigMap says
-    configmap = yaml.safe_load((ROOT / "deploy" / "configmap.yaml").read_text(encoding="utf-8"))
-    clients = image.path(configmap["data"]["LEUKEMIA_CDS_CLIENTS"])
+    clients = image.path(manifest("configmap.yaml")["data"]["LEUKEMIA_CDS_CLIENTS"])
     clients.parent.mkdir(parents=True, exist_ok=True)
     write_clients(clients, ehr)
     env = image.environment(LEUKEMIA_CDS_PUBLIC_URL=public, LEUKEMIA_CDS_CLIENTS=str(clients))

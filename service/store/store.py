@@ -52,6 +52,12 @@ _BACKSTOP_CHECKPOINT_PAGES = 10_000
 _CHECKPOINT_EVERY_S = 1.0
 
 
+def _cause(exc: Exception) -> str:
+    """The driver error's class name behind a SQLAlchemy error (only DBAPI errors carry one):
+    what logs and refusals name, since the driver's message can contain the database URL."""
+    return type(getattr(exc, "orig", None) or exc).__name__
+
+
 class StoreError(RuntimeError):
     """The store cannot be opened or used; the message is safe to show an operator."""
 
@@ -301,7 +307,7 @@ class _Checkpointer:
                 failures += 1
                 if failures % 60 == 0:
                     log.warning("WAL checkpoints keep failing (%s); SQLite's own checkpoint "
-                                "takes over", type(getattr(exc, 'orig', None) or exc).__name__,
+                                "takes over", _cause(exc),
                                 extra={"event": "store_error"})
 
     def stop(self) -> None:
@@ -382,7 +388,7 @@ class Store:
             # The driver's message can contain the URL; name the backend and the error class.
             raise StoreError(
                 f"cannot open the audit database ({engine.dialect.name}): "
-                f"{type(getattr(exc, 'orig', None) or exc).__name__}"
+                f"{_cause(exc)}"
             ) from None
         return cls(engine)
 
@@ -401,8 +407,7 @@ class Store:
             with self.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
         except SQLAlchemyError as exc:
-            cause = getattr(exc, "orig", None) or exc
-            return f"audit database unreachable ({type(cause).__name__})"
+            return f"audit database unreachable ({_cause(exc)})"
         return None
 
     # ---- JWT replay ------------------------------------------------------------------------
