@@ -68,6 +68,39 @@ def test_quick_benchmark_runs_and_reports_every_figure(tmp_path):
     assert "in-process" in done.stdout and "over HTTP" in done.stdout
 
 
+def _storage(tmp_path: Path, *options: str) -> tuple[dict[str, Any], str]:
+    out = tmp_path / "storage.json"
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "storage.py"), "--quick",
+                           "--out", str(out), *options], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(out.read_text()), done.stdout
+
+
+def _check_storage(result: dict[str, Any]) -> None:
+    rows, grown = result["rows"], result["bytes_grown"]
+    # every answered call and every card it answered is on file, and each token id once
+    assert rows["lcds_hook_call"] == rows["lcds_seen_jti"] == result["calls"] == 40
+    assert rows["lcds_issued_card"] == result["cards_answered"] > 0
+    assert grown["lcds_hook_call"] > 0 and grown["lcds_issued_card"] > 0
+    per_call = grown["lcds_hook_call"] / 40 + grown["lcds_issued_card"] / 40
+    assert result["history_bytes_per_answered_call"] == round(per_call)
+    assert result["gb_per_million_calls"] == round(per_call / 1000, 2)
+
+
+def test_storage_benchmark_sizes_the_sqlite_audit_store(tmp_path):
+    result, printed = _storage(tmp_path)
+    assert result["database"] == "sqlite"
+    _check_storage(result)
+    assert "GB per million calls" in printed
+
+
+def test_storage_benchmark_sizes_a_postgresql_audit_store(tmp_path, pg_url):
+    result, _ = _storage(tmp_path, "--database-url", pg_url)
+    assert result["database"] == "postgresql"
+    _check_storage(result)
+
+
 def _bench(name: str) -> Any:
     """A script of bench/ as a module (bench/ is not a package: its scripts run standalone)."""
     if str(ROOT / "bench") not in sys.path:
