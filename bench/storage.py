@@ -44,19 +44,16 @@ from service.store.schema import feedback, hook_call, issued_card, seen_jti  # n
 HOOKS = ("patient-view", "order-sign")
 # What grows with each call; seen_jti is pruned once a token has expired, so it is reported
 # apart: its size is bounded by calls per second x token lifetime, not by history.
-TABLES = {"call": hook_call.name, "card": issued_card.name, "token id": seen_jti.name,
-          "feedback": feedback.name}
+TABLES = (hook_call.name, issued_card.name, seen_jti.name, feedback.name)
 
 
 def table_bytes(engine: sa.Engine) -> dict[str, int]:
     """Bytes each of our tables takes with its indexes (and TOAST, on PostgreSQL)."""
-    names = list(TABLES.values())
     with engine.connect() as conn:
         if engine.dialect.name == "postgresql":
             return {name: int(conn.execute(sa.text("select pg_total_relation_size(:t)"),
-                                           {"t": name}).scalar_one()) for name in names}
-        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-        try:
+                                           {"t": name}).scalar_one()) for name in TABLES}
+        try:  # dbstat reads through the pager, so pages still in the WAL count too
             rows = conn.exec_driver_sql(
                 "select s.tbl_name, sum(d.pgsize) from dbstat d "
                 "join sqlite_schema s on s.name = d.name group by s.tbl_name").all()
@@ -64,13 +61,13 @@ def table_bytes(engine: sa.Engine) -> dict[str, int]:
             raise SystemExit(f"this SQLite cannot size tables (no dbstat: {exc.orig}); "
                              "Debian's libsqlite3 and python.org builds have it") from None
     found = {str(name): int(size) for name, size in rows}
-    return {name: found.get(name, 0) for name in names}
+    return {name: found.get(name, 0) for name in TABLES}
 
 
 def row_counts(engine: sa.Engine) -> dict[str, int]:
     with engine.connect() as conn:
         return {name: int(conn.execute(sa.text(f"select count(*) from {name}")).scalar_one())
-                for name in TABLES.values()}
+                for name in TABLES}
 
 
 def drive(client: Any, signer: LocalSigner, public: str, calls: int) -> int:
@@ -106,34 +103,31 @@ def measure(calls: int, database_url: str | None, data_dir: Path) -> dict[str, A
     dialect = store.engine.dialect.name
     store.close()
 
-    grown = {name: after_bytes[name] - before_bytes.get(name, 0) for name in after_bytes}
-    rows = {name: after_rows[name] - before_rows[name] for name in after_rows}
+    grown = {name: after_bytes[name] - before_bytes[name] for name in TABLES}
+    rows = {name: after_rows[name] - before_rows[name] for name in TABLES}
     result: dict[str, Any] = {"database": dialect, "calls": calls, "cards_answered": cards,
                               "rows": rows, "bytes_grown": grown}
     call_rows, card_rows = rows[hook_call.name], rows[issued_card.name]
     result["cards_per_call"] = round(card_rows / call_rows, 2)
-    per_call = grown[hook_call.name] / call_rows
-    per_card = grown[issued_card.name] / card_rows
-    result["bytes_per_call_row"] = round(per_call)
-    result["bytes_per_card_row"] = round(per_card)
+    result["bytes_per_call_row"] = round(grown[hook_call.name] / call_rows)
+    result["bytes_per_card_row"] = round(grown[issued_card.name] / card_rows)
     result["bytes_per_token_id_row"] = round(grown[seen_jti.name] / rows[seen_jti.name])
-    history = per_call + per_card * card_rows / call_rows
+    history = (grown[hook_call.name] + grown[issued_card.name]) / call_rows
     result["history_bytes_per_answered_call"] = round(history)
     result["gb_per_million_calls"] = round(history * 1e6 / 1e9, 2)
     return result
 
 
 def table(result: dict[str, Any]) -> str:
-    lines = [f"audit store growth, {result['database']}, {result['calls']} answered calls "
-             f"({' and '.join(HOOKS)} alternating), {result['cards_per_call']} cards per call"]
-    lines += [
+    return "\n".join([
+        f"audit store growth, {result['database']}, {result['calls']} answered calls "
+        f"({' and '.join(HOOKS)} alternating), {result['cards_per_call']} cards per call",
         f"call record     {result['bytes_per_call_row']:>6} bytes (with its indexes)",
         f"issued card     {result['bytes_per_card_row']:>6} bytes (with its indexes)",
         f"used token id   {result['bytes_per_token_id_row']:>6} bytes, pruned after expiry",
-    ]
-    lines.append(f"history kept    {result['history_bytes_per_answered_call']:>6} bytes per "
-                 f"answered call = {result['gb_per_million_calls']} GB per million calls")
-    return "\n".join(lines)
+        f"history kept    {result['history_bytes_per_answered_call']:>6} bytes per answered "
+        f"call = {result['gb_per_million_calls']} GB per million calls",
+    ])
 
 
 def main() -> int:
