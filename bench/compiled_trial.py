@@ -105,11 +105,13 @@ def main() -> int:
         # The copy first; this tree's count right after, so both see the same machine.
         compiled = count_in(copy, tmp / "compiled.json")
         interpreted = count_in(ROOT, tmp / "interpreted.json")
-    result = {"compiled_modules": list(COMPILED), "not_compiled": list(NOT_COMPILED), "cases": {
-        case: {"interpreted": interpreted[case]["instructions_per_call"],
-               "compiled": compiled[case]["instructions_per_call"],
-               "compiled_ratio_to_floor": compiled[case]["ratio_to_floor"]}
-        for case in interpreted}}
+    result: dict[str, Any] = {
+        "compiled_modules": list(COMPILED), "not_compiled": list(NOT_COMPILED),
+        "cases": {case: {"interpreted": interpreted[case]["instructions_per_call"],
+                         "compiled": compiled[case]["instructions_per_call"],
+                         "compiled_ratio_to_floor": compiled[case]["ratio_to_floor"]}
+                  for case in interpreted},
+    }
     shell = {kind: result["cases"]["shell/200"][kind] for kind in ("interpreted", "compiled")}
     print("\ninstructions per call, interpreted -> mypyc-compiled")
     for case, row in result["cases"].items():

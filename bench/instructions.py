@@ -143,9 +143,10 @@ def main() -> int:
                                             serialization.PrivateFormat.PKCS8,
                                             serialization.NoEncryption()))
         for case in CASES:
-            totals = [count([__file__, "--child", case, str(n), str(key_file),
-                             str(WARMUP + many)]) for n in (few, many)]
-            result["cases"][case] = {"instructions_per_call": round(per_call(*totals, few, many))}
+            total_few, total_many = (count([__file__, "--child", case, str(n), str(key_file),
+                                            str(WARMUP + many)]) for n in (few, many))
+            result["cases"][case] = {
+                "instructions_per_call": round(per_call(total_few, total_many, few, many))}
     floor = result["cases"]["floor/200"]["instructions_per_call"]
     for row in result["cases"].values():
         row["ratio_to_floor"] = round(row["instructions_per_call"] / floor, 2)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import platform
@@ -73,7 +74,7 @@ def request_body(size: int, hook: str) -> dict[str, Any]:
             "prefetch": prefetch_for(resources)}
 
 
-def percentiles(samples_ms: list[float]) -> dict[str, float]:
+def percentiles(samples_ms: list[float]) -> dict[str, Any]:
     ordered = sorted(samples_ms)
 
     def pick(q: float) -> float:
@@ -163,8 +164,8 @@ def in_process(n: int, warmup: int, signer: LocalSigner, other: LocalSigner,
         tokens = iter([client_key.token(public + path) for _ in range(n + warmup)])
         full_ms, floor_ms = time_alternating([
             signed_call(client, path, raw, tokens),
-            lambda path=path, raw=raw: floor_client.post(
-                path, data=raw, content_type="application/json")], n, warmup)
+            functools.partial(floor_client.post, path, data=raw,
+                              content_type="application/json")], n, warmup)
         full, floor = percentiles(full_ms), percentiles(floor_ms)
         full["floor_median_ms"] = floor["median_ms"]
         full["ratio_to_floor"] = round(full["median_ms"] / floor["median_ms"], 2)

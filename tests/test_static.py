@@ -25,7 +25,7 @@ def test_ruff_finds_nothing() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def test_mypy_finds_no_type_errors_in_the_service(tmp_path: Path) -> None:
+def test_mypy_finds_no_type_errors_in_the_service_or_the_benchmark(tmp_path: Path) -> None:
     # The files and settings are pyproject.toml's [tool.mypy]; a fresh cache, so nothing stale
     # from a developer's earlier run can hide an error.
     done = _run("mypy", "--cache-dir", str(tmp_path / "mypy"))
