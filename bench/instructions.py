@@ -72,10 +72,7 @@ def child(case: str, calls: int, key_file: Path, tokens_needed: int) -> None:
     raw = jsonio.dumps(bench.request_body(int(size), hook))
     with contextlib.ExitStack() as stack:
         if floor:
-            floor_client = bench._floor_app().test_client()
-
-            def call() -> Any:
-                return floor_client.post(path, data=raw, content_type="application/json")
+            call = bench.floor_call(bench._floor_app().test_client(), path, raw)
         else:
             key = serialization.load_pem_private_key(key_file.read_bytes(), None)
             signer = LocalSigner(bench.ISS, key, alg="RS384", kid="bench")

@@ -111,7 +111,6 @@ def time_alternating(calls: list[Callable[[], Any]], n: int, warmup: int,
     return samples
 
 
-
 @contextlib.contextmanager
 def environment(public_url: str, data_dir: Path,
                 *signers: LocalSigner) -> Iterator[dict[str, str]]:
@@ -143,6 +142,11 @@ def signed_call(client: Any, path: str, raw: bytes, tokens: Iterator[str]) -> Ca
     return call
 
 
+def floor_call(floor_client: Any, path: str, raw: bytes) -> Callable[[], Any]:
+    """The same body posted to the floor's parse-only route."""
+    return functools.partial(floor_client.post, path, data=raw, content_type="application/json")
+
+
 def in_process(n: int, warmup: int, signer: LocalSigner, other: LocalSigner,
                tmp: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """The grid with `signer`'s algorithm; patient-view/200 again with `other`'s, since the
@@ -163,9 +167,8 @@ def in_process(n: int, warmup: int, signer: LocalSigner, other: LocalSigner,
         raw = jsonio.dumps(request_body(size, hook))
         tokens = iter([client_key.token(public + path) for _ in range(n + warmup)])
         full_ms, floor_ms = time_alternating([
-            signed_call(client, path, raw, tokens),
-            functools.partial(floor_client.post, path, data=raw,
-                              content_type="application/json")], n, warmup)
+            signed_call(client, path, raw, tokens), floor_call(floor_client, path, raw)],
+            n, warmup)
         full, floor = percentiles(full_ms), percentiles(floor_ms)
         full["floor_median_ms"] = floor["median_ms"]
         full["ratio_to_floor"] = round(full["median_ms"] / floor["median_ms"], 2)
@@ -212,11 +215,8 @@ def shell_beside(client: Any, floor_client: Any, hook: str, signer: LocalSigner,
         with without_clinical_layers():
             full()
 
-    def floor() -> None:
-        floor_client.post(path, data=raw, content_type="application/json")
-
-    medians = [statistics.median(samples)
-               for samples in time_alternating([floor, shell, full], n, warmup)]
+    medians = [statistics.median(samples) for samples in time_alternating(
+        [floor_call(floor_client, path, raw), shell, full], n, warmup)]
     floor_ms, shell_ms, full_ms = (round(m, 3) for m in medians)
     return {"floor_median_ms": floor_ms, "shell_median_ms": shell_ms,
             "full_median_ms": full_ms, "shell_ratio_to_floor": round(shell_ms / floor_ms, 2),
