@@ -1,0 +1,182 @@
+"""Named criteria the rules share: one meaning for "relapsed or refractory" everywhere.
+
+Each is a question about the patient, read through ``Ctx`` (missing data answers False: a rule
+that needs to say "confirm first" checks inside its own function). The rule book prints their
+names as each rule's inclusion (``when``) and exclusion (``unless``) criteria.
+"""
+
+from __future__ import annotations
+
+from service.decision.context import FRONTLINE, REMISSION, RR, Ctx
+from service.decision.registry import criterion
+
+
+@criterion("the record shows an acute leukemia")
+def LEUKEMIA_RECORD(ctx: Ctx) -> bool:
+    """Other charts get no cards: a diagnosis, status, marker, MRD, blast count, CAR T, Ph
+    result or an immunotherapy exposure is enough to count as a leukemia record."""
+    f = ctx.facts
+    return bool(
+        f.lineage or f.disease_status or f.markers or f.mrd or f.bm_blasts_percent or f.car_t
+        or f.ph or any(x.drug_class in {"immunotherapy", "car-t"} for x in f.exposures)
+    )
+
+
+# --- diagnosis -----------------------------------------------------------------------------
+
+
+@criterion("B-ALL")
+def B_ALL(ctx: Ctx) -> bool:
+    return ctx.is_b
+
+
+@criterion("T-ALL")
+def T_ALL(ctx: Ctx) -> bool:
+    return ctx.is_t
+
+
+@criterion("AML")
+def AML(ctx: Ctx) -> bool:
+    return ctx.is_aml
+
+
+@criterion("T-ALL or AML (not B lineage)")
+def T_ALL_OR_AML(ctx: Ctx) -> bool:
+    return ctx.is_t or ctx.is_aml
+
+
+@criterion("lineage and disease status recorded")
+def LINEAGE_AND_STATUS_KNOWN(ctx: Ctx) -> bool:
+    return ctx.lineage is not None and ctx.status is not None
+
+
+# --- disease status ------------------------------------------------------------------------
+
+
+@criterion("relapsed or refractory")
+def RELAPSED_OR_REFRACTORY(ctx: Ctx) -> bool:
+    return ctx.status in RR
+
+
+@criterion("first relapse")
+def FIRST_RELAPSE(ctx: Ctx) -> bool:
+    return ctx.status == "first-relapse"
+
+
+@criterion("in complete remission")
+def IN_REMISSION(ctx: Ctx) -> bool:
+    return ctx.status in REMISSION
+
+
+@criterion("after induction or in complete remission")
+def AFTER_INDUCTION_OR_CR(ctx: Ctx) -> bool:
+    return ctx.status in REMISSION or ctx.status == "post-induction"
+
+
+@criterion("frontline (newly diagnosed, after induction or in CR1)")
+def FRONTLINE_THERAPY(ctx: Ctx) -> bool:
+    return ctx.status in FRONTLINE
+
+
+@criterion("newly diagnosed or after induction")
+def EARLY_FRONTLINE(ctx: Ctx) -> bool:
+    return ctx.status in {"newly-diagnosed", "post-induction"}
+
+
+@criterion("newly diagnosed")
+def NEWLY_DIAGNOSED(ctx: Ctx) -> bool:
+    return ctx.status == "newly-diagnosed"
+
+
+# --- age ---------------------------------------------------------------------------------------
+
+
+@criterion("under 18 years")
+def CHILD(ctx: Ctx) -> bool:
+    return ctx.age is not None and ctx.age < 18
+
+
+@criterion("18 years or older")
+def ADULT(ctx: Ctx) -> bool:
+    return ctx.age is not None and ctx.age >= 18
+
+
+# --- antigens ------------------------------------------------------------------------------
+
+
+@criterion("CD19 negative")
+def CD19_NEGATIVE(ctx: Ctx) -> bool:
+    return ctx.cd19.expressed is False
+
+
+@criterion("CD22 negative")
+def CD22_NEGATIVE(ctx: Ctx) -> bool:
+    return ctx.cd22.expressed is False
+
+
+@criterion("CD33 negative")
+def CD33_NEGATIVE(ctx: Ctx) -> bool:
+    return ctx.cd33.expressed is False
+
+
+# --- genetics, burden, history -------------------------------------------------------------
+
+
+@criterion("Ph-positive (BCR::ABL1)")
+def PH_POSITIVE(ctx: Ctx) -> bool:
+    return ctx.ph == "positive"
+
+
+@criterion("Ph-negative")
+def PH_NEGATIVE(ctx: Ctx) -> bool:
+    return ctx.ph == "negative"
+
+
+@criterion("high burden (marrow blasts >= 50 % or extramedullary disease)")
+def HIGH_BURDEN(ctx: Ctx) -> bool:
+    return ctx.high_burden is True
+
+
+@criterion("low burden (marrow blasts < 50 %, no extramedullary disease)")
+def LOW_BURDEN(ctx: Ctx) -> bool:
+    return ctx.high_burden is False
+
+
+@criterion("extramedullary or CNS disease")
+def EXTRAMEDULLARY(ctx: Ctx) -> bool:
+    return bool(ctx.emd)
+
+
+@criterion("MRD positive")
+def MRD_POSITIVE(ctx: Ctx) -> bool:
+    return ctx.mrd.state == "positive"
+
+
+@criterion("prior allogeneic HCT")
+def PRIOR_HCT(ctx: Ctx) -> bool:
+    return ctx.prior_hct
+
+
+@criterion("prior CAR T")
+def PRIOR_CAR_T(ctx: Ctx) -> bool:
+    return ctx.prior_car_t
+
+
+@criterion("disease status recorded before the latest allo-HCT")
+def STATUS_BEFORE_HCT(ctx: Ctx) -> bool:
+    return ctx.status_vs_hct == "before"
+
+
+@criterion("disease status recorded before the latest CAR T infusion")
+def STATUS_BEFORE_CAR_T(ctx: Ctx) -> bool:
+    return ctx.status_vs_car_t == "before"
+
+
+@criterion("allo-HCT planned or the patient is eligible")
+def HCT_PLANNED_OR_ELIGIBLE(ctx: Ctx) -> bool:
+    return ctx.hct_planned is True or ctx.hct_eligible is True
+
+
+@criterion("not eligible for allo-HCT")
+def HCT_INELIGIBLE(ctx: Ctx) -> bool:
+    return ctx.hct_eligible is False

@@ -1,0 +1,127 @@
+"""Runs the registered rules for one hook call, in a stable order.
+
+patient-view: on a record that shows an acute leukemia, every patient-view rule runs: first the
+rules that read only the patient, then those that react to what fired (cautions that attach to
+the options shown, trial prompts), each pass in registration order. A record with no leukemia
+gets only the data-quality rules that apply to any record, and only when a finding concerns a
+leukemia concept (otherwise nothing: other charts get no cards).
+
+order-select / order-sign: only drafts of a drug the service knows are spoken to; the record's
+data-quality rules run once, then for each draft the rules that concern its drug, each
+recommendation focused on that drug.
+
+The result is deterministic, so order-select and order-sign agree card for card.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
+from types import MappingProxyType
+
+from service.decision.context import Ctx, focus_drug
+from service.decision.criteria import LEUKEMIA_RECORD
+from service.decision.model import Recommendation
+from service.decision.registry import ORDER_HOOKS, Rule
+from service.facts import DraftOrder
+
+
+class Engine:
+    """The registry cut into the lists each kind of call runs, once at start."""
+
+    def __init__(self, registry: Mapping[str, Rule]) -> None:
+        rules = list(registry.values())
+        self.registry = registry
+        pv = [r for r in rules if "patient-view" in r.hooks]
+        self.patient_view_rules = _passes(pv)
+        self.any_record_rules = _passes([r for r in pv if r.any_record])
+        self.record_rules: dict[str, tuple[Rule, ...]] = {}
+        self.drug_rules: dict[tuple[str, str], tuple[Rule, ...]] = {}
+        for hook in ORDER_HOOKS:
+            mine = [r for r in rules if hook in r.hooks]
+            self.record_rules[hook] = _passes([r for r in mine if not r.drugs])
+            for drug in {d for r in mine for d in r.drugs}:
+                self.drug_rules[(hook, drug)] = _passes([r for r in mine if drug in r.drugs])
+
+    def decide(self, ctx: Ctx, hook: str, drafts: Sequence[DraftOrder]) -> list[Recommendation]:
+        if hook in ORDER_HOOKS:
+            return dedupe(self._order_hook(ctx, hook, drafts), self.registry)
+        return dedupe(self._patient_view(ctx), self.registry)
+
+    def _patient_view(self, ctx: Ctx) -> list[Recommendation]:
+        if LEUKEMIA_RECORD(ctx):
+            return run(ctx, self.patient_view_rules, None)
+        if any(f.concept for f in ctx.facts.findings):
+            return run(ctx, self.any_record_rules, None)
+        return []
+
+    def _order_hook(self, ctx: Ctx, hook: str, drafts: Sequence[DraftOrder]
+                    ) -> list[Recommendation]:
+        drugs = [focus_drug(o) for o in drafts]
+        if not any(drugs):
+            return []
+        out = run(ctx, self.record_rules[hook], None)
+        for order, drug in zip(drafts, drugs, strict=True):
+            rules = self.drug_rules.get((hook, drug)) if drug else None
+            if rules:
+                out += _name_order(run(ctx, rules, drug), order.resource, self.registry)
+        return out
+
+
+def _passes(rules: Iterable[Rule]) -> tuple[Rule, ...]:
+    """Rules that read only the patient first, then those that react to what fired."""
+    ordered = list(rules)
+    return tuple([r for r in ordered if not r.reacts_to] + [r for r in ordered if r.reacts_to])
+
+
+def run(ctx: Ctx, rules: Sequence[Rule], focus: str | None) -> list[Recommendation]:
+    """Each rule whose criteria hold, in order; a rule that returns something has fired and
+    its tags are visible to the rules after it."""
+    out: list[Recommendation] = []
+    fired = ctx.fired = set()
+    for r in rules:
+        if any(not c.test(ctx) for c in r.when) or any(c.test(ctx) for c in r.unless):
+            continue
+        got = r.func(ctx, r.makers[focus])  # type: ignore[misc]
+        if got is None:
+            continue
+        if isinstance(got, Recommendation):
+            out.append(got)
+        elif got:
+            out.extend(got)
+        else:
+            continue
+        fired.update(r.tags)
+    return out
+
+
+def _name_order(recs: list[Recommendation], order_ref: str, registry: Mapping[str, Rule]
+                ) -> list[Recommendation]:
+    """Order checks name the draft they speak to (the EHR can point at it)."""
+    return [
+        replace(r, variables=MappingProxyType({**r.variables, "order_ref": order_ref}))
+        if registry[r.id].family == "order" else r
+        for r in recs
+    ]
+
+
+def dedupe(recs: Iterable[Recommendation], registry: Mapping[str, Rule]) -> list[Recommendation]:
+    """One recommendation per (id, focus, variables): two drafts of one drug say it once.
+
+    Monitoring is per drug; anything else said twice for two drafts is said once. Variables are
+    compared (a sort and a repr of every value) only between recommendations that share an id
+    and focus, which most calls never have."""
+    kept: dict[tuple[str, str | None], list[Recommendation]] = {}
+    out: list[Recommendation] = []
+    for r in recs:
+        same = kept.setdefault(
+            (r.id, r.focus if registry[r.id].family == "monitoring" else None), [])
+        if same and any(_variables(r) == _variables(k) for k in same):
+            continue
+        same.append(r)
+        out.append(r)
+    return out
+
+
+def _variables(r: Recommendation) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((k, repr(v)) for k, v in r.variables.items()))
