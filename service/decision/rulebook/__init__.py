@@ -5,7 +5,16 @@ Importing this package registers them; the import order below is the order rules
 """
 
 from service.decision.rulebook import (  # noqa: F401  (imported to register)
-    b_all_frontline,
-    b_all_mrd,
+    data_quality,
+    order_checks,
     b_all_relapsed,
+    b_all_mrd,
+    b_all_frontline,
+    car_t,
+    aml,
+    t_all,
+    workup,
+    cautions,
+    trials,
+    monitoring,
 )
