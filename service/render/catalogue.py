@@ -20,8 +20,8 @@ from typing import Any
 
 import jinja2
 
-from service.cli import StartupError
 from service.decision import RULES, referenced_trials
+from service.errors import CatalogueError
 from service.render.seeds import SeedInfo, parse_index
 
 TOPIC_SYSTEM = "http://leukemia-cds.org/fhir/CodeSystem/card-topic"
@@ -37,10 +37,6 @@ INDICATORS = ("info", "warning", "critical")
 SUMMARY_MAX = 139  # CDS Hooks: "<140 characters"
 SEED_INDEX = "seed-sections.toml"
 SHARED = "catalogue.toml"
-
-
-class CatalogueError(StartupError):
-    """The catalogue cannot be used; the message is one line naming the file and entry."""
 
 
 def _md_escape(value: Any) -> Any:
