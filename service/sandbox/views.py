@@ -8,8 +8,8 @@ from typing import Any
 from flask import Blueprint, Response, current_app, request, send_from_directory
 
 from service.hooks import auth
-from service.hooks.endpoints import json_response
 from service.hooks.errors import ApiError
+from service.hooks.http import json_response
 from service.hooks.services import SERVICES
 from service.sandbox import EXTENSION, patients
 from service.synth.codes import DRUGS
