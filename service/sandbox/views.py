@@ -11,7 +11,7 @@ from service.hooks import auth
 from service.hooks.errors import ApiError
 from service.hooks.http import json_response
 from service.hooks.services import SERVICES
-from service.sandbox import EXTENSION, patients
+from service.sandbox.state import EXTENSION, patients
 from service.synth.codes import DRUGS
 from service.synth.hooks import SERVICE_FOR_HOOK, draft_order, prefetch_for
 
