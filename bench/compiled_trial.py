@@ -46,6 +46,8 @@ COMPILED = (
     "service/decision/trials.py",
     "service/decision/workup.py",
     "service/render/cards.py",
+    "service/render/suggestions.py",  # Shape.build runs per suggestion per call
+    "service/render/uuids.py",
     "service/hooks/prefetch.py",
 )
 # Left as Python: its per-call cache stores into instance.__dict__, which native classes lack.

@@ -15,11 +15,11 @@ from typing import Any
 
 from flask import Flask, current_app, has_app_context
 
-from service.cli import StartupError
 from service.config import Settings
 from service.decision import Policy, decide
+from service.errors import TerminologyError
 from service.fhir.extract import extract_draft_orders, extract_facts
-from service.fhir.terminology import Terminology, TerminologyError, load_terminology
+from service.fhir.terminology import Terminology, load_terminology
 from service.hooks.models import Card
 from service.render import Renderer, load_catalogue
 
@@ -49,12 +49,13 @@ class Advisor:
 
 
 def build_advisor(settings: Settings) -> Advisor:
-    """Load and validate the catalogue and terminology; StartupError if either is broken."""
+    """Load and validate the catalogue and terminology; a `StartupError` (CatalogueError,
+    TerminologyError) if either is broken."""
     catalogue = load_catalogue(settings.cards_dir)
     try:
         terminology = load_terminology(settings.profiles_dir)
     except TerminologyError as exc:
-        raise StartupError(f"fhir_profiles: {exc}") from None
+        raise TerminologyError(f"fhir_profiles: {exc}") from None  # the operator's folder name
     return Advisor(Renderer(catalogue), terminology,
                    Policy(marker_positive_percent=settings.marker_positive_percent))
 

@@ -16,6 +16,7 @@ from flask import Flask, Response
 from service import advice, logs, metrics, sandbox
 from service.config import PREFIX, ConfigError, Settings
 from service.hooks import audit, auth, cors, endpoints, errors, feedback
+from service.hooks.http import json_response
 from service.hooks.services import SERVICES
 from service.store import Pseudonymizer, Store, StoreError, database_url, load_or_create_key
 
@@ -58,7 +59,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     @app.get("/healthz")
     def healthz() -> Response:
-        return endpoints.json_response({"status": "ok"})
+        return json_response({"status": "ok"})
 
     @app.get("/readyz")
     def readyz() -> Response:
@@ -68,7 +69,7 @@ def create_app(settings: Settings | None = None) -> Flask:
                 503, "Not ready: " + ", ".join(sorted(problems)) + ".",
                 details=[f"{name}: {problem}" for name, problem in sorted(problems.items())],
             )
-        return endpoints.json_response({"status": "ready", "checks": sorted(checks)})
+        return json_response({"status": "ready", "checks": sorted(checks)})
 
     return app
 

@@ -17,10 +17,7 @@ from typing import Any
 
 from service import __version__, logs
 from service.config import ConfigError, Settings
-
-
-class StartupError(Exception):
-    """A problem that stops start-up; the message is one line for the operator."""
+from service.errors import StartupError
 
 
 def _fail(message: str) -> int:
@@ -83,7 +80,7 @@ def serve(args: argparse.Namespace) -> int:
         settings = serve_profile(env_settings, os.environ, args.host, args.port)
         logs.configure(settings.log_level)
         dry_run = create_app(settings)  # catalogues, terminology, store: here or never
-    except (ConfigError, StartupError) as exc:
+    except StartupError as exc:  # ConfigError, CatalogueError, TerminologyError, StoreError
         return _fail(str(exc))
     dry_run.extensions["leukemia_cds.store"].close()  # workers open their own connections
 

@@ -14,12 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from service import paths
+from service.errors import ConfigError
 
 PREFIX = "LEUKEMIA_CDS_"
-
-
-class ConfigError(ValueError):
-    """An invalid setting; the message is one line that names the variable."""
 
 
 def _int(name: str, raw: str, lo: int, hi: int) -> int:

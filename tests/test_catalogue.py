@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from service.cli import StartupError
 from service.config import ConfigError, Settings
 from service.decision import RULES, referenced_trials
+from service.errors import StartupError
 from service.paths import cards_dir
 from service.render import load_catalogue
 from service.render.catalogue import SUMMARY_MAX, CatalogueError

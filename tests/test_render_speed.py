@@ -22,7 +22,8 @@ from service.decision import Recommendation
 from service.hooks.models import CdsResponse, Coding, Link, Source
 from service.paths import cards_dir
 from service.render import Renderer, build_suggestion, load_catalogue
-from service.render.cards import _freeze, _Memo, _uuids, _variables_key
+from service.render.cards import _freeze, _Memo, _variables_key
+from service.render.uuids import uuid7s
 from tests import test_render_summaries as summaries
 from tests.decision_helpers import mrd, patient, run
 from tests.test_catalogue import variants
@@ -177,8 +178,8 @@ def test_memo_is_bounded() -> None:
 
 def test_uuids_are_distinct_time_ordered_version_7() -> None:
     before = time.time_ns() // 1_000_000
-    ids = _uuids(50)
-    later = _uuids(50)
+    ids = uuid7s(50)
+    later = uuid7s(50)
     after = time.time_ns() // 1_000_000
     assert len(set(ids + later)) == 100
     for i in ids + later:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from service.config import Settings
+from service.errors import TerminologyError
 from service.facts import RecognisedBy
 
 BASE = "http://leukemia-cds.org/fhir"
@@ -49,10 +50,6 @@ _SYSTEM_ALIASES = {
 }
 _DOTTED_SYSTEMS = frozenset({ICD10CM})
 _MAP_EQUIVALENCES = frozenset({"equivalent", "equal"})
-
-
-class TerminologyError(ValueError):
-    """fhir_profiles/ cannot be loaded; the message names the file and the problem."""
 
 
 def normalise_system(system: str | None) -> str:

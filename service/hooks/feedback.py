@@ -16,8 +16,8 @@ from flask import Blueprint, Response
 from sqlalchemy.exc import SQLAlchemyError
 
 from service.hooks import audit, auth
-from service.hooks.endpoints import json_response, parse_body
 from service.hooks.errors import ApiError
+from service.hooks.http import json_response, parse_body
 from service.hooks.models import Feedback, FeedbackRequest
 from service.hooks.services import SERVICES
 from service.store import CardOrigin, FeedbackRecord

@@ -16,29 +16,18 @@ with their resource ids; and it still builds and validates its own `Card` models
 
 from __future__ import annotations
 
-import json
-import os
-import time
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any, TypeVar
 
-from fhir.resources.R4B.medicationrequest import MedicationRequest
-from fhir.resources.R4B.servicerequest import ServiceRequest
-from pydantic import BaseModel, ValidationError
-
-from service import jsonio
 from service.decision import FactUsed, Recommendation
 from service.decision.context import DRUG_TEXT
 from service.hooks.models import (
     RECOMMENDATION_EXTENSION,
-    Action,
     Card,
     Coding,
     Link,
     Source,
-    Suggestion,
 )
 from service.render.catalogue import (
     SUMMARY_MAX,
@@ -46,13 +35,14 @@ from service.render.catalogue import (
     TOPICS,
     Catalogue,
     Entry,
-    SuggestionSpec,
     _capitalize,
     _fit,
     _md_escape,
     compose,
     group_summary,
 )
+from service.render.suggestions import Shape, suggestion_shape
+from service.render.uuids import uuid7s
 
 EXTENSION = RECOMMENDATION_EXTENSION
 TRIAL_URL = "https://clinicaltrials.gov/study/{nct}"
@@ -61,103 +51,6 @@ _INDICATORS = {rank: indicator for indicator, rank in _RANK.items()}
 _MEMO_SIZE = 4096
 
 T = TypeVar("T")
-
-
-# --- suggested orders ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Shape:
-    """A suggestion with everything but its uuid and patient: built and validated once."""
-
-    key: str  # one order per test on a card, however many entries ask for it
-    label: str
-    action: str  # "create" | "delete"
-    resource: bytes | None  # create: the resource without its subject, as JSON
-    resource_id: str | None  # delete: the draft order to remove
-
-    def build(self, patient_id: str, suggestion_uuid: str) -> Suggestion:
-        """This call's suggestion: the shape passed R4B validation with a placeholder subject,
-        and only the uuid and the (plain) Patient reference are new. The resource is parsed
-        from its JSON, so every card gets its own (a caller cannot alter the cached shape;
-        parsing is quicker than copying). The CDS Hooks models still validate it."""
-        action: dict[str, Any] = {"type": self.action, "description": self.label}
-        if self.action == "delete":
-            action["resourceId"] = self.resource_id
-        else:
-            resource = jsonio.loads(self.resource)  # type: ignore[arg-type]
-            resource["subject"] = {"reference": f"Patient/{patient_id}"}
-            action["resource"] = resource
-        # one validation for the suggestion and its action
-        return Suggestion.model_validate({"label": self.label, "uuid": suggestion_uuid,
-                                          "actions": [action]})
-
-
-def suggestion_shape(spec: SuggestionSpec, variables: Mapping[str, Any]) -> Shape:
-    """Render and validate one suggestion template; raises ValueError for an invalid resource."""
-    label = " ".join(spec.label.render(variables).split())
-    key = spec.code.code if spec.code else label
-    if spec.action == "delete":
-        ref = spec.resource_id.render(variables) if spec.resource_id else ""
-        Action(type="delete", description=label, resourceId=ref)  # the model's own checks
-        return Shape(key, label, "delete", None, ref)
-    note = spec.note.render(variables) if spec.note else None
-    resource: dict[str, Any] = {"resourceType": spec.resource, "status": "draft",
-                                "intent": "order"}
-    if spec.resource == "ServiceRequest":
-        concept: dict[str, Any] = {"text": spec.text.render(variables) if spec.text
-                                   else spec.code.display if spec.code else label}
-        if spec.code:
-            concept["coding"] = [{"system": spec.code.system, "code": spec.code.code,
-                                  "display": spec.code.display}]
-        resource["code"] = concept
-        model: type = ServiceRequest
-    else:
-        resource["medicationCodeableConcept"] = {"text": spec.medication}
-        model = MedicationRequest
-    if note:
-        resource["note"] = [{"text": note}]
-    _validate(model, json.dumps(resource, sort_keys=True))
-    Action(type="create", description=label, resource=resource)
-    return Shape(key, label, "create", jsonio.dumps(resource), None)
-
-
-def build_suggestion(spec: SuggestionSpec, variables: Mapping[str, Any], *, patient_id: str
-                     ) -> Suggestion:
-    """One suggestion; a created resource is built as FHIR JSON and validated with R4B."""
-    return suggestion_shape(spec, variables).build(patient_id, _uuids(1)[0])
-
-
-@lru_cache(maxsize=4096)
-def _validate(model: type[BaseModel], resource_json: str) -> None:
-    """Validate a suggested resource with fhir.resources (R4B), once per distinct content.
-
-    The subject differs per patient but is always a plain Patient reference, so the content is
-    validated with a placeholder subject and the verdict reused: validation is most of a card's
-    cost. Failures raise (and are not cached)."""
-    resource = json.loads(resource_json)
-    resource["subject"] = {"reference": "Patient/placeholder"}
-    try:
-        model.model_validate(resource)
-    except ValidationError as exc:
-        raise ValueError(f"{resource['resourceType']}: {exc.errors()[0]['msg']}") from None
-
-
-# the RFC 9562 variant: the top two bits of the clock-sequence byte are 10
-_VARIANT = {f"{n:x}": f"{(n & 0x3) | 0x8:x}" for n in range(16)}
-
-
-def _uuids(n: int) -> list[str]:
-    """n time-ordered (version 7) UUIDs: the Unix time in ms, then 74 random bits from one read
-    of the OS's random source. Every card uuid is indexed in the audit store, and random (v4)
-    keys land on a random page of that index each: with time-ordered ones a call's cards go
-    onto the index's last page (measured: a third fewer pages written per call). The ids say
-    when they were issued, to the millisecond, which the audit row says anyway."""
-    stamp = f"{time.time_ns() // 1_000_000:012x}"
-    head = f"{stamp[:8]}-{stamp[8:]}-7"
-    h = os.urandom(10 * n).hex()
-    return [f"{head}{h[i:i + 3]}-{_VARIANT[h[i + 3]]}{h[i + 4:i + 7]}-{h[i + 7:i + 19]}"
-            for i in range(0, 20 * n, 20)]
 
 
 # --- memoisation ----------------------------------------------------------------------------------
@@ -324,7 +217,7 @@ class Renderer:
                 folded.members.extend(d.members)
             ordered = [*keep, folded]
         layouts = [self._layout(d) for d in ordered]
-        uuids = iter(_uuids(len(layouts) + sum(len(lay.shapes) for lay in layouts)))
+        uuids = iter(uuid7s(len(layouts) + sum(len(lay.shapes) for lay in layouts)))
         return [self._card(d.members, lay, patient_id, uuids)
                 for d, lay in zip(ordered, layouts, strict=True)]
 

@@ -20,9 +20,10 @@ from typing import Any
 
 import jinja2
 
-from service.cli import StartupError
 from service.decision import RULES, referenced_trials
+from service.errors import CatalogueError
 from service.render.seeds import SeedInfo, parse_index
+from service.render.suggestions import build_suggestion
 
 TOPIC_SYSTEM = "http://leukemia-cds.org/fhir/CodeSystem/card-topic"
 TOPICS = {
@@ -37,10 +38,6 @@ INDICATORS = ("info", "warning", "critical")
 SUMMARY_MAX = 139  # CDS Hooks: "<140 characters"
 SEED_INDEX = "seed-sections.toml"
 SHARED = "catalogue.toml"
-
-
-class CatalogueError(StartupError):
-    """The catalogue cannot be used; the message is one line naming the file and entry."""
 
 
 def _md_escape(value: Any) -> Any:
@@ -418,9 +415,6 @@ def group_summary(group: Group, members: list[tuple[str, Mapping[str, Any]]], *,
 
 
 def _validate_entry(cat: Catalogue, e: Entry) -> None:
-    # Imported here: render.cards imports this module for the Catalogue type.
-    from service.render.cards import build_suggestion
-
     where = f"card catalogue: {e.source_file}: {e.id}"
     if e.group not in cat.groups:
         raise CatalogueError(f"{where}: group {e.group!r} is not defined in catalogue.toml")

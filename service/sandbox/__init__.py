@@ -4,57 +4,25 @@ It is a *client* of the service, never a second path into the clinical layers: t
 CDS Hooks requests from synthetic charts and POSTs them to `/cds-services/...` with a signed JWT,
 exactly as an EHR would; the server side only serves the page, the synthetic charts, and
 short-lived tokens signed by a key generated at start-up. That key is trusted only while the
-sandbox is on, because it is registered in-process and nowhere else.
-
-Under gunicorn every worker builds its own app, but all of them must accept tokens minted by any
-of them: the signer and the patients are therefore created once per *process tree* — in the
-master during `serve`'s dry run, before the workers are forked — and inherited by the workers.
+sandbox is on, because it is registered in-process and nowhere else. The key and the patients
+are made once per process tree (`state`).
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Mapping
 from dataclasses import replace
-from datetime import UTC, datetime
 
 from flask import Flask
 
 from service.config import PREFIX, ConfigError, Settings
 from service.hooks import auth
-from service.synth import SyntheticPatient, generate_many
+from service.sandbox.state import EXTENSION, ISSUER, patients, signer
+
+__all__ = ["EXTENSION", "ISSUER", "install", "patients", "serve_profile", "signer"]
 
 log = logging.getLogger(__name__)
-
-ISSUER = "urn:leukemia-cds:sandbox"
-SEED = 20250115  # the sandbox always shows the same patients
-CHART_SIZE = 60
-EXTENSION = "leukemia_cds.sandbox"
-
-_lock = threading.Lock()
-_signer: auth.LocalSigner | None = None
-_patients: dict[str, SyntheticPatient] | None = None
-
-
-def signer() -> auth.LocalSigner:
-    """The process tree's sandbox key (ES384), generated on first use."""
-    global _signer
-    with _lock:
-        if _signer is None:
-            _signer = auth.LocalSigner.generate(ISSUER, alg="ES384")
-        return _signer
-
-
-def patients() -> dict[str, SyntheticPatient]:
-    """One patient per scenario, current as of the day the service started."""
-    global _patients
-    with _lock:
-        if _patients is None:
-            today = datetime.now(UTC).date()
-            _patients = {p.patient_id: p
-                         for p in generate_many(seed=SEED, size=CHART_SIZE, as_of=today)}
-        return _patients
 
 
 def serve_profile(settings: Settings, environ: Mapping[str, str], host: str,

@@ -8,10 +8,10 @@ from typing import Any
 from flask import Blueprint, Response, current_app, request, send_from_directory
 
 from service.hooks import auth
-from service.hooks.endpoints import json_response
 from service.hooks.errors import ApiError
+from service.hooks.http import json_response
 from service.hooks.services import SERVICES
-from service.sandbox import EXTENSION, patients
+from service.sandbox.state import EXTENSION, patients
 from service.synth.codes import DRUGS
 from service.synth.hooks import SERVICE_FOR_HOOK, draft_order, prefetch_for
 

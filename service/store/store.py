@@ -41,6 +41,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from service import jsonio
+from service.errors import StoreError
 from service.store import schema
 from service.store.schema import feedback, hook_call, issued_card, seen_jti
 
@@ -56,10 +57,6 @@ def _cause(exc: Exception) -> str:
     """The driver error's class name behind a SQLAlchemy error (only DBAPI errors carry one):
     what logs and refusals name, since the driver's message can contain the database URL."""
     return type(getattr(exc, "orig", None) or exc).__name__
-
-
-class StoreError(RuntimeError):
-    """The store cannot be opened or used; the message is safe to show an operator."""
 
 
 class Replayed(Exception):
