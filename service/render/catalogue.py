@@ -164,6 +164,7 @@ class Entry:
     indicator: str
     title: Tmpl
     summary: Tmpl
+    summary_source: str  # as written, for the rule book
     detail: Tmpl
     citations: tuple[Citation, ...]
     suggestions: tuple[SuggestionSpec, ...]
@@ -357,6 +358,7 @@ def _entry(file: str, rid: str, raw: dict[str, Any], codes: dict[str, CodeRef],
             id=rid, group=raw["group"], rank=int(raw["rank"]), clause=raw.get("clause", ""),
             topic=raw["topic"], indicator=raw["indicator"],
             title=_template(PLAIN, raw["title"]), summary=_template(PLAIN, raw["summary"]),
+            summary_source=raw["summary"],
             detail=_template(MARKDOWN, raw["detail"].strip()),
             citations=tuple(Citation(c["seed"], c["section"], c["quote"])
                             for c in raw["citations"]),
