@@ -155,10 +155,13 @@ class SuggestionSpec:
 class Entry:
     id: str
     group: str
+    rank: int  # importance within its group: the lowest present leads a merged card
+    clause: str  # its clause in a merged card's summary (template source; may be empty)
     topic: str
     indicator: str
     title: Tmpl
     summary: Tmpl
+    summary_source: str  # as written, for the rule book
     detail: Tmpl
     citations: tuple[Citation, ...]
     suggestions: tuple[SuggestionSpec, ...]
@@ -172,11 +175,13 @@ class Entry:
 class Group:
     """How entries of one group merge into one card.
 
-    ``order`` ranks the group's entries by importance: the first present leads the card (its
-    topic and extension id) and the detail follows that order. A merged card's summary is
-    ``head`` then as many whole ``clauses`` (one per line, most important first) as fit in
-    139 characters, at most ``MAX_CLAUSES``: hand-written sentences, never cut mid-word.
-    ``label`` names the group on the card that folds whatever exceeds the card limit.
+    ``order`` is the group's entries by their own ``rank``, most important first: the first
+    present leads the card (its topic and extension id) and the detail follows that order. A
+    merged card's summary is ``head`` then as many whole clauses (each entry's own, most
+    important first) as fit in 139 characters, at most ``MAX_CLAUSES``: hand-written
+    sentences, never cut mid-word. ``clauses`` is those entry clauses compiled as one template,
+    each shown only when its entry is on the card. ``label`` names the group on the card that
+    folds whatever exceeds the card limit.
     """
 
     id: str
@@ -286,10 +291,11 @@ def _build(cards_dir: Path, shared: dict[str, Any], seeds: dict[str, SeedInfo]) 
         # one code, one meaning: the CodeSystem (fhir_profiles) gives each code one display
         if displays.setdefault(code, display) != display:
             raise ValueError(f"catalogue.toml: override reason {code!r} has two displays")
-    groups = {gid: Group(gid, int(g["priority"]), tuple(g["order"]),
-                         _template(PLAIN, g.get("head", "")), _template(PLAIN, g["clauses"]),
-                         g["label"])
-              for gid, g in shared["groups"].items()}
+    for gid, g in shared["groups"].items():
+        extra = sorted(set(g) - GROUP_KEYS)
+        if extra:  # rank and clause live in each entry now; a stale key is a reviewer's slip
+            raise ValueError(f"catalogue.toml: group {gid}: unknown key {extra[0]!r} "
+                             "(an entry's rank and clause belong in its own [rules.<ID>])")
     entries: dict[str, Entry] = {}
     trials: dict[str, TrialInfo] = {}
     for path in sorted(cards_dir.glob("*.toml")):
@@ -302,6 +308,7 @@ def _build(cards_dir: Path, shared: dict[str, Any], seeds: dict[str, SeedInfo]) 
             entries[rid] = _entry(path.name, rid, raw, codes, override_sets)
         for nct, raw in data.get("trials", {}).items():
             trials[nct] = TrialInfo(nct, raw["name"], raw["population"], raw["status"])
+    groups = {gid: _group(gid, g, entries) for gid, g in shared["groups"].items()}
     return Catalogue(
         product=meta["product"], knowledge_version=str(meta["knowledge_version"]),
         approval_note=_template(PLAIN, meta["approval_note"]),
@@ -310,10 +317,33 @@ def _build(cards_dir: Path, shared: dict[str, Any], seeds: dict[str, SeedInfo]) 
     )
 
 
+GROUP_KEYS = frozenset({"priority", "label", "head"})
+
+
+def _group(gid: str, raw: dict[str, Any], entries: dict[str, Entry]) -> Group:
+    """A group from its own keys and its members' ranks and clauses.
+
+    Each clause is wrapped so it shows only when its entry is on the card, and sees ``this``
+    (its entry's variables) beside ``has``, ``v``, ``n`` and ``drug``; the group's clauses are
+    compiled as one template, so rendering a merged summary costs what it did."""
+    members = sorted((e for e in entries.values() if e.group == gid), key=lambda e: e.rank)
+    ranks = [e.rank for e in members]
+    if len(set(ranks)) != len(ranks):
+        twice = next(e for e in members if ranks.count(e.rank) > 1)
+        raise ValueError(f"{twice.source_file}: {twice.id}: rank {twice.rank} is used twice "
+                         f"in group {gid}")
+    clauses = "\n".join(
+        f"{{% if '{e.id}' in has %}}{{% set this = v['{e.id}'] %}}{e.clause}{{% endif %}}"
+        for e in members if e.clause.strip())
+    return Group(gid, int(raw["priority"]), tuple(e.id for e in members),
+                 _template(PLAIN, raw.get("head", "")), _template(PLAIN, clauses), raw["label"])
+
+
 def _entry(file: str, rid: str, raw: dict[str, Any], codes: dict[str, CodeRef],
            override_sets: dict[str, tuple[tuple[str, str], ...]]) -> Entry:
     where = f"{file}: {rid}"
-    for key in ("group", "topic", "indicator", "title", "summary", "detail", "citations"):
+    for key in ("group", "rank", "topic", "indicator", "title", "summary", "detail",
+                "citations"):
         if key not in raw:
             raise ValueError(f"{where}: missing '{key}'")
     override = raw.get("override")
@@ -322,8 +352,10 @@ def _entry(file: str, rid: str, raw: dict[str, Any], codes: dict[str, CodeRef],
     suggestions = tuple(_suggestion(where, s, codes) for s in raw.get("suggestions", ()))
     try:
         return Entry(
-            id=rid, group=raw["group"], topic=raw["topic"], indicator=raw["indicator"],
+            id=rid, group=raw["group"], rank=int(raw["rank"]), clause=raw.get("clause", ""),
+            topic=raw["topic"], indicator=raw["indicator"],
             title=_template(PLAIN, raw["title"]), summary=_template(PLAIN, raw["summary"]),
+            summary_source=raw["summary"],
             detail=_template(MARKDOWN, raw["detail"].strip()),
             citations=tuple(Citation(c["seed"], c["section"], c["quote"])
                             for c in raw["citations"]),
@@ -384,13 +416,7 @@ def validate(cat: Catalogue) -> None:
     for entry in cat.entries.values():
         _validate_entry(cat, entry)
     for group in cat.groups.values():
-        members = [e for e in cat.entries.values() if e.group == group.id]
-        ranked = set(group.order)
-        stray = sorted(ranked - {e.id for e in members}) + \
-            sorted({e.id for e in members} - ranked)
-        if stray or len(ranked) != len(group.order):
-            raise CatalogueError(f"card catalogue: group {group.id}: 'order' must list each of "
-                                 f"its entries once ({(stray or ['a duplicate'])[0]})")
+        members = [cat.entries[i] for i in group.order]
         try:
             for member in members:  # every clause with each entry's sample, and all together
                 group_summary(group, [(member.id, member.sample)] * 2, drug="blinatumomab")
