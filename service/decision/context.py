@@ -29,6 +29,7 @@ from service.decision.timing import Timing, _day, follows_any, order_gap, timing
 from service.decision.vocabulary import (
     CD19_CAR_T,
     DRUG_TEXT,
+    FACT_LABEL,
     FRONTLINE,
     LINEAGE_TEXT,
     MARKER_LABEL,
@@ -45,6 +46,7 @@ from service.facts import DraftOrder, Exposure, Fact, Marker, PatientFacts
 __all__ = [
     "CD19_CAR_T",
     "DRUG_TEXT",
+    "FACT_LABEL",
     "FRONTLINE",
     "LINEAGE_TEXT",
     "MARKER_LABEL",
@@ -148,7 +150,7 @@ class Ctx:
             text = LINEAGE_TEXT[lin.value]
             if self.facts.lineage_inferred:
                 text += " (inferred from B-cell markers)"
-        return self._fact("lineage", "Diagnosis", lin, text)
+        return self._fact("lineage", FACT_LABEL["lineage"], lin, text)
 
     @property
     def is_b(self) -> bool:
@@ -173,7 +175,8 @@ class Ctx:
     @per_call
     def f_age(self) -> FactUsed:
         a = self.facts.age_years
-        return self._fact("age_years", "Age", a, f"{a.value} years" if a else None)
+        return self._fact("age_years", FACT_LABEL["age_years"], a,
+                          f"{a.value} years" if a else None)
 
     @per_call
     def status(self) -> str | None:
@@ -186,7 +189,7 @@ class Ctx:
         if s is not None:
             text = STATUS_TEXT[s.value] + (f", {_day(s.effective)}" if s.effective else
                                            ", date not recorded")
-        return self._fact("disease_status", "Disease status", s, text)
+        return self._fact("disease_status", FACT_LABEL["disease_status"], s, text)
 
     @property
     def status_date(self) -> datetime | None:
@@ -212,14 +215,21 @@ class Ctx:
     @per_call
     def f_blasts(self) -> FactUsed:
         b = self.facts.bm_blasts_percent
-        return self._fact("bm_blasts_percent", "Marrow blasts", b, _pct(b.value) if b else None)
+        return self._fact("bm_blasts_percent", FACT_LABEL["bm_blasts_percent"], b,
+                          _pct(b.value) if b else None)
 
     def _value(self, name: str) -> object | None:
         fact = getattr(self.facts, name)
         return fact.value if fact is not None else None
 
-    def f(self, name: str, label: str, text: str | None = None) -> FactUsed:
-        """FactUsed for a simple Fact field of PatientFacts."""
+    def f(self, name: str, label: str | None = None, text: str | None = None) -> FactUsed:
+        """FactUsed for a simple Fact field of PatientFacts; the label defaults to FACT_LABEL's.
+
+        An explicit label is still honoured as given; a name the table lacks, with no label,
+        raises KeyError rather than show a card an unlabelled fact.
+        """
+        if label is None:
+            label = FACT_LABEL[name]
         return self._fact(name, label, getattr(self.facts, name), text)
 
     @property
@@ -228,7 +238,7 @@ class Ctx:
 
     @per_call
     def f_ph(self) -> FactUsed:
-        return self.f("ph", "Ph / BCR::ABL1")
+        return self.f("ph")
 
     @property
     def kmt2a(self) -> str | None:
@@ -247,8 +257,7 @@ class Ctx:
 
     @per_call
     def f_emd(self) -> tuple[FactUsed, FactUsed]:
-        return (self.f("extramedullary", "Extramedullary disease"),
-                self.f("cns_status", "CNS status"))
+        return self.f("extramedullary"), self.f("cns_status")
 
     @property
     def high_burden(self) -> bool | None:
@@ -279,10 +288,10 @@ class Ctx:
     def f_prior_hct(self) -> FactUsed:
         events = self.facts.allo_hct
         if not events:
-            return FactUsed("allo_hct", "Prior allogeneic HCT", "none recorded")
+            return FactUsed("allo_hct", FACT_LABEL["allo_hct"], "none recorded")
         last = events[-1]
         when = last.date.date().isoformat() if last.date else "date not recorded"
-        return FactUsed("allo_hct", "Prior allogeneic HCT", when, last.source.resource)
+        return FactUsed("allo_hct", FACT_LABEL["allo_hct"], when, last.source.resource)
 
     @property
     def prior_car_t(self) -> bool:
@@ -292,11 +301,12 @@ class Ctx:
     def f_car_t(self) -> FactUsed:
         events = self.facts.car_t
         if not events:
-            return FactUsed("car_t", "Prior CAR T", "none recorded")
+            return FactUsed("car_t", FACT_LABEL["car_t"], "none recorded")
         last = events[-1]
         when = last.date.date().isoformat() if last.date else "date not recorded"
         product = DRUG_TEXT.get(last.product or "", "product not stated")
-        return FactUsed("car_t", "Prior CAR T", f"{product}, {when}", last.source.resource)
+        return FactUsed("car_t", FACT_LABEL["car_t"], f"{product}, {when}",
+                        last.source.resource)
 
     @property
     def car_t_dates(self) -> tuple[datetime | None, ...]:
@@ -329,12 +339,15 @@ class Ctx:
         latest = max(d.date() for d in self.car_t_dates if d is not None)
         return (when.date() - latest).days  # type: ignore[union-attr]
 
-    def f_since_car_t(self, name: str, label: str) -> FactUsed:
+    def f_since_car_t(self, name: str, label: str | None = None) -> FactUsed:
         """A dated result (CRS / ICANS grade, ICE score) with where it falls against CAR T.
 
         The latest grade in the record may belong to an earlier course; its date and its day
-        after the infusion say which, instead of letting it pass for the current course.
+        after the infusion say which, instead of letting it pass for the current course. The
+        label defaults to FACT_LABEL's, as in `f`.
         """
+        if label is None:
+            label = FACT_LABEL[name]
         fact = getattr(self.facts, name)
         if fact is None:
             return self._fact(name, label, None)

@@ -20,10 +20,12 @@ from typing import Literal
 
 from service.decision.model import FactUsed
 from service.decision.timing import _day
-from service.decision.vocabulary import MARKER_LABEL, MRD_EPS, MRD_LABEL, MRD_LOW
+from service.decision.vocabulary import FACT_LABEL, MARKER_LABEL, MRD_EPS, MRD_LABEL, MRD_LOW
 from service.facts import Marker, MarkerFact, MrdFact
 
 Expression = Literal["positive", "dim", "negative"]
+
+_MRD = FACT_LABEL["mrd"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +108,7 @@ def read_mrd(m: MrdFact | None) -> MrdReading:
     """One MRD result's reading: its state, band and the text a card shows for it."""
     if m is None:
         return MrdReading(None, None, None, None, None,
-                          FactUsed("mrd", "MRD", "not in record"))
+                          FactUsed("mrd", _MRD, "not in record"))
     state: Literal["positive", "negative"] | None = None
     band: Literal["label", "low", "sub"] | None = None
     below: bool | None = None
@@ -134,5 +136,5 @@ def read_mrd(m: MrdFact | None) -> MrdReading:
         text.append("detected" if m.detected else "not detected")
     text.append(f"by {m.method}" if m.method else "method not recorded")
     text.append(_day(m.effective) if m.effective else "date not recorded")
-    fact = FactUsed("mrd", "MRD", ", ".join(text), m.source.resource)
+    fact = FactUsed("mrd", _MRD, ", ".join(text), m.source.resource)
     return MrdReading(state, band, m.fraction, below, m.method, fact)

@@ -51,6 +51,39 @@ DRUG_TEXT = {
 }
 CD19_CAR_T = frozenset({"tisagenlecleucel", "brexucabtagene", "obecabtagene"})
 
+# What a card calls each fact it cites, by the fact's name (a PatientFacts field, or the name
+# Ctx gives a reading built from several: "allo_hct", "car_t", "mrd"). A rule that names a fact
+# without a label gets this one, so the same fact reads the same on every card. Markers have
+# MARKER_LABEL; a prior drug is "Prior <DRUG_TEXT>". tests/test_decision_vocabulary.py holds
+# these to the labels the rules passed before the table existed: the cards must not change.
+FACT_LABEL = {
+    "birth_date": "Birth date",
+    "age_years": "Age",
+    "lineage": "Diagnosis",
+    "disease_status": "Disease status",
+    "bm_blasts_percent": "Marrow blasts",
+    "mrd": "MRD",
+    "ph": "Ph / BCR::ABL1",
+    "ph_like": "Ph-like signature",
+    "kmt2a": "KMT2A",
+    "t315i": "ABL1 T315I",
+    "cns_status": "CNS status",
+    "extramedullary": "Extramedullary disease",
+    "prior_lines": "Prior lines",
+    "hct_planned": "Allo-HCT planned",
+    "allo_hct": "Prior allogeneic HCT",
+    "car_t": "Prior CAR T",
+    "crs_grade": "CRS grade (ASTCT)",
+    "icans_grade": "ICANS grade (ASTCT)",
+    "ice_score": "ICE score",
+    "cd3_count": "CD3+ T cells",
+    "aml_risk": "ELN risk group",
+    "intensive_induction_eligible": "Fit for intensive induction",
+    "hct_eligible": "Allo-HCT eligible",
+    "hepatic_disease": "Hepatic disease",
+    "neurologic_comorbidity": "Neurologic comorbidity",
+}
+
 # Floating-point MRD bands: 0.1 % arrives as 0.001 from many unit conversions; never let a
 # rounding error move a result across a band edge.
 MRD_EPS = 1e-9
