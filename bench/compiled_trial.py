@@ -41,9 +41,12 @@ COMPILED = (
     "service/decision/model.py",
     "service/decision/monitoring.py",
     "service/decision/orders.py",
+    "service/decision/readings.py",
     "service/decision/rules.py",
     "service/decision/t_all.py",
+    "service/decision/timing.py",
     "service/decision/trials.py",
+    "service/decision/vocabulary.py",
     "service/decision/workup.py",
     "service/render/cards.py",
     "service/render/suggestions.py",  # Shape.build runs per suggestion per call

@@ -1,160 +1,74 @@
-"""Derived, rule-ready readings of PatientFacts, computed once per call.
+"""Derived, rule-ready readings of PatientFacts, computed once per call: the `Ctx` facade.
 
-Rules ask questions ("is CD19 expressed?", "which MRD band?") rather than poke at raw fields, so
-the interpretation conventions live in one place:
+Rules read a patient only through Ctx, so each reading is computed once per call and every rule
+sees the same one. What the readings mean lives beside it: the shared words in
+`vocabulary`, order in time in `timing`, how a marker or MRD result reads in `readings`.
 
-- a marker's explicit call (positive / dim / negative) wins over a bare percentage; a bare
-  percentage is judged against the site threshold (CD20: the seed's own >= 20 % definition);
-- MRD is positive only on a detected result or a measured level above zero; a "<" result is
-  negative *at that limit of detection*; bands follow clinical-rules.md D4;
-- everything unknown stays ``None`` so a rule can say what must be confirmed.
+The rule modules import those names from here; they stay re-exported (``__all__``) until the
+imports move to the modules that define them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import datetime
 from types import MappingProxyType
-from typing import Any, Generic, Literal, TypeVar, overload
+from typing import Any, Generic, TypeVar, overload
 
 from service.decision.model import FactUsed, Policy, Recommendation, Rule
-from service.facts import DraftOrder, Exposure, Fact, Marker, MarkerFact, MrdFact, PatientFacts
+from service.decision.readings import (
+    Expression,
+    MarkerReading,
+    MrdReading,
+    _pct,
+    fraction_text,
+    read_marker,
+    read_mrd,
+)
+from service.decision.timing import Timing, _day, follows_any, order_gap, timing
+from service.decision.vocabulary import (
+    CD19_CAR_T,
+    DRUG_TEXT,
+    FACT_LABEL,
+    FRONTLINE,
+    LINEAGE_TEXT,
+    MARKER_LABEL,
+    MRD_LABEL,
+    MRD_LOW,
+    REFRACTORY,
+    RELAPSE,
+    REMISSION,
+    RR,
+    STATUS_TEXT,
+)
+from service.facts import DraftOrder, Exposure, Fact, Marker, PatientFacts
 
-# --- vocabularies the rules share ---------------------------------------------------------
-
-RELAPSE = frozenset({"first-relapse", "second-or-later-relapse", "relapsed-refractory"})
-REFRACTORY = frozenset({"primary-refractory", "relapsed-refractory"})
-RR = RELAPSE | REFRACTORY
-REMISSION = frozenset({"cr1", "cr2", "cr3-or-later"})
-FRONTLINE = frozenset({"newly-diagnosed", "post-induction", "cr1"})
-
-STATUS_TEXT = {
-    "newly-diagnosed": "newly diagnosed",
-    "post-induction": "after induction",
-    "cr1": "first complete remission",
-    "cr2": "second complete remission",
-    "cr3-or-later": "third or later complete remission",
-    "first-relapse": "first relapse",
-    "second-or-later-relapse": "second or later relapse",
-    "primary-refractory": "primary refractory",
-    "relapsed-refractory": "relapsed and refractory",
-}
-LINEAGE_TEXT = {
-    "b-all": "B-ALL",
-    "t-all": "T-ALL",
-    "aml": "AML",
-    "all-unspecified": "ALL, lineage not stated",
-}
-MARKER_LABEL = {
-    "cd19": "CD19", "cd20": "CD20", "cd22": "CD22", "cd33": "CD33", "cd123": "CD123",
-    "cd38": "CD38",
-}
-DRUG_TEXT = {
-    "blinatumomab": "blinatumomab",
-    "inotuzumab": "inotuzumab ozogamicin",
-    "gemtuzumab": "gemtuzumab ozogamicin",
-    "rituximab": "rituximab",
-    "daratumumab": "daratumumab",
-    "tocilizumab": "tocilizumab",
-    "dasatinib": "dasatinib",
-    "imatinib": "imatinib",
-    "ponatinib": "ponatinib",
-    "tisagenlecleucel": "tisagenlecleucel",
-    "brexucabtagene": "brexucabtagene autoleucel",
-    "obecabtagene": "obecabtagene autoleucel",
-}
-CD19_CAR_T = frozenset({"tisagenlecleucel", "brexucabtagene", "obecabtagene"})
-
-# Floating-point MRD bands: 0.1 % arrives as 0.001 from many unit conversions; never let a
-# rounding error move a result across a band edge.
-_EPS = 1e-9
-MRD_LABEL = 1e-3
-MRD_LOW = 1e-4
-
-Expression = Literal["positive", "dim", "negative"]
-
-Timing = Literal["after", "before", "unknown"]
-"""Where a dated fact falls against the latest of some events (CAR T, allo-HCT, a drug)."""
-
-
-def _day(when: datetime) -> str:
-    return when.date().isoformat()
-
-
-def timing(when: datetime | None, events: Iterable[datetime | None]) -> Timing | None:
-    """Whether ``when`` is after the *latest* of ``events``, by calendar day; None: no events.
-
-    "Relapse after CAR T" is a claim about order in time, so it needs both dates. A fact dated
-    before the latest event describes the patient before it ("before"); a missing date on
-    either side, an undated event (it may be the latest), or the same calendar day leave the
-    order unknown, and the rule must say what to confirm rather than assume either way.
-    """
-    dates = list(events)
-    if not dates:
-        return None
-    days = [d.date() for d in dates if d is not None]  # dates: naive and aware times mix
-    if when is None:
-        return "unknown"
-    if days and max(days) > when.date():
-        return "before"
-    if len(days) < len(dates) or max(days) == when.date():
-        return "unknown"
-    return "after"
-
-
-def follows_any(when: datetime | None, events: Iterable[datetime | None]) -> bool:
-    """True only when ``when`` is known to fall on a later day than at least one event.
-
-    For "lost after targeted therapy": a result after any course of the drug is after it.
-    """
-    return when is not None and any(d is not None and d.date() < when.date() for d in events)
-
-
-@dataclass(frozen=True, slots=True)
-class MarkerReading:
-    """How a marker reads for the rules. ``status`` None: not in the record (or unreadable)."""
-
-    marker: Marker
-    status: Expression | None
-    percent: float | None
-    by_policy: bool  # judged from a bare % against the site threshold (not a lab call)
-    fact: FactUsed
-
-    @property
-    def expressed(self) -> bool | None:
-        """True for positive or dim, False for negative, None when unknown."""
-        if self.status is None:
-            return None
-        return self.status != "negative"
-
-
-@dataclass(frozen=True, slots=True)
-class MrdReading:
-    """The latest MRD as the rules need it.
-
-    ``state`` is positive / negative / None (unknown). ``band`` (positive only): "label"
-    (>= 1e-3), "low" (1e-4 to < 1e-3), "sub" (detected below 1e-4) or None (level not given).
-    ``below_1e4`` (negative only): True when the result is known to be < 1e-4, None when the
-    assay's sensitivity is not stated.
-    """
-
-    state: Literal["positive", "negative"] | None
-    band: Literal["label", "low", "sub"] | None
-    fraction: float | None
-    below_1e4: bool | None
-    method: str | None
-    fact: FactUsed
-
-
-def _pct(value: float) -> str:
-    return f"{value:g} %"
-
-
-def fraction_text(value: float) -> str:
-    """MRD as a clinician reads it: both the fraction and the percentage."""
-    return f"{value:.0e} ({value * 100:g} %)".replace("e-0", "e-")
-
+__all__ = [
+    "CD19_CAR_T",
+    "DRUG_TEXT",
+    "FACT_LABEL",
+    "FRONTLINE",
+    "LINEAGE_TEXT",
+    "MARKER_LABEL",
+    "MRD_LABEL",
+    "MRD_LOW",
+    "REFRACTORY",
+    "RELAPSE",
+    "REMISSION",
+    "RR",
+    "STATUS_TEXT",
+    "Ctx",
+    "Expression",
+    "MarkerReading",
+    "MrdReading",
+    "Timing",
+    "focus_drug",
+    "follows_any",
+    "fraction_text",
+    "order_gap",
+    "per_call",
+    "timing",
+]
 
 V = TypeVar("V")
 
@@ -236,7 +150,7 @@ class Ctx:
             text = LINEAGE_TEXT[lin.value]
             if self.facts.lineage_inferred:
                 text += " (inferred from B-cell markers)"
-        return self._fact("lineage", "Diagnosis", lin, text)
+        return self._fact("lineage", FACT_LABEL["lineage"], lin, text)
 
     @property
     def is_b(self) -> bool:
@@ -261,7 +175,8 @@ class Ctx:
     @per_call
     def f_age(self) -> FactUsed:
         a = self.facts.age_years
-        return self._fact("age_years", "Age", a, f"{a.value} years" if a else None)
+        return self._fact("age_years", FACT_LABEL["age_years"], a,
+                          f"{a.value} years" if a else None)
 
     @per_call
     def status(self) -> str | None:
@@ -274,7 +189,7 @@ class Ctx:
         if s is not None:
             text = STATUS_TEXT[s.value] + (f", {_day(s.effective)}" if s.effective else
                                            ", date not recorded")
-        return self._fact("disease_status", "Disease status", s, text)
+        return self._fact("disease_status", FACT_LABEL["disease_status"], s, text)
 
     @property
     def status_date(self) -> datetime | None:
@@ -300,14 +215,21 @@ class Ctx:
     @per_call
     def f_blasts(self) -> FactUsed:
         b = self.facts.bm_blasts_percent
-        return self._fact("bm_blasts_percent", "Marrow blasts", b, _pct(b.value) if b else None)
+        return self._fact("bm_blasts_percent", FACT_LABEL["bm_blasts_percent"], b,
+                          _pct(b.value) if b else None)
 
     def _value(self, name: str) -> object | None:
         fact = getattr(self.facts, name)
         return fact.value if fact is not None else None
 
-    def f(self, name: str, label: str, text: str | None = None) -> FactUsed:
-        """FactUsed for a simple Fact field of PatientFacts."""
+    def f(self, name: str, label: str | None = None, text: str | None = None) -> FactUsed:
+        """FactUsed for a simple Fact field of PatientFacts; the label defaults to FACT_LABEL's.
+
+        An explicit label is still honoured as given; a name the table lacks, with no label,
+        raises KeyError rather than show a card an unlabelled fact.
+        """
+        if label is None:
+            label = FACT_LABEL[name]
         return self._fact(name, label, getattr(self.facts, name), text)
 
     @property
@@ -316,7 +238,7 @@ class Ctx:
 
     @per_call
     def f_ph(self) -> FactUsed:
-        return self.f("ph", "Ph / BCR::ABL1")
+        return self.f("ph")
 
     @property
     def kmt2a(self) -> str | None:
@@ -335,8 +257,7 @@ class Ctx:
 
     @per_call
     def f_emd(self) -> tuple[FactUsed, FactUsed]:
-        return (self.f("extramedullary", "Extramedullary disease"),
-                self.f("cns_status", "CNS status"))
+        return self.f("extramedullary"), self.f("cns_status")
 
     @property
     def high_burden(self) -> bool | None:
@@ -367,10 +288,10 @@ class Ctx:
     def f_prior_hct(self) -> FactUsed:
         events = self.facts.allo_hct
         if not events:
-            return FactUsed("allo_hct", "Prior allogeneic HCT", "none recorded")
+            return FactUsed("allo_hct", FACT_LABEL["allo_hct"], "none recorded")
         last = events[-1]
         when = last.date.date().isoformat() if last.date else "date not recorded"
-        return FactUsed("allo_hct", "Prior allogeneic HCT", when, last.source.resource)
+        return FactUsed("allo_hct", FACT_LABEL["allo_hct"], when, last.source.resource)
 
     @property
     def prior_car_t(self) -> bool:
@@ -380,11 +301,12 @@ class Ctx:
     def f_car_t(self) -> FactUsed:
         events = self.facts.car_t
         if not events:
-            return FactUsed("car_t", "Prior CAR T", "none recorded")
+            return FactUsed("car_t", FACT_LABEL["car_t"], "none recorded")
         last = events[-1]
         when = last.date.date().isoformat() if last.date else "date not recorded"
         product = DRUG_TEXT.get(last.product or "", "product not stated")
-        return FactUsed("car_t", "Prior CAR T", f"{product}, {when}", last.source.resource)
+        return FactUsed("car_t", FACT_LABEL["car_t"], f"{product}, {when}",
+                        last.source.resource)
 
     @property
     def car_t_dates(self) -> tuple[datetime | None, ...]:
@@ -407,18 +329,8 @@ class Ctx:
         """Recorded status against the latest allo-HCT (None: no allo-HCT on record)."""
         return timing(self.status_date, self.hct_dates)
 
-    @staticmethod
-    def order_gap(what: str, fact_label: str, fact_date: datetime | None,
-                  events: Iterable[datetime | None], event: str) -> str:
-        """The "confirm first" line for an unknown order in time: which date is missing."""
-        dates = list(events)
-        if fact_date is None:
-            why = f"{fact_label} date not recorded"
-        elif any(d is None for d in dates):
-            why = f"{event} date not recorded"
-        else:
-            why = f"recorded the same day as the {event}"
-        return f"that {what} came after the {event} ({why})"
+    # The "confirm first" line for an unknown order in time; rules call it as ctx.order_gap.
+    order_gap = staticmethod(order_gap)
 
     def day_after_car_t(self, when: datetime | None) -> int | None:
         """Days from the latest CAR T infusion to ``when``, when both dates are known."""
@@ -427,12 +339,15 @@ class Ctx:
         latest = max(d.date() for d in self.car_t_dates if d is not None)
         return (when.date() - latest).days  # type: ignore[union-attr]
 
-    def f_since_car_t(self, name: str, label: str) -> FactUsed:
+    def f_since_car_t(self, name: str, label: str | None = None) -> FactUsed:
         """A dated result (CRS / ICANS grade, ICE score) with where it falls against CAR T.
 
         The latest grade in the record may belong to an earlier course; its date and its day
-        after the infusion say which, instead of letting it pass for the current course.
+        after the infusion say which, instead of letting it pass for the current course. The
+        label defaults to FACT_LABEL's, as in `f`.
         """
+        if label is None:
+            label = FACT_LABEL[name]
         fact = getattr(self.facts, name)
         if fact is None:
             return self._fact(name, label, None)
@@ -462,38 +377,9 @@ class Ctx:
     def marker(self, name: Marker) -> MarkerReading:
         cache = self.__dict__.setdefault("_markers", {})
         if name not in cache:
-            cache[name] = self._read_marker(name, self.facts.marker(name))
+            cache[name] = read_marker(name, self.facts.marker(name),
+                                      self.policy.marker_positive_percent)
         return cache[name]
-
-    def _read_marker(self, name: Marker, m: MarkerFact | None) -> MarkerReading:
-        label = MARKER_LABEL[name]
-        if m is None:
-            return MarkerReading(name, None, None, False,
-                                 FactUsed(f"markers.{name}", label, "not in record"))
-        status: Expression | None
-        by_policy = False
-        parts: list[str] = []
-        if m.percent is not None:
-            parts.append(f"{_pct(m.percent)} of blasts")
-        if m.call is not None:
-            status = m.call
-            parts.append(f"reported {m.call}")
-        elif m.percent is not None:
-            if name == "cd20":
-                status = "positive" if m.percent >= 20 else "negative"
-                parts.append("positive (CD20 >= 20 %, seed definition)" if status == "positive"
-                             else "below the 20 % CD20 cut-off")
-            else:
-                by_policy = True
-                threshold = self.policy.marker_positive_percent
-                status = "positive" if m.percent >= threshold else "negative"
-                parts.append(f"read as {status}: site threshold {threshold:g} % "
-                             f"(site policy, not evidence)")
-        else:
-            status = None
-            parts.append("value unreadable")
-        fact = FactUsed(f"markers.{name}", label, ", ".join(parts), m.source.resource)
-        return MarkerReading(name, status, m.percent, by_policy, fact)
 
     @property
     def cd19(self) -> MarkerReading:
@@ -533,42 +419,7 @@ class Ctx:
 
     @per_call
     def mrd(self) -> MrdReading:
-        return self._read_mrd(self.facts.mrd)
-
-    @staticmethod
-    def _read_mrd(m: MrdFact | None) -> MrdReading:
-        if m is None:
-            return MrdReading(None, None, None, None, None,
-                              FactUsed("mrd", "MRD", "not in record"))
-        state: Literal["positive", "negative"] | None = None
-        band: Literal["label", "low", "sub"] | None = None
-        below: bool | None = None
-        if m.detected is True:
-            state = "positive"
-        elif m.detected is False:
-            state = "negative"
-        if m.below_lod:
-            state = "negative"
-            if m.fraction is not None:
-                below = m.fraction <= MRD_LOW * (1 + _EPS)
-        elif m.fraction is not None and state is None:
-            state = "positive" if m.fraction > 0 else "negative"
-        if state == "positive" and m.fraction is not None and not m.below_lod:
-            if m.fraction >= MRD_LABEL * (1 - _EPS):
-                band = "label"
-            elif m.fraction >= MRD_LOW * (1 - _EPS):
-                band = "low"
-            else:
-                band = "sub"
-        text = []
-        if m.fraction is not None:
-            text.append(("< " if m.below_lod else "") + fraction_text(m.fraction))
-        if m.detected is not None:
-            text.append("detected" if m.detected else "not detected")
-        text.append(f"by {m.method}" if m.method else "method not recorded")
-        text.append(_day(m.effective) if m.effective else "date not recorded")
-        fact = FactUsed("mrd", "MRD", ", ".join(text), m.source.resource)
-        return MrdReading(state, band, m.fraction, below, m.method, fact)
+        return read_mrd(self.facts.mrd)
 
     @per_call
     def mrd_persistent(self) -> bool:
@@ -576,7 +427,7 @@ class Ctx:
         history = self.facts.mrd_history
         if len(history) < 2:
             return False
-        last_two = [self._read_mrd(m).state for m in history[-2:]]
+        last_two = [read_mrd(m).state for m in history[-2:]]
         return last_two == ["positive", "positive"]
 
 

@@ -1,0 +1,126 @@
+"""Each fact's label is declared once (vocabulary.FACT_LABEL), and it is the label the rules
+passed at each call site before the table existed, so dropping a call site's own label cannot
+change what a card says.
+
+The pinned labels below were read off the rule modules (`ctx.f("name", "Label")`,
+`ctx.f_since_car_t(...)`) and Ctx's own readings on the day the table was introduced.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from service.decision import Policy, context, readings, timing, vocabulary
+from service.decision.context import Ctx
+from service.decision.vocabulary import FACT_LABEL
+from service.facts import PatientFacts
+from tests.decision_helpers import fact, patient
+
+DECISION = Path(__file__).resolve().parent.parent / "service" / "decision"
+
+PASSED_BEFORE_THE_TABLE = {
+    "birth_date": "Birth date",
+    "age_years": "Age",
+    "lineage": "Diagnosis",
+    "disease_status": "Disease status",
+    "bm_blasts_percent": "Marrow blasts",
+    "mrd": "MRD",
+    "ph": "Ph / BCR::ABL1",
+    "ph_like": "Ph-like signature",
+    "kmt2a": "KMT2A",
+    "t315i": "ABL1 T315I",
+    "cns_status": "CNS status",
+    "extramedullary": "Extramedullary disease",
+    "prior_lines": "Prior lines",
+    "hct_planned": "Allo-HCT planned",
+    "allo_hct": "Prior allogeneic HCT",
+    "car_t": "Prior CAR T",
+    "crs_grade": "CRS grade (ASTCT)",
+    "icans_grade": "ICANS grade (ASTCT)",
+    "ice_score": "ICE score",
+    "cd3_count": "CD3+ T cells",
+    "aml_risk": "ELN risk group",
+    "intensive_induction_eligible": "Fit for intensive induction",
+    "hct_eligible": "Allo-HCT eligible",
+    "hepatic_disease": "Hepatic disease",
+    "neurologic_comorbidity": "Neurologic comorbidity",
+}
+
+# Ctx builds these from more than one field (or not from a Fact), so `Ctx.f` cannot read them.
+_NOT_SIMPLE = {"mrd", "allo_hct", "car_t"}
+
+
+def test_the_label_table_is_what_the_rules_passed() -> None:
+    assert FACT_LABEL == PASSED_BEFORE_THE_TABLE
+
+
+def test_every_labelled_name_is_a_patient_fact() -> None:
+    assert set(FACT_LABEL) <= set(PatientFacts.model_fields)
+
+
+def _named_facts() -> list[tuple[str, str, str | None]]:
+    """(where, fact name, label or None) wherever a decision module passes a literal fact name
+    to ctx.f / ctx.f_since_car_t / FactUsed with a literal label or none."""
+    found: list[tuple[str, str, str | None]] = []
+    for path in sorted(DECISION.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            if not isinstance(node, ast.Call) or not node.args:
+                continue
+            func = node.func
+            called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            if called not in {"f", "f_since_car_t", "FactUsed"}:
+                continue
+            name = node.args[0]
+            if not (isinstance(name, ast.Constant) and isinstance(name.value, str)):
+                continue
+            label = node.args[1] if len(node.args) > 1 else None
+            for kw in node.keywords:
+                if kw.arg == "label":
+                    label = kw.value
+            if label is None or isinstance(label, ast.Constant):
+                # a computed label (FACT_LABEL["mrd"], MARKER_LABEL[name]) is not a literal
+                found.append((f"{path.name}:{node.lineno}", name.value,
+                              None if label is None else label.value))
+    return found
+
+
+def test_every_fact_a_rule_names_has_the_tables_label() -> None:
+    """While call sites still pass their own label, it must be the table's; a name passed
+    without one must be in the table (else the rule would raise on that branch)."""
+    named = _named_facts()
+    assert len(named) >= 10  # an empty scan would pass vacuously
+    wrong = [(where, name, label) for where, name, label in named
+             if name not in FACT_LABEL or label not in {None, FACT_LABEL[name]}]
+    assert wrong == []
+
+
+@pytest.mark.parametrize("name", sorted(set(FACT_LABEL) - _NOT_SIMPLE))
+def test_a_default_label_reads_as_the_label_passed_before(name: str) -> None:
+    label = PASSED_BEFORE_THE_TABLE[name]
+    absent = Ctx(patient(age=None, lineage=None).model_copy(update={name: None}), Policy())
+    present = Ctx(patient().model_copy(update={name: fact(True, "Observation/x")}), Policy())
+    for ctx in (absent, present):
+        assert ctx.f(name) == ctx.f(name, label)
+        assert ctx.f(name, text="shown") == ctx.f(name, label, "shown")
+        assert ctx.f_since_car_t(name) == ctx.f_since_car_t(name, label)
+    assert present.f(name, "Another label").label == "Another label"
+
+
+def test_a_name_the_table_lacks_needs_a_label() -> None:
+    ctx = Ctx(patient(), Policy())
+    with pytest.raises(KeyError):
+        ctx.f("icd10_remission_hint")
+    assert ctx.f("icd10_remission_hint", "ICD-10 hint").label == "ICD-10 hint"
+
+
+def test_context_re_exports_the_split_modules_names_unchanged() -> None:
+    """Rule modules still import these from context; they must be the very same objects."""
+    for name in context.__all__:
+        homes = [m for m in (vocabulary, timing, readings) if hasattr(m, name)]
+        for home in homes:
+            assert getattr(context, name) is getattr(home, name), name
+    assert {"REMISSION", "RR", "Ctx", "timing", "DRUG_TEXT", "LINEAGE_TEXT", "CD19_CAR_T",
+            "focus_drug", "Timing", "follows_any", "per_call"} <= set(context.__all__)
