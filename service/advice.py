@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
 from typing import Any
 
-from flask import Flask, current_app, has_app_context
+from flask import Flask, current_app
 
 from service.config import Settings
 from service.decision import Policy, decide
@@ -56,8 +55,7 @@ def build_advisor(settings: Settings) -> Advisor:
         terminology = load_terminology(settings.profiles_dir)
     except TerminologyError as exc:
         raise TerminologyError(f"fhir_profiles: {exc}") from None  # the operator's folder name
-    return Advisor(Renderer(catalogue), terminology,
-                   Policy(marker_positive_percent=settings.marker_positive_percent))
+    return Advisor(Renderer(catalogue), terminology, settings.policy)
 
 
 def install(app: Flask, settings: Settings) -> None:
@@ -69,15 +67,12 @@ def ready(app: Flask) -> str | None:
     return None if EXTENSION in app.extensions else "card catalogue not loaded"
 
 
-@cache
-def _default_advisor() -> Advisor:
-    return build_advisor(Settings())
+def advise(call: HookCall, advisor: Advisor | None = None) -> list[Card]:
+    """Cards for this call; on order hooks they speak to the drafted (or selected) drugs.
 
-
-def advise(call: HookCall) -> list[Card]:
-    """Cards for this call; on order hooks they speak to the drafted (or selected) drugs."""
-    advisor: Advisor = (current_app.extensions.get(EXTENSION) if has_app_context() else None) \
-        or _default_advisor()
+    The advisor is the app's (built from its settings at start-up) unless one is given: there
+    is no default built from anywhere else."""
+    advisor = advisor or current_app.extensions[EXTENSION]
     patient_id = call.context.patientId
     facts = extract_facts(
         call.resources, now=call.now, terminology=advisor.terminology, patient_id=patient_id,

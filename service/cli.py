@@ -118,6 +118,16 @@ def facts(args: argparse.Namespace) -> int:
     return facts_command(args.file)
 
 
+def rules(args: argparse.Namespace) -> int:
+    from service.rule_book import rules_command
+
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        return _fail(str(exc))
+    return rules_command(settings.cards_dir)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="leukemia-cds", description=__doc__)
     parser.add_argument("--version", action="version", version=f"leukemia-cds {__version__}")
@@ -141,6 +151,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("facts", help="print what the service understands of a FHIR Bundle")
     p.add_argument("file", help="a FHIR Bundle or a CDS Hooks request, as JSON")
     p.set_defaults(func=facts)
+
+    p = sub.add_parser("rules", help="print the rule book a clinical reviewer reads (Markdown)")
+    p.set_defaults(func=rules)
 
     from service.synth.command import add_parser as add_synth_parser
 

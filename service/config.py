@@ -15,6 +15,7 @@ from typing import Any
 
 from service import paths
 from service.errors import ConfigError
+from service.policy import Policy
 
 PREFIX = "LEUKEMIA_CDS_"
 
@@ -26,16 +27,6 @@ def _int(name: str, raw: str, lo: int, hi: int) -> int:
         raise ConfigError(f"{PREFIX}{name}={raw!r}: must be a whole number") from None
     if not lo <= value <= hi:
         raise ConfigError(f"{PREFIX}{name}={raw!r}: must be between {lo} and {hi}")
-    return value
-
-
-def _float(name: str, raw: str, lo: float, hi: float) -> float:
-    try:
-        value = float(raw.strip())
-    except ValueError:
-        raise ConfigError(f"{PREFIX}{name}={raw!r}: must be a number") from None
-    if not lo <= value <= hi:
-        raise ConfigError(f"{PREFIX}{name}={raw!r}: must be between {lo:g} and {hi:g}")
     return value
 
 
@@ -160,9 +151,9 @@ class Settings:
     # only: anyone who can reach the page can call the hooks). `leukemia-cds serve` turns it on
     # unless LEUKEMIA_CDS_SANDBOX says otherwise; the container image sets it off.
     sandbox: bool = False
-    # Site policy (not evidence, and labelled so on cards): a bare marker percentage at or
-    # above this counts as positive. The seeds define a cut-off only for CD20 (>= 20 %).
-    marker_positive_percent: float = 20.0
+    # Site policy (not evidence, and labelled so on cards): one object, each knob a documented
+    # field of service.policy.Policy with its own LEUKEMIA_CDS_* variable.
+    policy: Policy = field(default_factory=Policy)
     # Data folders: overrides for an installed copy; defaults beside the package (service/paths)
     cards_dir: Path = field(default_factory=paths.cards_dir)
     profiles_dir: Path = field(default_factory=paths.profiles_dir)
@@ -172,7 +163,9 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Parse every `LEUKEMIA_CDS_*` variable; unknown names are refused (typos are bugs)."""
         env = os.environ if environ is None else environ
-        unknown = sorted(k for k in env if k.startswith(PREFIX) and k[len(PREFIX) :] not in _TABLE)
+        knobs = Policy.knobs()
+        unknown = sorted(k for k in env if k.startswith(PREFIX)
+                         and k[len(PREFIX):] not in _TABLE and k[len(PREFIX):] not in knobs)
         if unknown:
             raise ConfigError(f"{unknown[0]}: unknown setting (see README, Configuration)")
         values: dict[str, Any] = {}
@@ -180,6 +173,11 @@ class Settings:
             raw = env.get(PREFIX + name)
             if raw is not None and raw.strip() != "":
                 values[attr] = parse(name, raw)
+        try:
+            values["policy"] = Policy.parse({name: env[PREFIX + name] for name in knobs
+                                             if PREFIX + name in env})
+        except ValueError as exc:
+            raise ConfigError(f"{PREFIX}{exc}") from None
         settings = cls(**values)
         if settings.fhir_connect_timeout_ms > settings.fhir_budget_ms:
             raise ConfigError(
@@ -198,7 +196,8 @@ def _ranged(lo: int, hi: int) -> Callable[[str, str], int]:
 
 
 # Environment name (without prefix) -> (Settings attribute, parser). Add a setting here and as a
-# Settings field; nothing else reads the environment.
+# Settings field; nothing else reads the environment. Site-policy knobs are declared on
+# service.policy.Policy instead (their variables are read here too).
 _TABLE: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "MAX_BODY_BYTES": ("max_body_bytes", _ranged(1024, 512 * 1024**2)),
     "MAX_BUNDLE_ENTRIES": ("max_bundle_entries", _ranged(1, 1_000_000)),
@@ -226,6 +225,4 @@ _TABLE: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "CARDS_DIR": ("cards_dir", _path),
     "PROFILES_DIR": ("profiles_dir", _path),
     "SEEDS_DIR": ("seeds_dir", _path),
-    "MARKER_POSITIVE_PERCENT": ("marker_positive_percent",
-                                lambda name, raw: _float(name, raw, 1, 100)),
 }

@@ -149,7 +149,7 @@ def run(facts: PatientFacts, *drugs: str | None, threshold: float = 20.0, car_t:
     """patient-view when no drug is given, else order-sign with one draft per drug."""
     policy = Policy(marker_positive_percent=threshold)
     if not drugs:
-        return decide(facts, policy=policy)
+        return decide(facts, hook="patient-view", policy=policy)
     drafts = [order(d, car_t=car_t, resource=f"MedicationRequest/d{i}")
               for i, d in enumerate(drugs)]
     return decide(facts, hook="order-sign", orders_in_focus=drafts, policy=policy)

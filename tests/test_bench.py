@@ -220,7 +220,7 @@ def test_counting_under_valgrind_sees_the_extra_work():
 
 def test_the_compiled_trial_accounts_for_every_decision_module():
     trial = _bench("compiled_trial")
-    decision = {str(p.relative_to(ROOT)) for p in (ROOT / "service" / "decision").glob("*.py")}
+    decision = {str(p.relative_to(ROOT)) for p in (ROOT / "service" / "decision").rglob("*.py")}
     listed = set(trial.COMPILED) | set(trial.NOT_COMPILED)
     assert decision <= listed, "a new rules module is neither compiled nor said not to be"
     assert all((ROOT / module).is_file() for module in listed)

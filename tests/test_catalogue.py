@@ -143,7 +143,7 @@ def test_readiness_reports_the_catalogue(client) -> None:
 
 def test_marker_threshold_setting() -> None:
     env = {"LEUKEMIA_CDS_MARKER_POSITIVE_PERCENT": "30"}
-    assert Settings.from_env(env).marker_positive_percent == 30.0
-    assert Settings.from_env({}).marker_positive_percent == 20.0
+    assert Settings.from_env(env).policy.marker_positive_percent == 30.0
+    assert Settings.from_env({}).policy.marker_positive_percent == 20.0
     with pytest.raises(ConfigError, match="MARKER_POSITIVE_PERCENT"):
         Settings.from_env({"LEUKEMIA_CDS_MARKER_POSITIVE_PERCENT": "0"})

@@ -12,7 +12,7 @@ from types import MappingProxyType
 
 import pytest
 
-from service.decision import FactUsed, Policy, Recommendation, _dedupe
+from service.decision import RULES, FactUsed, Policy, Recommendation, dedupe
 from service.decision.context import Ctx, per_call
 from tests.decision_helpers import patient
 
@@ -68,5 +68,5 @@ def test_dedupe_keeps_one_per_id_focus_and_variables() -> None:
         rec("CAU-BLIN-DRIVING", None, x=2),
         rec("CAU-BLIN-DRIVING", None, x=1),
     ]
-    kept = _dedupe(recs)
+    kept = dedupe(recs, RULES)
     assert kept == [recs[0], recs[2], recs[3], recs[5], recs[6]]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from service.decision import decide
+from service.decision import Policy, decide
 from service.facts import DataQualityFinding
 from tests.decision_helpers import by_id, ids, mrd, order, patient, run
 
@@ -158,14 +158,14 @@ def test_unrecognised_order_gives_no_cards_even_with_findings() -> None:
 def test_same_facts_give_the_same_recommendations_on_select_and_sign() -> None:
     facts = b(age=30, kmt2a="positive", neuro=True)
     draft = order("blinatumomab")
-    select = decide(facts, hook="order-select", orders_in_focus=[draft])
-    sign = decide(facts, hook="order-sign", orders_in_focus=[draft])
+    select = decide(facts, hook="order-select", orders_in_focus=[draft], policy=Policy())
+    sign = decide(facts, hook="order-sign", orders_in_focus=[draft], policy=Policy())
     assert select == sign
 
 
 def test_two_drafts_of_one_drug_say_it_once() -> None:
     facts = b(age=30)
-    twice = decide(facts, hook="order-sign",
+    twice = decide(facts, hook="order-sign", policy=Policy(),
                    orders_in_focus=[order("blinatumomab", resource="MedicationRequest/a"),
                                     order("blinatumomab", resource="MedicationRequest/b")])
     assert ids(twice).count("MON-BLIN-ADMISSION") == 1

@@ -65,7 +65,7 @@ def _named_facts() -> list[tuple[str, str, str | None]]:
     """(where, fact name, label or None) wherever a decision module passes a literal fact name
     to ctx.f / ctx.f_since_car_t / FactUsed with a literal label or none."""
     found: list[tuple[str, str, str | None]] = []
-    for path in sorted(DECISION.glob("*.py")):
+    for path in sorted(DECISION.rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text("utf-8"))):
             if not isinstance(node, ast.Call) or not node.args:
                 continue
@@ -87,13 +87,13 @@ def _named_facts() -> list[tuple[str, str, str | None]]:
     return found
 
 
-def test_every_fact_a_rule_names_has_the_tables_label() -> None:
-    """While call sites still pass their own label, it must be the table's; a name passed
-    without one must be in the table (else the rule would raise on that branch)."""
+def test_every_fact_a_rule_names_takes_its_label_from_the_table() -> None:
+    """Each fact's label is declared once: a rule names the fact, never its label (a name the
+    table lacks would raise on that branch)."""
     named = _named_facts()
     assert len(named) >= 10  # an empty scan would pass vacuously
     wrong = [(where, name, label) for where, name, label in named
-             if name not in FACT_LABEL or label not in {None, FACT_LABEL[name]}]
+             if name not in FACT_LABEL or label is not None]
     assert wrong == []
 
 

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 import pytest
 from flask import Flask
 
-from service.decision import RULES, decide
+from service.decision import RULES, Policy, decide
 from service.fhir.extract import extract_draft_orders, extract_facts
 from service.synth.generator import generate
 from service.synth.hooks import SERVICE_FOR_HOOK, draft_order, hook_request
@@ -25,11 +25,11 @@ def fired_rules(scenario_id: str, seed: int = 0, index: int = 0) -> set[str]:
     patient = generate(scenario_id, seed=seed, index=index, size=80)
     now = datetime.now(UTC)
     facts = extract_facts(patient.resources, now=now, patient_id=patient.patient_id)
-    fired = {r.id for r in decide(facts)}
+    fired = {r.id for r in decide(facts, hook="patient-view", policy=Policy())}
     for drug in SCENARIOS[scenario_id].orders:
         bundle = {"resourceType": "Bundle",
                   "entry": [{"resource": draft_order(drug, patient.patient_id)}]}
-        fired |= {r.id for r in decide(facts, hook="order-select",
+        fired |= {r.id for r in decide(facts, hook="order-select", policy=Policy(),
                                       orders_in_focus=extract_draft_orders(bundle))}
     return fired
 

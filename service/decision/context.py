@@ -12,10 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from types import MappingProxyType
 from typing import Any, Generic, TypeVar, overload
 
-from service.decision.model import FactUsed, Policy, Recommendation, Rule
+from service.decision.model import FactUsed
 from service.decision.readings import (
     Expression,
     MarkerReading,
@@ -42,6 +41,7 @@ from service.decision.vocabulary import (
     STATUS_TEXT,
 )
 from service.facts import DraftOrder, Exposure, Fact, Marker, PatientFacts
+from service.policy import Policy
 
 __all__ = [
     "CD19_CAR_T",
@@ -109,24 +109,8 @@ class Ctx:
     def __init__(self, facts: PatientFacts, policy: Policy) -> None:
         self.facts = facts
         self.policy = policy
-
-    # --- emitting ----------------------------------------------------------------------
-
-    def rec(
-        self,
-        rule: Rule,
-        *facts: FactUsed | None,
-        focus: str | None = None,
-        **variables: object,
-    ) -> Recommendation:
-        seen: dict[str, FactUsed] = {}
-        for f in facts:
-            if f is not None and f.name not in seen:
-                seen[f.name] = f
-        # positional (id, seeds, facts, variables, focus): a frozen dataclass built with
-        # keywords costs a third more, and every recommendation of every call is built here
-        return Recommendation(rule.id, rule.seeds, tuple(seen.values()),
-                              MappingProxyType(variables), focus)
+        # tags of the rules that fired so far in this call (the engine's; see registry.fired)
+        self.fired: set[str] = set()
 
     # --- simple facts --------------------------------------------------------------------
 

@@ -82,7 +82,7 @@ def run(ctx: Ctx, rules: Sequence[Rule], focus: str | None) -> list[Recommendati
     for r in rules:
         if any(not c.test(ctx) for c in r.when) or any(c.test(ctx) for c in r.unless):
             continue
-        got = r.func(ctx, r.makers[focus])  # type: ignore[misc]
+        got = r.func(ctx, r.makers[focus])
         if got is None:
             continue
         if isinstance(got, Recommendation):

@@ -19,19 +19,6 @@ Family = Literal[
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class Rule:
-    """A rule the decision module can emit; `seeds` are the seed keys ("000".."004") it rests on.
-
-    The catalogue holds the exact file, section and quote; start-up validation checks that the
-    catalogue entry cites exactly these seeds, so code and catalogue cannot drift apart silently.
-    """
-
-    id: str
-    family: Family
-    seeds: tuple[str, ...]
-
-
 # Rules build a few dozen FactUsed and Recommendation per call. The __init__ a dataclass
 # writes for a frozen class sets each field through object.__setattr__, which costs nearly as
 # much as the rule that calls it; these two classes set their slots directly instead (they are
@@ -95,14 +82,3 @@ class Recommendation:
 
 _REC_ID, _REC_SEEDS, _REC_FACTS, _REC_VARIABLES, _REC_FOCUS = (
     getattr(Recommendation, f.name).__set__ for f in fields(Recommendation))
-
-
-@dataclass(frozen=True, slots=True)
-class Policy:
-    """Site policy the rules apply; not evidence, and labelled as such on cards.
-
-    The seeds define a %-of-blasts cut-off only for CD20 (>= 20 %). For every other marker a bare
-    percentage is judged against this threshold (LEUKEMIA_CDS_MARKER_POSITIVE_PERCENT).
-    """
-
-    marker_positive_percent: float = 20.0

@@ -14,6 +14,7 @@ use; registration order is the order rules run in (within their pass), and so it
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -108,6 +109,8 @@ class Rule:
     id: str
     family: Family
     seeds: tuple[str, ...]
+    func: RuleFunc
+    module: str  # the clinical area (its module's name), for the rule book
     hooks: frozenset[str] = PATIENT_VIEW
     drugs: frozenset[str] = frozenset()
     when: tuple[Criterion, ...] = ()
@@ -116,13 +119,11 @@ class Rule:
     reacts_to: frozenset[str] = frozenset()
     trials: tuple[str, ...] = ()
     any_record: bool = False  # runs on a record that shows no acute leukemia (data quality)
-    func: RuleFunc | None = None
-    module: str = ""
     makers: dict[str | None, Make] = field(default_factory=dict, compare=False)
 
     @property
     def doc(self) -> str:
-        return (self.func.__doc__ or "").strip() if self.func else ""
+        return inspect.cleandoc(self.func.__doc__ or "")
 
     def make(self, focus: str | None) -> Make:
         """The builder for ``focus``; all are made at ``freeze`` (no per-call allocation)."""
@@ -165,9 +166,9 @@ def rule(
             raise ValueError(f"duplicate rule id {rule_id}")
         reads = frozenset(reacts_to).union(*(c.reads for c in (*when_, *unless_)))
         REGISTRY[rule_id] = Rule(
-            rule_id, family, tuple(seeds), hook_set, drug_set, when_, unless_,
-            frozenset(tags), reads, tuple(trials), any_record, func,
-            func.__module__.rsplit(".", 1)[-1])
+            rule_id, family, tuple(seeds), func, func.__module__.rsplit(".", 1)[-1],
+            hook_set, drug_set, when_, unless_, frozenset(tags), reads, tuple(trials),
+            any_record)
         return func
     return register
 

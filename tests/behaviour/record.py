@@ -10,6 +10,7 @@ Delete this folder and its test when the issue is done.
 from __future__ import annotations
 
 import argparse
+import functools
 import gzip
 import json
 from collections.abc import Iterator
@@ -56,7 +57,7 @@ def call_clinical_layers(body: dict[str, Any]) -> dict[str, Any]:
     hook = body["hook"]
     context = CONTEXT_MODELS[hook].model_validate(body["context"])
     resources = _resources(body)
-    advisor = advice._default_advisor()
+    advisor = _advisor()
     facts = extract_facts(resources, now=NOW, terminology=advisor.terminology,
                           patient_id=context.patientId,
                           positive_percent_threshold=advisor.policy.marker_positive_percent)
@@ -69,8 +70,16 @@ def call_clinical_layers(body: dict[str, Any]) -> dict[str, Any]:
     recs = decide(facts, hook=hook, orders_in_focus=orders, policy=advisor.policy)
     call = advice.HookCall(service_id="", hook=hook, hook_instance=body["hookInstance"],
                            context=context, resources=resources, now=NOW)
-    cards = [c.model_dump(mode="json", exclude_none=True) for c in advice.advise(call)]
+    cards = [c.model_dump(mode="json", exclude_none=True) for c in advice.advise(call, advisor)]
     return {"recs": [_rec(r) for r in recs], "cards": [_strip(c) for c in cards]}
+
+
+@functools.cache
+def _advisor() -> Any:
+    from service import advice
+    from service.config import Settings
+
+    return advice.build_advisor(Settings())
 
 
 def _rec(r: Any) -> dict[str, Any]:

@@ -24,7 +24,7 @@ def _adult(ctx: Ctx) -> bool | None:
 def first_relapse(ctx: Ctx, rec: Make) -> Recommendation:
     """SITC: after one line, a trial, blinatumomab, inotuzumab or allo-HCT (000)."""
     return rec(ctx.f_status, ctx.cd19.fact, ctx.cd22.fact, ctx.f_age,
-               ctx.f("prior_lines", "Prior lines"),
+               ctx.f("prior_lines"),
                blin=ctx.cd19.expressed is not False,
                ino=ctx.cd22.expressed is not False and _adult(ctx) is not False,
                confirm=confirm(ctx, "cd19", "cd22"))
@@ -83,14 +83,14 @@ def low_burden_blinatumomab(ctx: Ctx, rec: Make) -> Recommendation:
       when=(*R_R, C.HCT_PLANNED_OR_ELIGIBLE))
 def bridge_to_hct(ctx: Ctx, rec: Make) -> Recommendation:
     """Immunotherapy to reach remission before a planned or possible allo-HCT."""
-    return rec(ctx.f_status, ctx.f("hct_planned", "Allo-HCT planned"),
-               ctx.f("hct_eligible", "Allo-HCT eligible"), planned=ctx.hct_planned is True)
+    return rec(ctx.f_status, ctx.f("hct_planned"),
+               ctx.f("hct_eligible"), planned=ctx.hct_planned is True)
 
 
 @rule("ALL-HCT-INELIGIBLE", "b-all", seeds=("001",), when=(*R_R, C.HCT_INELIGIBLE))
 def hct_ineligible(ctx: Ctx, rec: Make) -> Recommendation:
     """Not a transplant candidate: inotuzumab may continue up to 6 cycles (001)."""
-    return rec(ctx.f("hct_eligible", "Allo-HCT eligible"), ctx.cd19.fact, ctx.cd22.fact,
+    return rec(ctx.f("hct_eligible"), ctx.cd19.fact, ctx.cd22.fact,
                blin=ctx.cd19.expressed is not False, ino=ctx.cd22.expressed is not False)
 
 
@@ -116,7 +116,7 @@ def inotuzumab_mini_hcvd(ctx: Ctx, rec: Make) -> Recommendation:
       unless=(C.CD19_NEGATIVE,), tags=("blinatumomab", "blinatumomab-rr"))
 def ph_blinatumomab(ctx: Ctx, rec: Make) -> Recommendation:
     """Ph+ r/r B-ALL: blinatumomab, often with a TKI (001)."""
-    return rec(ctx.f_ph, ctx.cd19.fact, ctx.f("t315i", "ABL1 T315I"),
+    return rec(ctx.f_ph, ctx.cd19.fact, ctx.f("t315i"),
                t315i=ctx._value("t315i") == "detected", confirm=confirm(ctx, "cd19"))
 
 
@@ -134,7 +134,7 @@ def t315i(ctx: Ctx, rec: Make) -> Recommendation | None:
     dasatinib then blinatumomab (D-ALBA's relapses), test for it."""
     found = ctx._value("t315i")
     if found == "detected":
-        return rec(ctx.f("t315i", "ABL1 T315I"), ctx.f_ph, mode="detected", timing=None)
+        return rec(ctx.f("t315i"), ctx.f_ph, mode="detected", timing=None)
     if not (found is None and ctx.ph == "positive" and ctx.exposure("dasatinib")
             and ctx.exposure("blinatumomab")):
         return None
@@ -145,7 +145,7 @@ def t315i(ctx: Ctx, rec: Make) -> Recommendation | None:
         return None
     gap = () if when == "after" else (ctx.order_gap(
         "the relapse", "status", ctx.status_date, given, "dasatinib + blinatumomab"),)
-    return rec(ctx.f("t315i", "ABL1 T315I"), ctx.f_ph, ctx.f_status,
+    return rec(ctx.f("t315i"), ctx.f_ph, ctx.f_status,
                ctx.f_exposure("dasatinib"), ctx.f_exposure("blinatumomab"),
                mode="test", timing=when, confirm=gap)
 

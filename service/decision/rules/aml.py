@@ -45,8 +45,8 @@ AML_NEW = (C.AML, C.NEWLY_DIAGNOSED)
 
 
 def _go_frontline_facts(ctx: Ctx) -> tuple[FactUsed, ...]:
-    return (ctx.cd33.fact, ctx.f("intensive_induction_eligible", "Fit for intensive induction"),
-            ctx.f("aml_risk", "ELN risk group"), ctx.f_status)
+    return (ctx.cd33.fact, ctx.f("intensive_induction_eligible"),
+            ctx.f("aml_risk"), ctx.f_status)
 
 
 @rule("AML-GO-INDUCTION", "aml", seeds=("000",), when=(*AML_NEW, NOT_UNFIT),

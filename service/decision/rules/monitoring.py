@@ -93,7 +93,7 @@ def car_t_crs(ctx: Ctx, rec: Make) -> Recommendation:
     """CAR T CRS: severity rises with disease burden; onset within 3 days is high risk (004);
     tocilizumab, glucocorticoids if no immediate response (002). The grade is dated against the
     latest infusion so an earlier course's grade does not pass for this one."""
-    return rec(ctx.f_since_car_t("crs_grade", "CRS grade (ASTCT)"), ctx.f_blasts,
+    return rec(ctx.f_since_car_t("crs_grade"), ctx.f_blasts,
                high_burden=bool(ctx.high_burden))
 
 
@@ -101,9 +101,9 @@ def car_t_crs(ctx: Ctx, rec: Make) -> Recommendation:
 def car_t_icans(ctx: Ctx, rec: Make) -> Recommendation:
     """CAR T neurotoxicity does not respond to tocilizumab (000): manage CRS and prevent
     seizures (002); extramedullary disease and neurologic comorbidity are risk factors."""
-    return rec(ctx.f_since_car_t("icans_grade", "ICANS grade (ASTCT)"),
-               ctx.f_since_car_t("ice_score", "ICE score"), *ctx.f_emd,
-               ctx.f("neurologic_comorbidity", "Neurologic comorbidity"),
+    return rec(ctx.f_since_car_t("icans_grade"),
+               ctx.f_since_car_t("ice_score"), *ctx.f_emd,
+               ctx.f("neurologic_comorbidity"),
                risk_emd=bool(ctx.emd),
                risk_neuro=ctx._value("neurologic_comorbidity") is True)
 
@@ -157,7 +157,7 @@ def car_t_hiv_nat(ctx: Ctx, rec: Make) -> Recommendation:
 def inotuzumab_vod(ctx: Ctx, rec: Make) -> Recommendation:
     """Inotuzumab: weigh often and check liver function (VOD/SOS); prophylaxis before HCT
     (000)."""
-    return rec(ctx.f("hct_planned", "Allo-HCT planned"),
+    return rec(ctx.f("hct_planned"),
                hct=ctx.hct_planned is True or ctx.prior_hct)
 
 

@@ -11,7 +11,7 @@ from service.decision import criteria as C
 from service.decision.context import CD19_CAR_T, DRUG_TEXT, REMISSION, RR, Ctx, timing
 from service.decision.model import FactUsed, Recommendation
 from service.decision.registry import ALL_HOOKS, ORDER_HOOKS, Make, criterion, either, fired, rule
-from service.decision.rulebook.data_quality import LINEAGE_KNOWN
+from service.decision.rules.data_quality import LINEAGE_KNOWN
 from service.facts import DrugId, Marker
 
 _TARGETS: tuple[Marker, ...] = ("cd19", "cd22")
@@ -99,7 +99,7 @@ def genetics_all(ctx: Ctx, rec: Make) -> Recommendation | None:
         missing.append("KMT2A rearrangement")
     if not missing:
         return None
-    return rec(ctx.f_ph, ctx.f("kmt2a", "KMT2A"), ctx.f_age, missing=tuple(missing),
+    return rec(ctx.f_ph, ctx.f("kmt2a"), ctx.f_age, missing=tuple(missing),
                pediatric=ctx.age is not None and ctx.age < 18)
 
 
@@ -109,7 +109,7 @@ def genetics_aml(ctx: Ctx, rec: Make) -> Recommendation | None:
     decides GO in induction."""
     if ctx.facts.aml_risk is not None or ctx.status not in (None, "newly-diagnosed"):
         return None
-    return rec(ctx.f("aml_risk", "ELN risk group"), ctx.f_status)
+    return rec(ctx.f("aml_risk"), ctx.f_status)
 
 
 # --- MRD and baseline ------------------------------------------------------------------------
@@ -176,7 +176,7 @@ def ph_like_proxy(ctx: Ctx, rec: Make) -> Recommendation | None:
     can suggest Ph-like ALL (003)."""
     if ctx.facts.ph_like is not None:
         return None
-    return rec(ctx.f_ph, ctx.f("ph_like", "Ph-like signature"))
+    return rec(ctx.f_ph, ctx.f("ph_like"))
 
 
 @rule("DX-CD20-DEF", "workup", seeds=("003",), when=(C.B_ALL, C.FRONTLINE_THERAPY))
@@ -240,7 +240,7 @@ def cd3_before_collection(ctx: Ctx, rec: Make) -> Recommendation | None:
     cd3 = ctx._value("cd3_count")
     if cd3 is not None and cd3 >= 150:  # type: ignore[operator]
         return None
-    return rec(ctx.f("cd3_count", "CD3+ T cells", None if cd3 is None else f"{cd3:g}/µL"),
+    return rec(ctx.f("cd3_count", text=None if cd3 is None else f"{cd3:g}/µL"),
                ctx.f_status, cd3=cd3, low=cd3 is not None, rr=ctx.status in RR)
 
 

@@ -86,4 +86,4 @@ def ph_like(ctx: Ctx, rec: Make) -> Recommendation | None:
     """Ph-like signature: no frontline inotuzumab data (003)."""
     if ctx._value("ph_like") != "positive":
         return None
-    return rec(ctx.f("ph_like", "Ph-like signature"), ctx.f_status)
+    return rec(ctx.f("ph_like"), ctx.f_status)

@@ -6,7 +6,7 @@ must be registered after every reacting rule that sets it (trials before caution
 """
 # ruff: noqa: I001  (the order below is meaningful; it is not alphabetical)
 
-from service.decision.rulebook import (  # noqa: F401  (imported to register)
+from service.decision.rules import (  # noqa: F401  (imported to register)
     data_quality,
     order_checks,
     b_all_relapsed,

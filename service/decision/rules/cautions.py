@@ -114,7 +114,7 @@ def lineage_switch(ctx: Ctx, rec: Make) -> Recommendation | None:
         fusions.append("KMT2A rearrangement")
     if ctx.ph == "positive":
         fusions.append("BCR::ABL1")
-    return rec(ctx.f("kmt2a", "KMT2A"), ctx.f_ph, fusions=tuple(fusions),
+    return rec(ctx.f("kmt2a"), ctx.f_ph, fusions=tuple(fusions),
                kmt2a=ctx.kmt2a == "positive")
 
 
@@ -149,7 +149,7 @@ def neurologic_comorbidity(ctx: Ctx, rec: Make) -> Recommendation | None:
         blin, cart = "blinatumomab" in ctx.fired, "car-t" in ctx.fired
     else:
         blin, cart = rec.focus == "blinatumomab", rec.focus != "blinatumomab"
-    return rec(ctx.f("neurologic_comorbidity", "Neurologic comorbidity"), blin=blin, cart=cart)
+    return rec(ctx.f("neurologic_comorbidity"), blin=blin, cart=cart)
 
 
 @rule("CAU-BLIN-EFFICACY", "caution", seeds=("003",), hooks=ALL_HOOKS, drugs=("blinatumomab",),
@@ -199,8 +199,8 @@ def inotuzumab_vod_with_hct(ctx: Ctx, rec: Make) -> Recommendation | None:
         return None
     else:
         hct = "possible"
-    return rec(ctx.f("hct_planned", "Allo-HCT planned"), ctx.f_prior_hct,
-               ctx.f("hct_eligible", "Allo-HCT eligible"), hct=hct)
+    return rec(ctx.f("hct_planned"), ctx.f_prior_hct,
+               ctx.f("hct_eligible"), hct=hct)
 
 
 @rule("CAU-AGE-INO", "caution", seeds=("001", "003"), hooks=ALL_HOOKS, drugs=("inotuzumab",),
@@ -226,7 +226,7 @@ def hepatic_disease(ctx: Ctx, rec: Make) -> Recommendation | None:
     T-ALL/AML."""
     if not _b_all_shown(ctx, rec, "inotuzumab"):
         return None
-    return rec(ctx.f("hepatic_disease", "Hepatic disease"))
+    return rec(ctx.f("hepatic_disease"))
 
 
 @rule("CAU-CD22-LOSS", "caution", seeds=("002",), hooks=ALL_HOOKS, drugs=("inotuzumab",),
@@ -300,7 +300,7 @@ def checkpoint_with_hct(ctx: Ctx, rec: Make) -> Recommendation | None:
     r/r AML (AML-CHECKPOINT), and r/r B-ALL when the adult blinatumomab + checkpoint-inhibitor
     trial NCT02879695 is named (age 18 or over, or unknown)."""
     if ctx.is_aml or (ctx.is_b and not C.CHILD(ctx)):
-        return rec(ctx.f_prior_hct, ctx.f("hct_planned", "Allo-HCT planned"))
+        return rec(ctx.f_prior_hct, ctx.f("hct_planned"))
     return None
 
 
@@ -310,7 +310,7 @@ def checkpoint_with_hct(ctx: Ctx, rec: Make) -> Recommendation | None:
 def immune_therapy_with_hct(ctx: Ctx, rec: Make) -> Recommendation:
     """AML with transplant planned or in the history, shown with gemtuzumab or r/r options:
     graft-versus-leukemia matters, so caution with any immune-targeting therapy (000)."""
-    return rec(ctx.f("hct_planned", "Allo-HCT planned"), ctx.f_prior_hct)
+    return rec(ctx.f("hct_planned"), ctx.f_prior_hct)
 
 
 @rule("CAU-GO-SOS", "caution", seeds=("000", "002"), hooks=ALL_HOOKS, drugs=("gemtuzumab",),
@@ -323,7 +323,7 @@ def gemtuzumab_sos(ctx: Ctx, rec: Make) -> Recommendation | None:
     (with its monitoring)."""
     if rec.focus is None and not (ctx.is_aml and "gemtuzumab" in ctx.fired):
         return None
-    return rec(ctx.f("hct_planned", "Allo-HCT planned"), hct=ctx.hct_planned is True)
+    return rec(ctx.f("hct_planned"), hct=ctx.hct_planned is True)
 
 
 # --- T-ALL -----------------------------------------------------------------------------------

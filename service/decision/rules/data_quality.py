@@ -132,4 +132,4 @@ def age_unknown(ctx: Ctx, rec: Make) -> Recommendation | None:
         if ctx.is_t or ctx.is_aml:
             return None  # the order check says the lineage is wrong
         depends = AGE_DEPENDS[rec.focus]
-    return rec(ctx.f_age, ctx.f("birth_date", "Birth date"), depends=depends)
+    return rec(ctx.f_age, ctx.f("birth_date"), depends=depends)

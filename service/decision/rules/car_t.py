@@ -123,7 +123,7 @@ def consolidative_hct(ctx: Ctx, rec: Make) -> Recommendation:
     m = ctx.mrd
     mrd_date = ctx.facts.mrd.effective if ctx.facts.mrd else None
     mrd_when = timing(mrd_date, ctx.car_t_dates) if ctx.facts.mrd else None
-    return rec(ctx.f_car_t, ctx.f_status, m.fact, ctx.f("kmt2a", "KMT2A"),
+    return rec(ctx.f_car_t, ctx.f_status, m.fact, ctx.f("kmt2a"),
                ctx.f_exposure("blinatumomab"), ctx.f_prior_hct,
                timing=when, confirm=gap,
                mrd=m.state if mrd_when == "after" else None,
@@ -141,7 +141,7 @@ def relapse_after_car_t_infusion(ctx: Ctx, rec: Make) -> Recommendation:
     another antigen, blinatumomab or allo-HCT if eligible are options (000)."""
     cd19 = ctx.cd19
     return rec(ctx.f_car_t, ctx.f_status, cd19.fact, ctx.cd22.fact,
-               ctx.f("hct_eligible", "Allo-HCT eligible"),
+               ctx.f("hct_eligible"),
                blin=cd19.expressed is True, cd19_unknown=cd19.status is None,
                cd19_negative=cd19.expressed is False, hct_eligible=ctx.hct_eligible,
                timing=ctx.status_vs_car_t, confirm=relapse_after_car_t(ctx))
