@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # The clinical layers, and the prefetch resolution beside them.
 COMPILED = (
-    "service/fhir/extract.py",
+    "service/fhir/extract/__init__.py",
     "service/fhir/terminology.py",
     "service/fhir/values.py",
     "service/decision/__init__.py",
