@@ -16,17 +16,13 @@ Nothing here raises on bad data: the EHR's data are never a reason for a 500.
 
 from __future__ import annotations
 
-import hashlib
 import re
-import threading
-from collections import OrderedDict, defaultdict
+from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast, get_args
 
-import orjson
-from fhir.resources.R4B import get_fhir_model_class
 from pydantic import ValidationError
 
 from service.facts import (
@@ -48,6 +44,7 @@ from service.facts import (
     Provenance,
     RecognisedBy,
 )
+from service.fhir.extract.validation import validation_error
 from service.fhir.terminology import ICD10CM, Match, Terminology, load_terminology
 from service.fhir.values import (
     ParsedMrd,
@@ -134,59 +131,6 @@ _COMORBIDITY_FIELDS = {
     "neurologic-comorbidity": "neurologic_comorbidity",
 }
 _ALL_SIMPLE_FIELDS = (*_SIMPLE_FIELDS.items(), *_COMORBIDITY_FIELDS.items())
-
-_MODELS: dict[str, Any] = {}
-
-
-def _model(resource_type: str) -> Any:
-    model = _MODELS.get(resource_type)
-    if model is None:
-        model = _MODELS[resource_type] = get_fhir_model_class(resource_type)
-    return model
-
-
-_VALIDATION_CACHE_SIZE = 4096
-_validation_cache: OrderedDict[tuple[str, bytes], str | None] = OrderedDict()
-_validation_lock = threading.Lock()
-_MISSING: Any = object()
-
-
-def _validate_now(resource_type: str, res: Any) -> str | None:
-    try:
-        _model(resource_type).model_validate(res)
-    except Exception as exc:  # any validation failure is the EHR's data, never ours to raise
-        lines = str(exc).splitlines()
-        detail = "; ".join(line.strip() for line in lines[1:3]) if len(lines) > 1 else str(exc)
-        return detail[:300]
-    return None
-
-
-def validation_error(res: Mapping[str, Any]) -> str | None:
-    """Why ``res`` fails R4 validation (None when valid).
-
-    Results are cached: the same chart is opened again and again, and validation is by far the
-    most expensive step of extraction. The key is a digest of the canonical JSON, so the cache
-    holds no patient data beyond the (rare) validation messages.
-    """
-    rtype = str(res.get("resourceType"))
-    try:
-        canonical = orjson.dumps(res, option=orjson.OPT_SORT_KEYS)
-    except (TypeError, ValueError):
-        return _validate_now(rtype, res)
-    # SHA-256 rather than BLAKE2b: collision-resistant too, and faster (OpenSSL, CPU support).
-    key = (rtype, hashlib.sha256(canonical).digest())
-    with _validation_lock:
-        cached = _validation_cache.get(key, _MISSING)
-        if cached is not _MISSING:
-            _validation_cache.move_to_end(key)
-            return cached
-    error = _validate_now(rtype, res)
-    with _validation_lock:
-        _validation_cache[key] = error
-        if len(_validation_cache) > _VALIDATION_CACHE_SIZE:
-            _validation_cache.popitem(last=False)
-    return error
-
 
 # --- time ---------------------------------------------------------------------------------
 
