@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, cast, get_args
 
 from pydantic import ValidationError
@@ -43,6 +43,23 @@ from service.facts import (
     ProcedureEvent,
     Provenance,
     RecognisedBy,
+)
+from service.fhir.extract.dates import (
+    PARTIAL_DATE,
+    aware,
+    parse_fhir_datetime,
+    period_start,
+    period_time,
+    time_key,
+)
+from service.fhir.extract.raw import (
+    cc_raw,
+    cc_text,
+    codings,
+    iter_resources,
+    raw_value,
+    reference_id,
+    resource_ref,
 )
 from service.fhir.extract.validation import validation_error
 from service.fhir.terminology import ICD10CM, Match, Terminology, load_terminology
@@ -132,102 +149,14 @@ _COMORBIDITY_FIELDS = {
 }
 _ALL_SIMPLE_FIELDS = (*_SIMPLE_FIELDS.items(), *_COMORBIDITY_FIELDS.items())
 
-# --- time ---------------------------------------------------------------------------------
-
-_PARTIAL_DATE = re.compile(r"^(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?$")
-
-
-def parse_fhir_datetime(value: Any) -> datetime | None:
-    """FHIR date / dateTime / instant → aware datetime (partial dates → their first instant)."""
-    if not isinstance(value, str):
-        return None
-    v = value.strip()
-    m = _PARTIAL_DATE.match(v)
-    try:
-        if m:
-            return datetime(int(m.group(1)), int(m.group(2) or 1), int(m.group(3) or 1), tzinfo=UTC)
-        dt = datetime.fromisoformat(v.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
-
-
-def _aware(now: datetime) -> datetime:
-    return now if now.tzinfo else now.replace(tzinfo=UTC)
-
-
-def _period_time(period: Any) -> datetime | None:
-    if isinstance(period, dict):
-        return parse_fhir_datetime(period.get("end")) or parse_fhir_datetime(period.get("start"))
-    return None
-
-
-def _period_start(period: Any) -> datetime | None:
-    if isinstance(period, dict):
-        return parse_fhir_datetime(period.get("start")) or parse_fhir_datetime(period.get("end"))
-    return None
-
 
 def _observation_time(obs: Mapping[str, Any]) -> datetime | None:
     return (
         parse_fhir_datetime(obs.get("effectiveDateTime"))
         or parse_fhir_datetime(obs.get("effectiveInstant"))
-        or _period_time(obs.get("effectivePeriod"))
+        or period_time(obs.get("effectivePeriod"))
         or parse_fhir_datetime(obs.get("issued"))
     )
-
-
-# --- small JSON helpers -------------------------------------------------------------------
-
-
-def _codings(cc: Any) -> list[Mapping[str, Any]]:
-    if isinstance(cc, dict):
-        codings = cc.get("coding")
-        if isinstance(codings, list):
-            return [c for c in codings if isinstance(c, dict)]
-    return []
-
-
-def _cc_text(cc: Any) -> str:
-    if not isinstance(cc, dict):
-        return ""
-    text = cc.get("text")
-    if isinstance(text, str) and text.strip():
-        return text.strip()
-    for c in _codings(cc):
-        if isinstance(c.get("display"), str):
-            return c["display"]
-    return ""
-
-
-def _cc_raw(cc: Any) -> str:
-    """The coded value as sent, for provenance: 'system|code' of the first coding, or text."""
-    for c in _codings(cc):
-        if c.get("code") is not None:
-            return f"{c.get('system', '')}|{c.get('code')}".lstrip("|")
-    return _cc_text(cc)
-
-
-def _ref(resource: Mapping[str, Any], index: int) -> str:
-    rid = resource.get("id")
-    rtype = resource.get("resourceType", "?")
-    return f"{rtype}/{rid}" if isinstance(rid, str) and rid else f"{rtype}/(no id, item {index})"
-
-
-_REFERENCE_ID: dict[str, re.Pattern[str]] = {}
-
-
-def _reference_id(reference: Any, resource_type: str) -> str | None:
-    """'Patient/1', 'http://x/fhir/Patient/1', 'Patient/1/_history/2' → '1'."""
-    if not isinstance(reference, str):
-        return None
-    pattern = _REFERENCE_ID.get(resource_type)
-    if pattern is None:  # compiled once per type: re's own cache lookup showed in profiles
-        pattern = _REFERENCE_ID[resource_type] = re.compile(
-            rf"(?:^|/){resource_type}/([^/]+)(?:/_history/[^/]+)?$"
-        )
-    m = pattern.search(reference)
-    return m.group(1) if m else None
 
 
 def _num_key(value: Any) -> Hashable:
@@ -271,18 +200,11 @@ class _MrdCand:
         return (_num_key(p.fraction), p.comparator, p.detected)
 
 
-_UNDATED = datetime.min.replace(tzinfo=UTC)
-
-
-def _time_key(t: datetime | None) -> datetime:
-    return t if t is not None else _UNDATED
-
-
 def _latest_group(items: list[Any], when: Callable[[Any], datetime | None]) -> list[Any]:
     if len(items) == 1:  # the usual case: one result per concept
         return list(items)
-    latest = max(_time_key(when(i)) for i in items)
-    return [i for i in items if _time_key(when(i)) == latest]
+    latest = max(time_key(when(i)) for i in items)
+    return [i for i in items if time_key(when(i)) == latest]
 
 
 @dataclass
@@ -312,7 +234,7 @@ class _Collector:
     def __post_init__(self) -> None:
         # "Patient/<patient_id>" is how nearly every resource points at its patient; matched as
         # a whole string it needs no regex. Only for ids without "/": for those the regex of
-        # _reference_id reads exactly <patient_id> back from that string.
+        # reference_id reads exactly <patient_id> back from that string.
         pid = self.patient_id
         if isinstance(pid, str) and "/" not in pid:
             self.own_reference = f"Patient/{pid}"
@@ -344,9 +266,9 @@ class _Collector:
         stones = self.tombstones.get(key)
         if not stones or not cands:
             return False
-        latest = max(_time_key(c.source.effective) for c in cands)
-        refs = {c.source.resource for c in cands if _time_key(c.source.effective) == latest}
-        newer = [ref for t, ref in stones if _time_key(t) >= latest and ref not in refs]
+        latest = max(time_key(c.source.effective) for c in cands)
+        refs = {c.source.resource for c in cands if time_key(c.source.effective) == latest}
+        newer = [ref for t, ref in stones if time_key(t) >= latest and ref not in refs]
         if newer:
             message = (
                 f"{name}: the latest result ({newer[0]}) is unreadable; earlier results are not "
@@ -364,8 +286,8 @@ class _Collector:
             if isinstance(target, dict):
                 reference = target.get("reference")
                 if reference == own:
-                    continue  # what _reference_id would find: this patient (see own_reference)
-                pid = _reference_id(reference, "Patient")
+                    continue  # what reference_id would find: this patient (see own_reference)
+                pid = reference_id(reference, "Patient")
                 if pid is not None and pid != self.patient_id:
                     self.finding(
                         "wrong-patient",
@@ -390,31 +312,6 @@ class _Collector:
         return not self.other_patient(res, ref) and self.valid(res, ref, concept)
 
 
-# --- flattening ---------------------------------------------------------------------------
-
-
-def iter_resources(items: Iterable[Any]) -> Iterator[tuple[Any, str | None]]:
-    """Yield (resource, fullUrl) from resources and Bundles (nested once), contained excluded."""
-    for item in items:
-        if isinstance(item, dict) and item.get("resourceType") == "Bundle":
-            entries = item.get("entry") or []
-            if not isinstance(entries, list):  # reported as "not a FHIR resource", not raised
-                yield entries, None
-                continue
-            for entry in entries:
-                if not isinstance(entry, dict):
-                    yield entry, None
-                    continue
-                res = entry.get("resource")
-                full_url = entry.get("fullUrl") if isinstance(entry.get("fullUrl"), str) else None
-                if isinstance(res, dict) and res.get("resourceType") == "Bundle":
-                    yield from iter_resources([res])
-                elif res is not None:
-                    yield res, full_url
-        else:
-            yield item, None
-
-
 # --- the extractor --------------------------------------------------------------------------
 
 
@@ -434,7 +331,7 @@ def extract_facts(
     """
     term = terminology or load_terminology()
     col = _Collector(
-        term=term, now=_aware(now), patient_id=patient_id, threshold=positive_percent_threshold
+        term=term, now=aware(now), patient_id=patient_id, threshold=positive_percent_threshold
     )
 
     # One pass over the (flattened) input finds each item's resource type and indexes the
@@ -468,19 +365,19 @@ def extract_facts(
                     (components := res.get("component"))
                     and _names_in_components(names, components)
                 ):
-                    _observation(col, res, _ref(res, index))
+                    _observation(col, res, resource_ref(res, index))
             elif rtype == "Condition":
-                _condition(col, res, _ref(res, index))
+                _condition(col, res, resource_ref(res, index))
             elif rtype == "Procedure":
-                _procedure(col, res, _ref(res, index))
+                _procedure(col, res, resource_ref(res, index))
             elif rtype == "Patient":
-                col.patients.append((res, _ref(res, index)))
+                col.patients.append((res, resource_ref(res, index)))
             else:
-                _medication_use(col, res, _ref(res, index))
+                _medication_use(col, res, resource_ref(res, index))
         except Exception as exc:  # a reader bug must not lose the patient
             col.finding(
                 "invalid-resource",
-                _ref(res, index),
+                resource_ref(res, index),
                 f"could not be read ({type(exc).__name__}: {str(exc)[:200]})",
             )
 
@@ -504,11 +401,11 @@ def _names_in_components(names: Callable[[Any, frozenset[str]], bool], component
 
 
 def _observation(col: _Collector, obs: Mapping[str, Any], ref: str) -> None:
-    matches = col.term.match_codings(_codings(obs.get("code")), _KINDS_OBSERVATION)
+    matches = col.term.match_codings(codings(obs.get("code")), _KINDS_OBSERVATION)
     components = []
     for comp in obs.get("component") or []:
         if isinstance(comp, dict):
-            cm = col.term.match_codings(_codings(comp.get("code")), _KINDS_OBSERVATION)
+            cm = col.term.match_codings(codings(comp.get("code")), _KINDS_OBSERVATION)
             if cm:
                 components.append((comp, cm))
     if not matches and not components:
@@ -579,7 +476,7 @@ def _read_value(
         _read_mrd(col, node, obs, concept.code, prov, unreadable, vkey)
         return
     if vkey is None:
-        absent = _cc_text(node.get("dataAbsentReason"))
+        absent = cc_text(node.get("dataAbsentReason"))
         col.finding(
             "missing-value",
             ref,
@@ -594,7 +491,7 @@ def _read_value(
     if vt == "answer":
         answer = _answer(col, value, vkey, concept.answers)
         if isinstance(answer, str):
-            col.simple[fieldname].append(_Cand(answer, prov(_raw_value(value, vkey))))
+            col.simple[fieldname].append(_Cand(answer, prov(raw_value(value, vkey))))
         else:
             unreadable(answer.reason)
     elif vt == "boolean":
@@ -610,7 +507,7 @@ def _read_value(
         if isinstance(parsed, Unreadable):
             unreadable(f"{parsed.reason} ({parsed.raw})")
         else:
-            col.simple[fieldname].append(_Cand(parsed, prov(_raw_value(value, vkey))))
+            col.simple[fieldname].append(_Cand(parsed, prov(raw_value(value, vkey))))
     elif vt in ("percent", "count"):
         if vkey == "valueQuantity":
             parsed_n = (
@@ -629,21 +526,12 @@ def _read_value(
             )
 
 
-def _raw_value(value: Any, vkey: str) -> str:
-    if vkey == "valueCodeableConcept":
-        return _cc_raw(value)
-    if vkey == "valueQuantity" and isinstance(value, dict):
-        unit = value.get("unit") or value.get("code") or ""
-        return f"{value.get('comparator', '')}{value.get('value')} {unit}".strip()
-    return str(value)
-
-
 def _answer(col: _Collector, value: Any, vkey: str, allowed: frozenset[str]) -> str | Unreadable:
     """A coded or textual answer restricted to the concept's allowed answers."""
     if vkey == "valueCodeableConcept":
-        hits = {m.concept for m in col.term.match_codings(_codings(value)) if m.concept in allowed}
+        hits = {m.concept for m in col.term.match_codings(codings(value)) if m.concept in allowed}
         if not hits:
-            text = _cc_text(value)
+            text = cc_text(value)
             hits = set(col.term.match_answer_text(text, allowed)) if text else set()
     elif vkey == "valueString" and isinstance(value, str):
         hits = set(col.term.match_answer_text(value, allowed))
@@ -651,7 +539,7 @@ def _answer(col: _Collector, value: Any, vkey: str, allowed: frozenset[str]) -> 
         return Unreadable(f"expected a coded value, got {vkey}", str(value)[:80])
     if len(hits) == 1:
         return hits.pop()
-    raw = _cc_raw(value) if vkey == "valueCodeableConcept" else value  # for the reason only
+    raw = cc_raw(value) if vkey == "valueCodeableConcept" else value  # for the reason only
     if not hits:
         return Unreadable(f"value {raw!r} is not one of {', '.join(sorted(allowed))}", raw)
     return Unreadable(f"value {raw!r} is ambiguous ({', '.join(sorted(hits))})", raw)
@@ -661,7 +549,7 @@ def _interpretation_call(col: _Collector, node: Mapping[str, Any]) -> str | None
     """The explicit call in Observation.interpretation, if it names exactly one."""
     calls: set[str] = set()
     for cc in node.get("interpretation") or []:
-        for m in col.term.match_codings(_codings(cc)):
+        for m in col.term.match_codings(codings(cc)):
             call = _INTERPRETATION_CALL.get(m.concept)
             if call:
                 calls.add(call)
@@ -720,7 +608,7 @@ def _read_marker(
             if interp is None:
                 return
         else:
-            call, raw = answer, _raw_value(value, vkey)
+            call, raw = answer, raw_value(value, vkey)
     elif vkey is not None:
         unreadable(f"expected valueQuantity or valueCodeableConcept, got {vkey}")
         if interp is None:
@@ -835,9 +723,9 @@ def _read_mrd(
         if isinstance(answer, Unreadable):
             parsed = answer
         else:
-            parsed = ParsedMrd(None, None, answer == "detected", _cc_raw(value))
+            parsed = ParsedMrd(None, None, answer == "detected", cc_raw(value))
     elif vkey is None:
-        absent = _cc_text(node.get("dataAbsentReason"))
+        absent = cc_text(node.get("dataAbsentReason"))
         parsed = Unreadable("no value" + (f" (dataAbsentReason: {absent})" if absent else ""), "")
     else:
         parsed = Unreadable(f"{vkey} is not an MRD value", str(value)[:80])
@@ -855,9 +743,9 @@ def _read_mrd(
 
 def _mrd_method(col: _Collector, method: Any) -> str | None:
     allowed = frozenset({"flow-cytometry", "pcr", "ngs"})
-    hits = {m.concept for m in col.term.match_codings(_codings(method)) if m.concept in allowed}
+    hits = {m.concept for m in col.term.match_codings(codings(method)) if m.concept in allowed}
     if not hits:
-        text = _cc_text(method)
+        text = cc_text(method)
         if text:
             hits = set(col.term.match_answer_text(text, allowed))
             if not hits:  # "MRD by multiparameter flow cytometry (8-colour)"
@@ -876,12 +764,12 @@ def _condition_time(cond: Mapping[str, Any]) -> datetime | None:
     return (
         parse_fhir_datetime(cond.get("recordedDate"))
         or parse_fhir_datetime(cond.get("onsetDateTime"))
-        or _period_start(cond.get("onsetPeriod"))
+        or period_start(cond.get("onsetPeriod"))
     )
 
 
 def _status_code(cc: Any) -> str | None:
-    for c in _codings(cc):
+    for c in codings(cc):
         if isinstance(c.get("code"), str):
             return c["code"]
     return None
@@ -891,17 +779,17 @@ def _t_all_morphology(cond: Mapping[str, Any]) -> RecognisedBy | None:
     """ICD-O-3 9837/3 coded in an extension (mCODE histology) or written in the code's text."""
     for ext in cond.get("extension") or []:
         if isinstance(ext, dict):
-            for c in _codings(ext.get("valueCodeableConcept")):
+            for c in codings(ext.get("valueCodeableConcept")):
                 if c.get("code") == "9837/3":
                     return "standard-code"
-    if _T_ALL_MORPHOLOGY.search(_cc_text(cond.get("code"))):
+    if _T_ALL_MORPHOLOGY.search(cc_text(cond.get("code"))):
         return "text-match"
     return None
 
 
 def _condition(col: _Collector, cond: Mapping[str, Any], ref: str) -> None:
     code = cond.get("code")
-    matches = col.term.match_codings(_codings(code), _KINDS_CONDITION)
+    matches = col.term.match_codings(codings(code), _KINDS_CONDITION)
     recognised_by: RecognisedBy | None = None
     morphology = None if matches else _t_all_morphology(cond)
     if morphology is not None:
@@ -916,7 +804,7 @@ def _condition(col: _Collector, cond: Mapping[str, Any], ref: str) -> None:
     when = _condition_time(cond)
     clinical = _status_code(cond.get("clinicalStatus"))
     recognised_by = matches[0].recognised_by
-    raw = _cc_raw(code)
+    raw = cc_raw(code)
 
     def prov(r: str = raw) -> Provenance:
         return Provenance(
@@ -942,7 +830,7 @@ def _condition(col: _Collector, cond: Mapping[str, Any], ref: str) -> None:
         )
     elif lineages:
         col.lineage.append(_Cand(lineages.pop(), prov()))
-        for coding in _codings(code):
+        for coding in codings(code):
             if str(coding.get("system", "")).rstrip("/") == ICD10CM or coding.get("system") in (
                 "urn:oid:2.16.840.1.113883.6.90",
             ):
@@ -954,7 +842,7 @@ def _condition(col: _Collector, cond: Mapping[str, Any], ref: str) -> None:
             col.clinical_status.append(_Cand(clinical, prov(f"clinicalStatus {clinical}")))
 
     if "allo-hct" in concepts:
-        onset = parse_fhir_datetime(cond.get("onsetDateTime")) or _period_start(
+        onset = parse_fhir_datetime(cond.get("onsetDateTime")) or period_start(
             cond.get("onsetPeriod")
         )
         if onset is None:
@@ -984,10 +872,10 @@ def _condition(col: _Collector, cond: Mapping[str, Any], ref: str) -> None:
 
 def _procedure(col: _Collector, proc: Mapping[str, Any], ref: str) -> None:
     code = proc.get("code")
-    matches = col.term.match_codings(_codings(code), _KINDS_PROCEDURE)
+    matches = col.term.match_codings(codings(code), _KINDS_PROCEDURE)
     text_hit = False
     if not matches:
-        text = _cc_text(code)
+        text = cc_text(code)
         found = col.term.find_in_text(text, "procedure")
         if not found:
             found = [
@@ -1012,7 +900,7 @@ def _procedure(col: _Collector, proc: Mapping[str, Any], ref: str) -> None:
             "ignored-status", ref, f"procedure status {status!r}; not counted as done", primary
         )
         return
-    when = parse_fhir_datetime(proc.get("performedDateTime")) or _period_start(
+    when = parse_fhir_datetime(proc.get("performedDateTime")) or period_start(
         proc.get("performedPeriod")
     )
     if when is None:
@@ -1025,7 +913,7 @@ def _procedure(col: _Collector, proc: Mapping[str, Any], ref: str) -> None:
         )
     recognised_by: RecognisedBy = "text-match" if text_hit else matches[0].recognised_by
     source = Provenance(
-        resource=ref, raw=_cc_raw(code), recognised_by=recognised_by, effective=when
+        resource=ref, raw=cc_raw(code), recognised_by=recognised_by, effective=when
     )
     if is_allo and is_car_t:
         col.finding(
@@ -1037,13 +925,13 @@ def _procedure(col: _Collector, proc: Mapping[str, Any], ref: str) -> None:
         return
     # CAR-T: the product may be in usedCode, usedReference display, or the code's text
     for used in proc.get("usedCode") or []:
-        for m in col.term.match_codings(_codings(used), _KINDS_DRUG):
+        for m in col.term.match_codings(codings(used), _KINDS_DRUG):
             car_products.add(m.concept)
-        car_products.update(col.term.find_in_text(_cc_text(used), "drug"))
+        car_products.update(col.term.find_in_text(cc_text(used), "drug"))
     for used in proc.get("usedReference") or []:
         if isinstance(used, dict) and isinstance(used.get("display"), str):
             car_products.update(col.term.find_in_text(used["display"], "drug"))
-    car_products.update(col.term.find_in_text(_cc_text(code), "drug"))
+    car_products.update(col.term.find_in_text(cc_text(code), "drug"))
     car_products = {p for p in car_products if col.term.concept(p).drug_class == "car-t"}
     product = next(iter(car_products)) if len(car_products) == 1 else None
     if len(car_products) > 1:
@@ -1068,12 +956,12 @@ class _DrugHit:
 
 def _drugs_in_cc(term: Terminology, cc: Any) -> list[_DrugHit]:
     hits = [
-        _DrugHit(m.concept, m.recognised_by, _cc_raw(cc))
-        for m in term.match_codings(_codings(cc), _KINDS_DRUG)
+        _DrugHit(m.concept, m.recognised_by, cc_raw(cc))
+        for m in term.match_codings(codings(cc), _KINDS_DRUG)
     ]
     if hits:
         return hits
-    text = _cc_text(cc)
+    text = cc_text(cc)
     return [_DrugHit(d, "text-match", text) for d in term.find_in_text(text, "drug")]
 
 
@@ -1099,7 +987,7 @@ def resolve_medication(
                     med = c
                     break
         else:
-            mid = _reference_id(target, "Medication")
+            mid = reference_id(target, "Medication")
             med = medications.get(target) or (medications.get(f"Medication/{mid}") if mid else None)
     hits = _drugs_in_cc(term, med.get("code")) if med is not None else []
     display = ref.get("display")
@@ -1116,7 +1004,7 @@ def _medication_date(res: Mapping[str, Any]) -> datetime | None:
         return parse_fhir_datetime(res.get("authoredOn"))
     return (
         parse_fhir_datetime(res.get("effectiveDateTime"))
-        or _period_start(res.get("effectivePeriod"))
+        or period_start(res.get("effectivePeriod"))
         or parse_fhir_datetime(res.get("dateAsserted"))
     )
 
@@ -1253,7 +1141,7 @@ def _resolve_marker(col: _Collector, marker: str, cands: list[_MarkerCand]) -> M
 def _mrd_facts(col: _Collector) -> tuple[MrdFact | None, tuple[MrdFact, ...]]:
     by_time: dict[datetime, list[_MrdCand]] = defaultdict(list)
     for c in col.mrd:
-        by_time[_time_key(c.source.effective)].append(c)
+        by_time[time_key(c.source.effective)].append(c)
     history: list[MrdFact] = []
     latest: MrdFact | None = None
     latest_time = max(by_time) if by_time else None
@@ -1293,7 +1181,7 @@ def _mrd_facts(col: _Collector) -> tuple[MrdFact | None, tuple[MrdFact, ...]]:
 def _dedup_events(events: list[Any]) -> list[Any]:
     """Same event recorded twice (Procedure + MedicationAdministration, same day) → once."""
     out: list[Any] = []
-    for ev in sorted(events, key=lambda e: (e.date is None, _time_key(e.date), e.source.resource)):
+    for ev in sorted(events, key=lambda e: (e.date is None, time_key(e.date), e.source.resource)):
         prev = out[-1] if out else None
         if (
             prev is not None
@@ -1336,7 +1224,7 @@ def _age(col: _Collector) -> tuple[Fact[date] | None, Fact[int] | None, str | No
     if birth is None:
         col.finding("missing-value", ref, "Patient has no birthDate; age unknown", "age")
         return None, None, pid
-    m = _PARTIAL_DATE.match(birth) if isinstance(birth, str) else None
+    m = PARTIAL_DATE.match(birth) if isinstance(birth, str) else None
     src = Provenance(resource=ref, raw=str(birth), recognised_by="standard-code")
     if not m:
         col.finding("unreadable-value", ref, f"birthDate {birth!r} is not a FHIR date", "age")
@@ -1423,7 +1311,7 @@ def _assemble(col: _Collector) -> PatientFacts:
         simple[field_name] = _resolve(col, field_name, cands, concept) if cands else None
     mrd, mrd_history = _mrd_facts(col)
     exposures = sorted(
-        col.exposures, key=lambda e: (e.date is None, _time_key(e.date), e.source.resource)
+        col.exposures, key=lambda e: (e.date is None, time_key(e.date), e.source.resource)
     )
     return PatientFacts(
         patient_id=pid,
@@ -1486,21 +1374,21 @@ def extract_draft_orders(
         rtype = res.get("resourceType")
         if rtype not in ("MedicationRequest", "ServiceRequest"):
             continue
-        ref = _ref(res, index)
+        ref = resource_ref(res, index)
         if wanted is not None and ref not in wanted:
             continue
         status = res.get("status") if isinstance(res.get("status"), str) else None
         if rtype == "MedicationRequest":
             hits, _problem = resolve_medication(term, res, medications)
-            display = _cc_text(res.get("medicationCodeableConcept")) or str(
+            display = cc_text(res.get("medicationCodeableConcept")) or str(
                 (res.get("medicationReference") or {}).get("display") or ""
             )
         else:
             code = res.get("code")
-            display = _cc_text(code)
+            display = cc_text(code)
             hits = [
-                _DrugHit(m.concept, m.recognised_by, _cc_raw(code))
-                for m in term.match_codings(_codings(code), _KINDS_PROCEDURE)
+                _DrugHit(m.concept, m.recognised_by, cc_raw(code))
+                for m in term.match_codings(codings(code), _KINDS_PROCEDURE)
             ]
             if not hits:
                 hits = [
@@ -1508,7 +1396,7 @@ def extract_draft_orders(
                     for c in term.find_in_text(display, "procedure")
                     + term.find_in_text(display, "drug")
                 ]
-            extra = " ".join(_cc_text(d) for d in res.get("orderDetail") or [])
+            extra = " ".join(cc_text(d) for d in res.get("orderDetail") or [])
             hits += [_DrugHit(d, "text-match", extra) for d in term.find_in_text(extra, "drug")]
         drugs = {h.drug: h for h in hits if term.concept(h.drug).kind == "drug"}
         car_t_procedure = next((h for h in hits if h.drug == "car-t-infusion"), None)
