@@ -17,18 +17,14 @@ Nothing here raises on bad data: the EHR's data are never a reason for a 500.
 from __future__ import annotations
 
 import re
-from collections import defaultdict
-from collections.abc import Callable, Hashable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, cast, get_args
-
-from pydantic import ValidationError
+from typing import Any, cast
 
 from service.facts import (
     MARKERS,
     CarTEvent,
-    DataQualityFinding,
     DraftOrder,
     DrugClass,
     DrugId,
@@ -37,12 +33,19 @@ from service.facts import (
     FindingCode,
     Marker,
     MarkerFact,
-    MrdFact,
-    MrdMethod,
     PatientFacts,
     ProcedureEvent,
     Provenance,
     RecognisedBy,
+)
+from service.fhir.extract.collector import (
+    ALL_SIMPLE_FIELDS,
+    COMORBIDITY_FIELDS,
+    SIMPLE_FIELDS,
+    Cand,
+    Collector,
+    MarkerCand,
+    MrdCand,
 )
 from service.fhir.extract.dates import (
     PARTIAL_DATE,
@@ -51,6 +54,13 @@ from service.fhir.extract.dates import (
     period_start,
     period_time,
     time_key,
+)
+from service.fhir.extract.evidence import (
+    dedup_events,
+    mrd_facts,
+    resolve,
+    resolve_marker,
+    typed_fact,
 )
 from service.fhir.extract.raw import (
     cc_raw,
@@ -61,7 +71,7 @@ from service.fhir.extract.raw import (
     reference_id,
     resource_ref,
 )
-from service.fhir.extract.validation import validation_error
+from service.fhir.extract.validation import validation_error as validation_error
 from service.fhir.terminology import ICD10CM, Match, Terminology, load_terminology
 from service.fhir.values import (
     ParsedMrd,
@@ -123,32 +133,6 @@ _KINDS_PROCEDURE = frozenset({"procedure", "drug"})
 _KINDS_DRUG = frozenset({"drug"})
 _T_ALL_MORPHOLOGY = re.compile(r"(?<!\d)9837/3(?!\d)")
 
-# simple facts: concept code → PatientFacts field
-_SIMPLE_FIELDS = {
-    "disease-status": "disease_status",
-    "ph": "ph",
-    "ph-like": "ph_like",
-    "kmt2a": "kmt2a",
-    "abl1-t315i": "t315i",
-    "cns-status": "cns_status",
-    "extramedullary": "extramedullary",
-    "aml-risk": "aml_risk",
-    "prior-lines": "prior_lines",
-    "hct-planned": "hct_planned",
-    "intensive-induction-eligible": "intensive_induction_eligible",
-    "hct-eligible": "hct_eligible",
-    "crs-grade": "crs_grade",
-    "icans-grade": "icans_grade",
-    "ice-score": "ice_score",
-    "cd3-count": "cd3_count",
-    "bm-blasts": "bm_blasts_percent",
-}
-_COMORBIDITY_FIELDS = {
-    "hepatic-disease": "hepatic_disease",
-    "neurologic-comorbidity": "neurologic_comorbidity",
-}
-_ALL_SIMPLE_FIELDS = (*_SIMPLE_FIELDS.items(), *_COMORBIDITY_FIELDS.items())
-
 
 def _observation_time(obs: Mapping[str, Any]) -> datetime | None:
     return (
@@ -157,159 +141,6 @@ def _observation_time(obs: Mapping[str, Any]) -> datetime | None:
         or period_time(obs.get("effectivePeriod"))
         or parse_fhir_datetime(obs.get("issued"))
     )
-
-
-def _num_key(value: Any) -> Hashable:
-    if isinstance(value, float):
-        return float(f"{value:.9g}")
-    return value
-
-
-# --- candidates and resolution ------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class _Cand:
-    value: Any
-    source: Provenance
-    comparator: str | None = None
-
-    @property
-    def key(self) -> Hashable:
-        return (_num_key(self.value), self.comparator)
-
-
-@dataclass(slots=True)
-class _MarkerCand:
-    source: Provenance
-    percent: float | None = None
-    comparator: str | None = None
-    call: str | None = None
-    unit: str | None = None
-
-
-@dataclass(slots=True)
-class _MrdCand:
-    parsed: ParsedMrd
-    method: str | None
-    source: Provenance
-
-    @property
-    def key(self) -> Hashable:
-        p = self.parsed
-        return (_num_key(p.fraction), p.comparator, p.detected)
-
-
-def _latest_group(items: list[Any], when: Callable[[Any], datetime | None]) -> list[Any]:
-    if len(items) == 1:  # the usual case: one result per concept
-        return list(items)
-    latest = max(time_key(when(i)) for i in items)
-    return [i for i in items if time_key(when(i)) == latest]
-
-
-@dataclass
-class _Collector:
-    term: Terminology
-    now: datetime
-    patient_id: str | None
-    threshold: float
-    findings: list[DataQualityFinding] = field(default_factory=list)
-    entered_in_error: int = 0
-    simple: dict[str, list[_Cand]] = field(default_factory=lambda: defaultdict(list))
-    markers: dict[str, list[_MarkerCand]] = field(default_factory=lambda: defaultdict(list))
-    mrd: list[_MrdCand] = field(default_factory=list)
-    lineage: list[_Cand] = field(default_factory=list)
-    icd_hint: list[_Cand] = field(default_factory=list)
-    clinical_status: list[_Cand] = field(default_factory=list)
-    allo: list[ProcedureEvent] = field(default_factory=list)
-    car_t: list[CarTEvent] = field(default_factory=list)
-    exposures: list[Exposure] = field(default_factory=list)
-    patients: list[tuple[Mapping[str, Any], str]] = field(default_factory=list)
-    medications: dict[str, Mapping[str, Any]] = field(default_factory=dict)
-    tombstones: dict[str, list[tuple[datetime | None, str]]] = field(
-        default_factory=lambda: defaultdict(list)
-    )
-    own_reference: str | None = field(init=False, default=None)
-
-    def __post_init__(self) -> None:
-        # "Patient/<patient_id>" is how nearly every resource points at its patient; matched as
-        # a whole string it needs no regex. Only for ids without "/": for those the regex of
-        # reference_id reads exactly <patient_id> back from that string.
-        pid = self.patient_id
-        if isinstance(pid, str) and "/" not in pid:
-            self.own_reference = f"Patient/{pid}"
-
-    def finding(
-        self, code: FindingCode, resource: str | None, message: str, concept: str | None = None
-    ) -> None:
-        self.findings.append(
-            DataQualityFinding(code=code, resource=resource, message=message, concept=concept)
-        )
-
-    # -- gatekeeping ------------------------------------------------------------------
-
-    def valid(self, res: Mapping[str, Any], ref: str, concept: str | None) -> bool:
-        error = validation_error(res)
-        if error is not None:
-            self.finding("invalid-resource", ref, f"fails FHIR R4 validation: {error}", concept)
-            return False
-        return True
-
-    def superseded(
-        self, key: str, cands: list[Any], name: str, concept: str | None, code: FindingCode
-    ) -> bool:
-        """True when an unreadable result is as recent as the latest readable one.
-
-        An older readable value must not stand in for a newer result nobody could read: the
-        newer one may say something different (e.g. MRD detected after an earlier negative).
-        """
-        stones = self.tombstones.get(key)
-        if not stones or not cands:
-            return False
-        latest = max(time_key(c.source.effective) for c in cands)
-        refs = {c.source.resource for c in cands if time_key(c.source.effective) == latest}
-        newer = [ref for t, ref in stones if time_key(t) >= latest and ref not in refs]
-        if newer:
-            message = (
-                f"{name}: the latest result ({newer[0]}) is unreadable; earlier results are not "
-                "used as current"
-            )
-            self.finding(code, newer[0], message, concept)
-        return bool(newer)
-
-    def other_patient(self, res: Mapping[str, Any], ref: str) -> bool:
-        if self.patient_id is None:
-            return False
-        own = self.own_reference
-        for key in ("subject", "patient"):
-            target = res.get(key)
-            if isinstance(target, dict):
-                reference = target.get("reference")
-                if reference == own:
-                    continue  # what reference_id would find: this patient (see own_reference)
-                pid = reference_id(reference, "Patient")
-                if pid is not None and pid != self.patient_id:
-                    self.finding(
-                        "wrong-patient",
-                        ref,
-                        f"belongs to Patient/{pid}, not Patient/{self.patient_id}; not used",
-                    )
-                    return True
-        return False
-
-    def entered_in_error_seen(self, ref: str, concept: str | None) -> None:
-        self.entered_in_error += 1
-        self.finding("entered-in-error", ref, "marked entered-in-error; ignored", concept)
-
-    def admit(self, res: Mapping[str, Any], ref: str, concept: str | None,
-              status: Any) -> bool:
-        """The rules of evidence every reader applies first, in one place: entered-in-error is
-        ignored and counted, another patient's resource is a finding, and a resource that fails
-        R4 validation is a finding. Each reader then judges its own usable statuses."""
-        if status == "entered-in-error":
-            self.entered_in_error_seen(ref, concept)
-            return False
-        return not self.other_patient(res, ref) and self.valid(res, ref, concept)
 
 
 # --- the extractor --------------------------------------------------------------------------
@@ -330,7 +161,7 @@ def extract_facts(
     used only to infer B lineage from a bare CD19/CD22 percentage.
     """
     term = terminology or load_terminology()
-    col = _Collector(
+    col = Collector(
         term=term, now=aware(now), patient_id=patient_id, threshold=positive_percent_threshold
     )
 
@@ -400,7 +231,7 @@ def _names_in_components(names: Callable[[Any, frozenset[str]], bool], component
     return False
 
 
-def _observation(col: _Collector, obs: Mapping[str, Any], ref: str) -> None:
+def _observation(col: Collector, obs: Mapping[str, Any], ref: str) -> None:
     matches = col.term.match_codings(codings(obs.get("code")), _KINDS_OBSERVATION)
     components = []
     for comp in obs.get("component") or []:
@@ -446,7 +277,7 @@ def _value_key(node: Mapping[str, Any]) -> str | None:
 
 
 def _read_value(
-    col: _Collector,
+    col: Collector,
     node: Mapping[str, Any],
     match: Match,
     ref: str,
@@ -463,7 +294,7 @@ def _read_value(
 
     def unreadable(reason: str, code: FindingCode = "unreadable-value") -> None:
         col.finding(code, ref, f"{concept.display}: {reason}", concept.code)
-        col.tombstones[_SIMPLE_FIELDS.get(concept.code, concept.code)].append((when, ref))
+        col.tombstones[SIMPLE_FIELDS.get(concept.code, concept.code)].append((when, ref))
 
     vt = concept.value_type
     if vt == "marker":
@@ -485,18 +316,18 @@ def _read_value(
         )
         return
     value = node[vkey]
-    fieldname = _SIMPLE_FIELDS.get(concept.code)
+    fieldname = SIMPLE_FIELDS.get(concept.code)
     if fieldname is None:
         return
     if vt == "answer":
         answer = _answer(col, value, vkey, concept.answers)
         if isinstance(answer, str):
-            col.simple[fieldname].append(_Cand(answer, prov(raw_value(value, vkey))))
+            col.simple[fieldname].append(Cand(answer, prov(raw_value(value, vkey))))
         else:
             unreadable(answer.reason)
     elif vt == "boolean":
         if vkey == "valueBoolean" and isinstance(value, bool):
-            col.simple[fieldname].append(_Cand(value, prov(str(value).lower())))
+            col.simple[fieldname].append(Cand(value, prov(str(value).lower())))
         else:
             unreadable(f"expected valueBoolean, got {vkey}")
     elif vt == "integer":
@@ -507,7 +338,7 @@ def _read_value(
         if isinstance(parsed, Unreadable):
             unreadable(f"{parsed.reason} ({parsed.raw})")
         else:
-            col.simple[fieldname].append(_Cand(parsed, prov(raw_value(value, vkey))))
+            col.simple[fieldname].append(Cand(parsed, prov(raw_value(value, vkey))))
     elif vt in ("percent", "count"):
         if vkey == "valueQuantity":
             parsed_n = (
@@ -522,11 +353,11 @@ def _read_value(
             unreadable(f"{parsed_n.reason} ({parsed_n.raw})")
         else:
             col.simple[fieldname].append(
-                _Cand(parsed_n.value, prov(parsed_n.raw), parsed_n.comparator)
+                Cand(parsed_n.value, prov(parsed_n.raw), parsed_n.comparator)
             )
 
 
-def _answer(col: _Collector, value: Any, vkey: str, allowed: frozenset[str]) -> str | Unreadable:
+def _answer(col: Collector, value: Any, vkey: str, allowed: frozenset[str]) -> str | Unreadable:
     """A coded or textual answer restricted to the concept's allowed answers."""
     if vkey == "valueCodeableConcept":
         hits = {m.concept for m in col.term.match_codings(codings(value)) if m.concept in allowed}
@@ -545,7 +376,7 @@ def _answer(col: _Collector, value: Any, vkey: str, allowed: frozenset[str]) -> 
     return Unreadable(f"value {raw!r} is ambiguous ({', '.join(sorted(hits))})", raw)
 
 
-def _interpretation_call(col: _Collector, node: Mapping[str, Any]) -> str | None:
+def _interpretation_call(col: Collector, node: Mapping[str, Any]) -> str | None:
     """The explicit call in Observation.interpretation, if it names exactly one."""
     calls: set[str] = set()
     for cc in node.get("interpretation") or []:
@@ -557,7 +388,7 @@ def _interpretation_call(col: _Collector, node: Mapping[str, Any]) -> str | None
 
 
 def _read_marker(
-    col: _Collector,
+    col: Collector,
     node: Mapping[str, Any],
     marker: str,
     ref: str,
@@ -624,7 +455,7 @@ def _read_marker(
             col.finding("missing-value", ref, f"{marker.upper()}: no value", marker)
         return
     col.markers[marker].append(
-        _MarkerCand(source=prov(raw), percent=percent, comparator=comparator, call=call, unit=unit)
+        MarkerCand(source=prov(raw), percent=percent, comparator=comparator, call=call, unit=unit)
     )
 
 
@@ -679,7 +510,7 @@ def parse_immunophenotype(text: str) -> dict[str, tuple[str | None, float | None
 
 
 def _read_narrative(
-    col: _Collector,
+    col: Collector,
     node: Mapping[str, Any],
     ref: str,
     prov: Callable[[str], Provenance],
@@ -694,7 +525,7 @@ def _read_narrative(
     for marker, (call, percent, token) in parsed.items():
         source = prov(token)
         col.markers[marker].append(
-            _MarkerCand(
+            MarkerCand(
                 source=source.model_copy(update={"recognised_by": "text-match"}),
                 percent=percent,
                 call=call,
@@ -704,7 +535,7 @@ def _read_narrative(
 
 
 def _read_mrd(
-    col: _Collector,
+    col: Collector,
     node: Mapping[str, Any],
     obs: Mapping[str, Any],
     concept: str,
@@ -738,10 +569,10 @@ def _read_mrd(
         )
         return
     method = _mrd_method(col, obs.get("method"))
-    col.mrd.append(_MrdCand(parsed, method, prov(parsed.raw)))
+    col.mrd.append(MrdCand(parsed, method, prov(parsed.raw)))
 
 
-def _mrd_method(col: _Collector, method: Any) -> str | None:
+def _mrd_method(col: Collector, method: Any) -> str | None:
     allowed = frozenset({"flow-cytometry", "pcr", "ngs"})
     hits = {m.concept for m in col.term.match_codings(codings(method)) if m.concept in allowed}
     if not hits:
@@ -787,7 +618,7 @@ def _t_all_morphology(cond: Mapping[str, Any]) -> RecognisedBy | None:
     return None
 
 
-def _condition(col: _Collector, cond: Mapping[str, Any], ref: str) -> None:
+def _condition(col: Collector, cond: Mapping[str, Any], ref: str) -> None:
     code = cond.get("code")
     matches = col.term.match_codings(codings(code), _KINDS_CONDITION)
     recognised_by: RecognisedBy | None = None
@@ -813,8 +644,8 @@ def _condition(col: _Collector, cond: Mapping[str, Any], ref: str) -> None:
 
     if verification == "refuted":
         for c in concepts:
-            if c in _COMORBIDITY_FIELDS:
-                col.simple[_COMORBIDITY_FIELDS[c]].append(_Cand(False, prov()))
+            if c in COMORBIDITY_FIELDS:
+                col.simple[COMORBIDITY_FIELDS[c]].append(Cand(False, prov()))
         col.finding(
             "ignored-status", ref, "verificationStatus refuted; not used as a diagnosis", primary
         )
@@ -829,7 +660,7 @@ def _condition(col: _Collector, cond: Mapping[str, Any], ref: str) -> None:
             primary,
         )
     elif lineages:
-        col.lineage.append(_Cand(lineages.pop(), prov()))
+        col.lineage.append(Cand(lineages.pop(), prov()))
         for coding in codings(code):
             if str(coding.get("system", "")).rstrip("/") == ICD10CM or coding.get("system") in (
                 "urn:oid:2.16.840.1.113883.6.90",
@@ -837,9 +668,9 @@ def _condition(col: _Collector, cond: Mapping[str, Any], ref: str) -> None:
                 digits = str(coding.get("code", "")).replace(".", "").upper()
                 if re.fullmatch(r"C9[12]0[012]", digits):
                     col.icd_hint.append(
-                        _Cand(_ICD_HINT[digits[-1]], prov(f"{coding.get('code')}")))
+                        Cand(_ICD_HINT[digits[-1]], prov(f"{coding.get('code')}")))
         if clinical in _CONDITION_CLINICAL:
-            col.clinical_status.append(_Cand(clinical, prov(f"clinicalStatus {clinical}")))
+            col.clinical_status.append(Cand(clinical, prov(f"clinicalStatus {clinical}")))
 
     if "allo-hct" in concepts:
         onset = parse_fhir_datetime(cond.get("onsetDateTime")) or period_start(
@@ -854,7 +685,7 @@ def _condition(col: _Collector, cond: Mapping[str, Any], ref: str) -> None:
             )
         col.allo.append(ProcedureEvent(date=onset, source=prov()))
 
-    for c in concepts & _COMORBIDITY_FIELDS.keys():
+    for c in concepts & COMORBIDITY_FIELDS.keys():
         if clinical in _NOT_CURRENT_CONDITION:
             present = False
         elif clinical is None or clinical in _CURRENT_CONDITION:
@@ -862,15 +693,15 @@ def _condition(col: _Collector, cond: Mapping[str, Any], ref: str) -> None:
         else:
             col.finding("unreadable-value", ref, f"clinicalStatus {clinical!r} not understood", c)
             continue
-        col.simple[_COMORBIDITY_FIELDS[c]].append(
-            _Cand(present, prov(f"{raw} ({clinical or 'no clinicalStatus'})"))
+        col.simple[COMORBIDITY_FIELDS[c]].append(
+            Cand(present, prov(f"{raw} ({clinical or 'no clinicalStatus'})"))
         )
 
 
 # --- Procedure ----------------------------------------------------------------------------
 
 
-def _procedure(col: _Collector, proc: Mapping[str, Any], ref: str) -> None:
+def _procedure(col: Collector, proc: Mapping[str, Any], ref: str) -> None:
     code = proc.get("code")
     matches = col.term.match_codings(codings(code), _KINDS_PROCEDURE)
     text_hit = False
@@ -1009,7 +840,7 @@ def _medication_date(res: Mapping[str, Any]) -> datetime | None:
     )
 
 
-def _medication_use(col: _Collector, res: Mapping[str, Any], ref: str) -> None:
+def _medication_use(col: Collector, res: Mapping[str, Any], ref: str) -> None:
     rtype = res["resourceType"]
     hits, problem = resolve_medication(col.term, res, col.medications)
     if problem and "medicationReference" in res:
@@ -1052,152 +883,8 @@ def _medication_use(col: _Collector, res: Mapping[str, Any], ref: str) -> None:
 
 # --- assembly ------------------------------------------------------------------------------
 
-_FACT_MODELS: dict[str, type[Fact[Any]]] = {
-    name: args[0]
-    for name, info in PatientFacts.model_fields.items()
-    if (args := get_args(info.annotation))
-    and isinstance(args[0], type)
-    and issubclass(args[0], Fact)
-}
-"""PatientFacts field → its parametrised ``Fact[T]`` class."""
 
-
-def _fact(field_name: str, **values: Any) -> Fact[Any]:
-    """A Fact built as the ``Fact[T]`` of its PatientFacts field.
-
-    PatientFacts validates a plain ``Fact`` again into its field's ``Fact[T]``: a second pydantic
-    validation of every fact. Built typed, it is taken as it is. A value that does not fit ``T``
-    gets the plain Fact, so that PatientFacts rejects it exactly as it always did.
-    """
-    try:
-        return _FACT_MODELS.get(field_name, Fact)(**values)
-    except ValidationError:
-        return Fact(**values)
-
-
-def _resolve(
-    col: _Collector, name: str, cands: list[_Cand], concept: str | None = None
-) -> Fact[Any] | None:
-    if not cands or col.superseded(name, cands, name, concept, "unreadable-value"):
-        return None
-    group = _latest_group(cands, lambda c: c.source.effective)
-    keys = {c.key for c in group}
-    if len(keys) > 1:
-        values = ", ".join(f"{c.comparator or ''}{c.value} ({c.source.resource})" for c in group)
-        when = group[0].source.effective
-        col.finding(
-            "conflict",
-            group[0].source.resource,
-            f"{name}: different values at the same time "
-            f"({when.isoformat() if when else 'undated'}): {values}; not used",
-            concept or name,
-        )
-        return None
-    first = group[0]
-    others = tuple(c.source for c in group[1:] if c.source.resource != first.source.resource)
-    return _fact(
-        name, value=first.value, source=first.source, supporting=others, comparator=first.comparator
-    )
-
-
-def _marker_text(c: _MarkerCand) -> str:
-    parts = [c.call or ""]
-    if c.percent is not None:
-        parts.append(f"{c.comparator or ''}{c.percent:g}%")
-    return " ".join(p for p in parts if p)
-
-
-def _resolve_marker(col: _Collector, marker: str, cands: list[_MarkerCand]) -> MarkerFact | None:
-    if col.superseded(marker, cands, marker.upper(), marker, "unreadable-value"):
-        return None
-    group = _latest_group(cands, lambda c: c.source.effective)
-    percents = {(_num_key(c.percent), c.comparator) for c in group if c.percent is not None}
-    calls = {c.call for c in group if c.call is not None}
-    if len(percents) > 1 or len(calls) > 1:
-        described = ", ".join(f"{_marker_text(c)} ({c.source.resource})" for c in group)
-        col.finding(
-            "conflict",
-            group[0].source.resource,
-            f"{marker.upper()}: different results at the same time: {described}; not used",
-            marker,
-        )
-        return None
-    with_percent = next((c for c in group if c.percent is not None), None)
-    with_call = next((c for c in group if c.call is not None), None)
-    main = with_call or with_percent or group[0]
-    supporting = tuple(c.source for c in group if c.source != main.source)
-    return MarkerFact(
-        marker=marker,  # type: ignore[arg-type]
-        percent=with_percent.percent if with_percent else None,
-        comparator=with_percent.comparator if with_percent else None,  # type: ignore[arg-type]
-        call=main.call if with_call else None,  # type: ignore[arg-type]
-        unit=with_percent.unit if with_percent else None,
-        source=main.source,
-        percent_source=with_percent.source if with_percent else None,
-        supporting=supporting,
-    )
-
-
-def _mrd_facts(col: _Collector) -> tuple[MrdFact | None, tuple[MrdFact, ...]]:
-    by_time: dict[datetime, list[_MrdCand]] = defaultdict(list)
-    for c in col.mrd:
-        by_time[time_key(c.source.effective)].append(c)
-    history: list[MrdFact] = []
-    latest: MrdFact | None = None
-    latest_time = max(by_time) if by_time else None
-    if col.superseded("mrd", col.mrd, "MRD", "mrd", "unreadable-mrd"):
-        latest_time = None  # history stays; no current MRD
-    for when in sorted(by_time):
-        group = by_time[when]
-        methods = {c.method for c in group} - {None}
-        if len({c.key for c in group}) > 1 or len(methods) > 1:
-            described = ", ".join(
-                f"{c.parsed.raw} by {c.method or 'unstated method'} ({c.source.resource})"
-                for c in group
-            )
-            col.finding(
-                "conflict",
-                group[0].source.resource,
-                f"MRD: different results at the same time: {described}; not used",
-                "mrd",
-            )
-            continue
-        c = group[0]
-        fact = MrdFact(
-            fraction=c.parsed.fraction,
-            comparator=c.parsed.comparator,
-            below_lod=c.parsed.below_lod,
-            detected=c.parsed.detected,
-            method=cast("MrdMethod | None", next(iter(methods), None)),  # the model checks it
-            raw=c.parsed.raw,  # type: ignore[arg-type]
-            source=c.source,
-        )
-        history.append(fact)
-        if when == latest_time:
-            latest = fact
-    return latest, tuple(history)
-
-
-def _dedup_events(events: list[Any]) -> list[Any]:
-    """Same event recorded twice (Procedure + MedicationAdministration, same day) → once."""
-    out: list[Any] = []
-    for ev in sorted(events, key=lambda e: (e.date is None, time_key(e.date), e.source.resource)):
-        prev = out[-1] if out else None
-        if (
-            prev is not None
-            and ev.date is not None
-            and prev.date is not None
-            and prev.date.date() == ev.date.date()
-            and getattr(prev, "product", None) in (None, getattr(ev, "product", None))
-        ):
-            if getattr(prev, "product", None) is None and getattr(ev, "product", None):
-                out[-1] = ev
-            continue
-        out.append(ev)
-    return out
-
-
-def _age(col: _Collector) -> tuple[Fact[date] | None, Fact[int] | None, str | None]:
+def _age(col: Collector) -> tuple[Fact[date] | None, Fact[int] | None, str | None]:
     patients = col.patients
     if col.patient_id is not None:
         matching = [p for p in patients if p[0].get("id") == col.patient_id]
@@ -1240,8 +927,8 @@ def _age(col: _Collector) -> tuple[Fact[date] | None, Fact[int] | None, str | No
                 )
                 return None, None, pid
             return (
-                _fact("birth_date", value=born, source=src),
-                _fact("age_years", value=age, source=src),
+                typed_fact("birth_date", value=born, source=src),
+                typed_fact("age_years", value=age, source=src),
                 pid,
             )
         # partial date: the age is known only if both ends of the range agree
@@ -1254,7 +941,7 @@ def _age(col: _Collector) -> tuple[Fact[date] | None, Fact[int] | None, str | No
         return None, None, pid
     ages = {now.year - d.year - ((now.month, now.day) < (d.month, d.day)) for d in (first, last)}
     if len(ages) == 1 and min(ages) >= 0:
-        return None, _fact("age_years", value=ages.pop(), source=src), pid
+        return None, typed_fact("age_years", value=ages.pop(), source=src), pid
     col.finding(
         "unreadable-value",
         ref,
@@ -1264,11 +951,11 @@ def _age(col: _Collector) -> tuple[Fact[date] | None, Fact[int] | None, str | No
     return None, None, pid
 
 
-def _lineage(col: _Collector, markers: Mapping[Marker, MarkerFact]) -> Fact[Any] | None:
+def _lineage(col: Collector, markers: Mapping[Marker, MarkerFact]) -> Fact[Any] | None:
     specific = [c for c in col.lineage if c.value != "all-unspecified"]
     if specific:
-        return _resolve(col, "lineage", specific, "diagnosis")
-    fact = _resolve(col, "lineage", col.lineage, "diagnosis")
+        return resolve(col, "lineage", specific, "diagnosis")
+    fact = resolve(col, "lineage", col.lineage, "diagnosis")
     if fact is None or fact.value != "all-unspecified":
         return fact
     for name in ("cd19", "cd22"):
@@ -1283,7 +970,7 @@ def _lineage(col: _Collector, markers: Mapping[Marker, MarkerFact]) -> Fact[Any]
         )
         if expressed:
             what = m.call or f"{m.percent:g}% (site threshold {col.threshold:g}%)"
-            return _fact(
+            return typed_fact(
                 "lineage",
                 value="b-all",
                 source=Provenance(
@@ -1297,19 +984,19 @@ def _lineage(col: _Collector, markers: Mapping[Marker, MarkerFact]) -> Fact[Any]
     return fact
 
 
-def _assemble(col: _Collector) -> PatientFacts:
+def _assemble(col: Collector) -> PatientFacts:
     birth, age, pid = _age(col)
     markers: dict[Marker, MarkerFact] = {}
     for name in MARKERS:
         if col.markers.get(name):
-            mf = _resolve_marker(col, name, col.markers[name])
+            mf = resolve_marker(col, name, col.markers[name])
             if mf is not None:
                 markers[name] = mf
     simple: dict[str, Fact[Any] | None] = {}
-    for concept, field_name in _ALL_SIMPLE_FIELDS:  # most have no candidate: no call for those
+    for concept, field_name in ALL_SIMPLE_FIELDS:  # most have no candidate: no call for those
         cands = col.simple.get(field_name)
-        simple[field_name] = _resolve(col, field_name, cands, concept) if cands else None
-    mrd, mrd_history = _mrd_facts(col)
+        simple[field_name] = resolve(col, field_name, cands, concept) if cands else None
+    mrd, mrd_history = mrd_facts(col)
     exposures = sorted(
         col.exposures, key=lambda e: (e.date is None, time_key(e.date), e.source.resource)
     )
@@ -1319,15 +1006,15 @@ def _assemble(col: _Collector) -> PatientFacts:
         birth_date=birth,
         age_years=age,
         lineage=_lineage(col, markers),
-        icd10_remission_hint=_resolve(col, "icd10_remission_hint", col.icd_hint, "diagnosis"),
-        condition_clinical_status=_resolve(
+        icd10_remission_hint=resolve(col, "icd10_remission_hint", col.icd_hint, "diagnosis"),
+        condition_clinical_status=resolve(
             col, "condition_clinical_status", col.clinical_status, "diagnosis"
         ),
         markers=markers,
         mrd=mrd,
         mrd_history=mrd_history,
-        allo_hct=tuple(_dedup_events(col.allo)),
-        car_t=tuple(_dedup_events(col.car_t)),
+        allo_hct=tuple(dedup_events(col.allo)),
+        car_t=tuple(dedup_events(col.car_t)),
         exposures=tuple(exposures),
         findings=tuple(col.findings),
         entered_in_error_count=col.entered_in_error,
