@@ -17,7 +17,7 @@ Nothing here raises on bad data: the EHR's data are never a reason for a 500.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, cast
@@ -30,7 +30,6 @@ from service.facts import (
     DrugId,
     Exposure,
     Fact,
-    FindingCode,
     Marker,
     MarkerFact,
     PatientFacts,
@@ -41,18 +40,14 @@ from service.facts import (
 from service.fhir.extract.collector import (
     ALL_SIMPLE_FIELDS,
     COMORBIDITY_FIELDS,
-    SIMPLE_FIELDS,
     Cand,
     Collector,
-    MarkerCand,
-    MrdCand,
 )
 from service.fhir.extract.dates import (
     PARTIAL_DATE,
     aware,
     parse_fhir_datetime,
     period_start,
-    period_time,
     time_key,
 )
 from service.fhir.extract.evidence import (
@@ -62,27 +57,25 @@ from service.fhir.extract.evidence import (
     resolve_marker,
     typed_fact,
 )
+from service.fhir.extract.markers import parse_immunophenotype as parse_immunophenotype
+from service.fhir.extract.observations import (
+    KINDS_OBSERVATION,
+    names_in_components,
+    read_observation,
+)
+from service.fhir.extract.observations import (
+    USABLE_OBSERVATION_STATUS as USABLE_OBSERVATION_STATUS,
+)
 from service.fhir.extract.raw import (
     cc_raw,
     cc_text,
     codings,
     iter_resources,
-    raw_value,
     reference_id,
     resource_ref,
 )
 from service.fhir.extract.validation import validation_error as validation_error
 from service.fhir.terminology import ICD10CM, Match, Terminology, load_terminology
-from service.fhir.values import (
-    ParsedMrd,
-    Unreadable,
-    parse_count_per_ul,
-    parse_integer,
-    parse_mrd_quantity,
-    parse_mrd_text,
-    parse_percent_quantity,
-    parse_percent_text,
-)
 
 DEFAULT_POSITIVE_PERCENT = 20.0
 """Used only to infer B lineage from a bare CD19/CD22 percentage when the diagnosis is "ALL".
@@ -91,7 +84,6 @@ It mirrors the shipped default of the site-configurable marker threshold (clinic
 "Numeric marker values": site policy, not evidence); callers pass the site's value.
 """
 
-USABLE_OBSERVATION_STATUS = frozenset({"final", "amended", "corrected"})
 _EXPOSURE_STATUS = {
     "MedicationRequest": frozenset({"active", "completed", "on-hold", "stopped"}),
     "MedicationAdministration": frozenset({"completed", "in-progress", "on-hold", "stopped"}),
@@ -120,27 +112,10 @@ _CONDITION_CLINICAL = frozenset(
     {"active", "recurrence", "relapse", "inactive", "remission", "resolved"}
 )
 _ICD_HINT = {"0": "not-in-remission", "1": "in-remission", "2": "in-relapse"}
-_INTERPRETATION_CALL = {
-    "positive": "positive",
-    "dim": "dim",
-    "negative": "negative",
-    "detected": "positive",
-    "not-detected": "negative",
-}  # answer concepts (v3 POS / NEG / DET / ND map onto them in the ValueSets) → marker call
-_KINDS_OBSERVATION = frozenset({"observation"})
 _KINDS_CONDITION = frozenset({"condition", "procedure"})  # procedure: history-of-HCT Condition
 _KINDS_PROCEDURE = frozenset({"procedure", "drug"})
 _KINDS_DRUG = frozenset({"drug"})
 _T_ALL_MORPHOLOGY = re.compile(r"(?<!\d)9837/3(?!\d)")
-
-
-def _observation_time(obs: Mapping[str, Any]) -> datetime | None:
-    return (
-        parse_fhir_datetime(obs.get("effectiveDateTime"))
-        or parse_fhir_datetime(obs.get("effectiveInstant"))
-        or period_time(obs.get("effectivePeriod"))
-        or parse_fhir_datetime(obs.get("issued"))
-    )
 
 
 # --- the extractor --------------------------------------------------------------------------
@@ -192,11 +167,11 @@ def extract_facts(
         # they are skipped on their raw codes, before even their reference string is built.
         try:
             if rtype == "Observation":
-                if names(res.get("code"), _KINDS_OBSERVATION) or (
+                if names(res.get("code"), KINDS_OBSERVATION) or (
                     (components := res.get("component"))
-                    and _names_in_components(names, components)
+                    and names_in_components(names, components)
                 ):
-                    _observation(col, res, resource_ref(res, index))
+                    read_observation(col, res, resource_ref(res, index))
             elif rtype == "Condition":
                 _condition(col, res, resource_ref(res, index))
             elif rtype == "Procedure":
@@ -213,379 +188,6 @@ def extract_facts(
             )
 
     return _assemble(col)
-
-
-# --- Observation ----------------------------------------------------------------------------
-
-
-def _names_in_components(names: Callable[[Any, frozenset[str]], bool], components: Any) -> bool:
-    """Whether ``_observation`` would find a contract concept in a component's code.
-
-    With the check of the Observation's own code, this decides whether ``_observation`` has
-    anything to do, on the raw JSON and through the same lookups in the same order, so that
-    junk in the codes raises here exactly as it would there.
-    """
-    for comp in components:
-        if isinstance(comp, dict) and names(comp.get("code"), _KINDS_OBSERVATION):
-            return True
-    return False
-
-
-def _observation(col: Collector, obs: Mapping[str, Any], ref: str) -> None:
-    matches = col.term.match_codings(codings(obs.get("code")), _KINDS_OBSERVATION)
-    components = []
-    for comp in obs.get("component") or []:
-        if isinstance(comp, dict):
-            cm = col.term.match_codings(codings(comp.get("code")), _KINDS_OBSERVATION)
-            if cm:
-                components.append((comp, cm))
-    if not matches and not components:
-        return  # not a contract concept: ignored cheaply
-    concept = (matches or components[0][1])[0].concept
-    status = obs.get("status")
-    if not col.admit(obs, ref, concept, status):
-        return
-    if status not in USABLE_OBSERVATION_STATUS:
-        col.finding(
-            "ignored-status",
-            ref,
-            f"status {status!r} is not final / amended / corrected; not used",
-            concept,
-        )
-        return
-    when = _observation_time(obs)
-    if matches:
-        if len({m.concept for m in matches}) > 1:
-            col.finding(
-                "unreadable-value",
-                ref,
-                "code names more than one concept: " + ", ".join(m.concept for m in matches),
-                concept,
-            )
-        else:
-            _read_value(col, obs, matches[0], ref, when, obs)
-    for comp, cm in components:
-        if len({m.concept for m in cm}) == 1:
-            _read_value(col, comp, cm[0], ref, when, obs)
-
-
-def _value_key(node: Mapping[str, Any]) -> str | None:
-    for key in node:
-        if key.startswith("value") and key[5:6].isupper():
-            return key
-    return None
-
-
-def _read_value(
-    col: Collector,
-    node: Mapping[str, Any],
-    match: Match,
-    ref: str,
-    when: datetime | None,
-    obs: Mapping[str, Any],
-) -> None:
-    concept = col.term.concept(match.concept)
-    vkey = _value_key(node)
-
-    def prov(raw: str) -> Provenance:
-        return Provenance(
-            resource=ref, raw=raw[:200], recognised_by=match.recognised_by, effective=when
-        )
-
-    def unreadable(reason: str, code: FindingCode = "unreadable-value") -> None:
-        col.finding(code, ref, f"{concept.display}: {reason}", concept.code)
-        col.tombstones[SIMPLE_FIELDS.get(concept.code, concept.code)].append((when, ref))
-
-    vt = concept.value_type
-    if vt == "marker":
-        _read_marker(col, node, concept.code, ref, prov, unreadable, vkey)
-        return
-    if vt == "narrative":
-        _read_narrative(col, node, ref, prov, unreadable, vkey)
-        return
-    if vt == "mrd":
-        _read_mrd(col, node, obs, concept.code, prov, unreadable, vkey)
-        return
-    if vkey is None:
-        absent = cc_text(node.get("dataAbsentReason"))
-        col.finding(
-            "missing-value",
-            ref,
-            f"{concept.display}: no value" + (f" (dataAbsentReason: {absent})" if absent else ""),
-            concept.code,
-        )
-        return
-    value = node[vkey]
-    fieldname = SIMPLE_FIELDS.get(concept.code)
-    if fieldname is None:
-        return
-    if vt == "answer":
-        answer = _answer(col, value, vkey, concept.answers)
-        if isinstance(answer, str):
-            col.simple[fieldname].append(Cand(answer, prov(raw_value(value, vkey))))
-        else:
-            unreadable(answer.reason)
-    elif vt == "boolean":
-        if vkey == "valueBoolean" and isinstance(value, bool):
-            col.simple[fieldname].append(Cand(value, prov(str(value).lower())))
-        else:
-            unreadable(f"expected valueBoolean, got {vkey}")
-    elif vt == "integer":
-        if vkey not in ("valueInteger", "valueQuantity"):
-            unreadable(f"expected valueInteger, got {vkey}")
-            return
-        parsed = parse_integer(value, concept.min, concept.max)
-        if isinstance(parsed, Unreadable):
-            unreadable(f"{parsed.reason} ({parsed.raw})")
-        else:
-            col.simple[fieldname].append(Cand(parsed, prov(raw_value(value, vkey))))
-    elif vt in ("percent", "count"):
-        if vkey == "valueQuantity":
-            parsed_n = (
-                parse_percent_quantity(value) if vt == "percent" else parse_count_per_ul(value)
-            )
-        elif vkey == "valueString" and vt == "percent":
-            parsed_n = parse_percent_text(value)
-        else:
-            unreadable(f"expected valueQuantity, got {vkey}")
-            return
-        if isinstance(parsed_n, Unreadable):
-            unreadable(f"{parsed_n.reason} ({parsed_n.raw})")
-        else:
-            col.simple[fieldname].append(
-                Cand(parsed_n.value, prov(parsed_n.raw), parsed_n.comparator)
-            )
-
-
-def _answer(col: Collector, value: Any, vkey: str, allowed: frozenset[str]) -> str | Unreadable:
-    """A coded or textual answer restricted to the concept's allowed answers."""
-    if vkey == "valueCodeableConcept":
-        hits = {m.concept for m in col.term.match_codings(codings(value)) if m.concept in allowed}
-        if not hits:
-            text = cc_text(value)
-            hits = set(col.term.match_answer_text(text, allowed)) if text else set()
-    elif vkey == "valueString" and isinstance(value, str):
-        hits = set(col.term.match_answer_text(value, allowed))
-    else:
-        return Unreadable(f"expected a coded value, got {vkey}", str(value)[:80])
-    if len(hits) == 1:
-        return hits.pop()
-    raw = cc_raw(value) if vkey == "valueCodeableConcept" else value  # for the reason only
-    if not hits:
-        return Unreadable(f"value {raw!r} is not one of {', '.join(sorted(allowed))}", raw)
-    return Unreadable(f"value {raw!r} is ambiguous ({', '.join(sorted(hits))})", raw)
-
-
-def _interpretation_call(col: Collector, node: Mapping[str, Any]) -> str | None:
-    """The explicit call in Observation.interpretation, if it names exactly one."""
-    calls: set[str] = set()
-    for cc in node.get("interpretation") or []:
-        for m in col.term.match_codings(codings(cc)):
-            call = _INTERPRETATION_CALL.get(m.concept)
-            if call:
-                calls.add(call)
-    return calls.pop() if len(calls) == 1 else None
-
-
-def _read_marker(
-    col: Collector,
-    node: Mapping[str, Any],
-    marker: str,
-    ref: str,
-    prov: Callable[[str], Provenance],
-    unreadable: Callable[..., None],
-    vkey: str | None,
-) -> None:
-    # The candidate is built once there is something to keep: its Provenance is a pydantic
-    # model, not free, and most early returns keep nothing.
-    percent: float | None = None
-    comparator: str | None = None
-    call: str | None = None
-    unit: str | None = None
-    value: Any = node.get(vkey) if vkey else None
-    interp = _interpretation_call(col, node)
-    raw = ""
-    if vkey == "valueQuantity" or (
-        vkey == "valueString" and isinstance(value, str) and "%" in value
-    ):
-        parsed = (
-            parse_percent_quantity(value) if vkey == "valueQuantity" else parse_percent_text(value)
-        )
-        if isinstance(parsed, Unreadable):
-            unreadable(f"{parsed.reason} ({parsed.raw})")
-            if interp is None:
-                return
-        else:
-            percent, comparator, raw = parsed.value, parsed.comparator, parsed.raw
-            unit = (value.get("unit") or value.get("code")) if vkey == "valueQuantity" else "%"
-    elif vkey == "valueString" and isinstance(value, str):
-        # "positive" / "dim", or the lab's shorthand for this marker such as "CD19+"
-        answer = _answer(col, value, vkey, col.term.concept(marker).answers)
-        listed = parse_immunophenotype(value).get(marker)
-        if isinstance(answer, str):
-            call, raw = answer, value
-        elif (
-            listed is not None and listed[0] is not None and len(parse_immunophenotype(value)) == 1
-        ):
-            call, raw = listed[0], value
-        else:
-            unreadable(f"{value!r} is neither a percentage nor positive / dim / negative")
-            if interp is None:
-                return
-    elif vkey == "valueCodeableConcept":
-        answer = _answer(col, value, vkey, col.term.concept(marker).answers)
-        if isinstance(answer, Unreadable):
-            unreadable(answer.reason)
-            if interp is None:
-                return
-        else:
-            call, raw = answer, raw_value(value, vkey)
-    elif vkey is not None:
-        unreadable(f"expected valueQuantity or valueCodeableConcept, got {vkey}")
-        if interp is None:
-            return
-    if interp is not None:
-        if call is not None and call != interp:
-            unreadable(f"coded value {call} contradicts interpretation {interp}")
-            return
-        call = call or interp
-        raw = f"{raw} (interpretation {interp})".strip()
-    if percent is None and call is None:
-        if vkey is None:
-            col.finding("missing-value", ref, f"{marker.upper()}: no value", marker)
-        return
-    col.markers[marker].append(
-        MarkerCand(source=prov(raw), percent=percent, comparator=comparator, call=call, unit=unit)
-    )
-
-
-_NARRATIVE_TOKEN = re.compile(
-    r"\b(?P<m>cd\s?(?P<n>\d{1,3}))\b\s*(?:"
-    r"[-:=]?\s*(?P<word>positive|pos|negative|neg|dim|weak|bright)\b"  # before the bare sign:
-    r"|(?P<sign>\+\+|\+|-|−|–|\(\+\)|\(-\))"  # "CD20-positive" is not "CD20-"
-    r"|[:=]?\s*\(?\s*(?P<pct>\d{1,3}(?:\.\d+)?)\s*%)?",
-    re.IGNORECASE,
-)
-
-
-def parse_immunophenotype(text: str) -> dict[str, tuple[str | None, float | None, str]]:
-    """Markers named in a narrative immunophenotype → (call, percent, token).
-
-    Only markers that are named *with* an expression are returned; an unlisted marker, or a
-    marker named without a sign, word or percentage, is unknown — never negative.
-    """
-    out: dict[str, tuple[str | None, float | None, str]] = {}
-    ambiguous: set[str] = set()
-    for m in _NARRATIVE_TOKEN.finditer(text):
-        name = f"cd{int(m.group('n'))}"
-        if name not in MARKERS:
-            continue
-        sign, word, pct = m.group("sign"), m.group("word"), m.group("pct")
-        call: str | None = None
-        percent: float | None = None
-        if sign:
-            call = "positive" if "+" in sign else "negative"
-        elif word:
-            w = word.lower()
-            call = {
-                "positive": "positive",
-                "pos": "positive",
-                "bright": "positive",
-                "negative": "negative",
-                "neg": "negative",
-            }.get(w, "dim")
-        elif pct:
-            percent = float(pct)
-            if percent > 100:
-                continue
-        else:
-            continue
-        entry = (call, percent, m.group(0).strip())
-        if name in out and out[name][:2] != entry[:2]:
-            ambiguous.add(name)
-        out[name] = entry
-    for name in ambiguous:
-        out.pop(name, None)
-    return out
-
-
-def _read_narrative(
-    col: Collector,
-    node: Mapping[str, Any],
-    ref: str,
-    prov: Callable[[str], Provenance],
-    unreadable: Callable[..., None],
-    vkey: str | None,
-) -> None:
-    value = node.get(vkey) if vkey else None
-    if vkey != "valueString" or not isinstance(value, str):
-        unreadable(f"expected a narrative valueString, got {vkey}")
-        return
-    parsed = parse_immunophenotype(value)
-    for marker, (call, percent, token) in parsed.items():
-        source = prov(token)
-        col.markers[marker].append(
-            MarkerCand(
-                source=source.model_copy(update={"recognised_by": "text-match"}),
-                percent=percent,
-                call=call,
-                unit="%" if percent is not None else None,
-            )
-        )
-
-
-def _read_mrd(
-    col: Collector,
-    node: Mapping[str, Any],
-    obs: Mapping[str, Any],
-    concept: str,
-    prov: Callable[[str], Provenance],
-    unreadable: Callable[..., None],
-    vkey: str | None,
-) -> None:
-    value = node.get(vkey) if vkey else None
-    parsed: ParsedMrd | Unreadable
-    if vkey == "valueQuantity":
-        parsed = parse_mrd_quantity(value)
-    elif vkey == "valueString":
-        parsed = parse_mrd_text(value, col.term.detection_phrases())
-    elif vkey == "valueCodeableConcept":
-        answer = _answer(col, value, vkey, col.term.concept(concept).answers)
-        if isinstance(answer, Unreadable):
-            parsed = answer
-        else:
-            parsed = ParsedMrd(None, None, answer == "detected", cc_raw(value))
-    elif vkey is None:
-        absent = cc_text(node.get("dataAbsentReason"))
-        parsed = Unreadable("no value" + (f" (dataAbsentReason: {absent})" if absent else ""), "")
-    else:
-        parsed = Unreadable(f"{vkey} is not an MRD value", str(value)[:80])
-    if isinstance(parsed, Unreadable):
-        unreadable(
-            f"{parsed.reason}"
-            + (f" ({parsed.raw})" if parsed.raw else "")
-            + "; not read as negative",
-            "unreadable-mrd",
-        )
-        return
-    method = _mrd_method(col, obs.get("method"))
-    col.mrd.append(MrdCand(parsed, method, prov(parsed.raw)))
-
-
-def _mrd_method(col: Collector, method: Any) -> str | None:
-    allowed = frozenset({"flow-cytometry", "pcr", "ngs"})
-    hits = {m.concept for m in col.term.match_codings(codings(method)) if m.concept in allowed}
-    if not hits:
-        text = cc_text(method)
-        if text:
-            hits = set(col.term.match_answer_text(text, allowed))
-            if not hits:  # "MRD by multiparameter flow cytometry (8-colour)"
-                norm = f" {text.lower()} "
-                for code in allowed:
-                    for syn in col.term.concept(code).synonyms:
-                        if f" {syn} " in norm or f"({syn})" in norm:
-                            hits.add(code)
-    return hits.pop() if len(hits) == 1 else None
 
 
 # --- Condition ----------------------------------------------------------------------------
