@@ -30,7 +30,22 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # The clinical layers, and the prefetch resolution beside them.
 COMPILED = (
-    "service/fhir/extract.py",
+    "service/fhir/extract/__init__.py",
+    "service/fhir/extract/answers.py",
+    "service/fhir/extract/assemble.py",
+    "service/fhir/extract/collector.py",
+    "service/fhir/extract/conditions.py",
+    "service/fhir/extract/dates.py",
+    "service/fhir/extract/draft_orders.py",
+    "service/fhir/extract/evidence.py",
+    "service/fhir/extract/markers.py",
+    "service/fhir/extract/medications.py",
+    "service/fhir/extract/mrd.py",
+    "service/fhir/extract/observations.py",
+    "service/fhir/extract/patient.py",
+    "service/fhir/extract/procedures.py",
+    "service/fhir/extract/raw.py",
+    "service/fhir/extract/validation.py",
     "service/fhir/terminology.py",
     "service/fhir/values.py",
     "service/decision/__init__.py",

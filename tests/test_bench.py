@@ -238,9 +238,10 @@ def test_the_compiled_trial_compiles_in_a_copy_and_never_in_this_tree(tmp_path):
     assert "service/fhir/values.py" in copied
     assert not any(name.startswith((".venv/", ".git/")) for name in copied)
     trial.compile_modules(copy, ("service/fhir/values.py",))
-    there = trial.imported_from(copy, ("service/fhir/values.py", "service/fhir/extract.py"))
+    there = trial.imported_from(copy, ("service/fhir/values.py",
+                                       "service/fhir/extract/assemble.py"))
     assert there["service/fhir/values.py"].endswith(".so")
-    assert there["service/fhir/extract.py"] == "service/fhir/extract.py"
+    assert there["service/fhir/extract/assemble.py"] == "service/fhir/extract/assemble.py"
     assert trial.imported_from(ROOT, ("service/fhir/values.py",)) == {
         "service/fhir/values.py": "service/fhir/values.py"}
     # compiled, the module gives the answers it gives as Python, junk included

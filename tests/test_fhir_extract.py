@@ -870,13 +870,13 @@ def test_t_all_morphology_in_text_beside_an_unrecognised_coding() -> None:
 
 
 def test_validation_results_are_cached_without_keeping_the_resource() -> None:
-    from service.fhir import extract
+    from service.fhir.extract import validation
 
     bad = obs("bad-again", "ph", **coded("positive"))
     bad["status"] = ["final"]
     for _ in range(2):  # the second call is answered from the cache, with the same finding
         assert codes(facts(bad)) == ["invalid-resource"]
-    assert all(isinstance(k[1], bytes) for k in extract._validation_cache)
+    assert all(isinstance(k[1], bytes) for k in validation._validation_cache)
 
 
 def test_events_are_oldest_first_with_undated_last_and_duplicates_merged() -> None:

@@ -7,8 +7,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from service.fhir import extract
-from service.fhir.extract import extract_facts
+from service.fhir.extract import extract_facts, validation
 from service.fhir.terminology import load_terminology
 from tests.fixtures.fhir.builders import (
     LOINC,
@@ -66,13 +65,13 @@ def test_only_recognised_resources_are_validated_and_only_once(monkeypatch) -> N
     record = patient_record(uuid.uuid4().hex[:8])
     assert len(record) >= 200
     validated: list[str] = []
-    real = extract._validate_now
+    real = validation._validate_now
 
     def counting(resource_type: str, res: Any) -> str | None:
         validated.append(res.get("id"))
         return real(resource_type, res)
 
-    monkeypatch.setattr(extract, "_validate_now", counting)
+    monkeypatch.setattr(validation, "_validate_now", counting)
     facts = extract_facts(record, now=NOW, patient_id="p1")
     assert facts.markers["cd19"].percent == 91 and len(facts.mrd_history) == 12
     assert [e.drug for e in facts.exposures].count("blinatumomab") == 4

@@ -1,0 +1,195 @@
+"""One pass over a request's resources, and the PatientFacts built from what it found.
+
+This is the one place that knows the order of extraction: Medications are indexed before any
+reader runs (references may point forwards), each resource goes to the reader of its type,
+Patients are judged once all are known, and the rules of evidence pick the standing values only
+after every reader has had its say. Lineage is settled after the markers: an "ALL" diagnosis
+without a stated lineage is read as B-ALL from CD19 / CD22.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from service.facts import MARKERS, Fact, Marker, MarkerFact, PatientFacts, Provenance
+from service.fhir.extract.collector import ALL_SIMPLE_FIELDS, Collector
+from service.fhir.extract.conditions import read_condition
+from service.fhir.extract.dates import aware, time_key
+from service.fhir.extract.evidence import (
+    dedup_events,
+    mrd_facts,
+    resolve,
+    resolve_marker,
+    typed_fact,
+)
+from service.fhir.extract.medications import read_medication_use
+from service.fhir.extract.observations import (
+    KINDS_OBSERVATION,
+    names_in_components,
+    read_observation,
+)
+from service.fhir.extract.patient import age_facts
+from service.fhir.extract.procedures import read_procedure
+from service.fhir.extract.raw import iter_resources, resource_ref
+from service.fhir.terminology import Terminology, load_terminology
+
+DEFAULT_POSITIVE_PERCENT = 20.0
+"""Used only to infer B lineage from a bare CD19/CD22 percentage when the diagnosis is "ALL".
+
+It mirrors the shipped default of the site-configurable marker threshold (clinical-rules.md,
+"Numeric marker values": site policy, not evidence); callers pass the site's value.
+"""
+
+_HANDLED = frozenset(
+    {
+        "Patient",
+        "Condition",
+        "Observation",
+        "Procedure",
+        "MedicationRequest",
+        "MedicationAdministration",
+        "MedicationStatement",
+    }
+)
+
+
+def extract_facts(
+    resources: Iterable[Any],
+    *,
+    now: datetime,
+    terminology: Terminology | None = None,
+    patient_id: str | None = None,
+    positive_percent_threshold: float = DEFAULT_POSITIVE_PERCENT,
+) -> PatientFacts:
+    """Build PatientFacts from FHIR R4 JSON resources (and/or Bundles). Never raises on data.
+
+    ``patient_id`` (the hook's context.patientId) makes resources about another patient a
+    finding instead of a fact. ``positive_percent_threshold`` is the site's marker threshold,
+    used only to infer B lineage from a bare CD19/CD22 percentage.
+    """
+    term = terminology or load_terminology()
+    col = Collector(
+        term=term, now=aware(now), patient_id=patient_id, threshold=positive_percent_threshold
+    )
+
+    # One pass over the (flattened) input finds each item's resource type and indexes the
+    # Medications, which must all be known first: references may point forwards.
+    typed: list[tuple[Any, Any]] = []
+    for res, full_url in iter_resources(resources):
+        rtype = res.get("resourceType") if isinstance(res, dict) else None
+        typed.append((res, rtype))
+        if rtype == "Medication":
+            if isinstance(res.get("id"), str):
+                col.medications[f"Medication/{res['id']}"] = res
+            if full_url:
+                col.medications[full_url] = res
+
+    names = term.names_kind
+    for index, (res, rtype) in enumerate(typed):
+        if not isinstance(rtype, str):
+            col.finding(
+                "invalid-resource",
+                f"(item {index})",
+                "not a FHIR resource (no resourceType); ignored",
+            )
+            continue
+        if rtype not in _HANDLED:
+            continue
+        # Most resources are Observations the contract does not cover (vitals, routine labs):
+        # they are skipped on their raw codes, before even their reference string is built.
+        try:
+            if rtype == "Observation":
+                if names(res.get("code"), KINDS_OBSERVATION) or (
+                    (components := res.get("component"))
+                    and names_in_components(names, components)
+                ):
+                    read_observation(col, res, resource_ref(res, index))
+            elif rtype == "Condition":
+                read_condition(col, res, resource_ref(res, index))
+            elif rtype == "Procedure":
+                read_procedure(col, res, resource_ref(res, index))
+            elif rtype == "Patient":
+                col.patients.append((res, resource_ref(res, index)))
+            else:
+                read_medication_use(col, res, resource_ref(res, index))
+        except Exception as exc:  # a reader bug must not lose the patient
+            col.finding(
+                "invalid-resource",
+                resource_ref(res, index),
+                f"could not be read ({type(exc).__name__}: {str(exc)[:200]})",
+            )
+
+    return _assemble(col)
+
+
+def _lineage(col: Collector, markers: Mapping[Marker, MarkerFact]) -> Fact[Any] | None:
+    specific = [c for c in col.lineage if c.value != "all-unspecified"]
+    if specific:
+        return resolve(col, "lineage", specific, "diagnosis")
+    fact = resolve(col, "lineage", col.lineage, "diagnosis")
+    if fact is None or fact.value != "all-unspecified":
+        return fact
+    for name in ("cd19", "cd22"):
+        m = markers.get(name)
+        if m is None:
+            continue
+        expressed = m.call in ("positive", "dim") or (
+            m.call is None
+            and m.percent is not None
+            and m.comparator not in ("<", "<=")
+            and m.percent >= col.threshold
+        )
+        if expressed:
+            what = m.call or f"{m.percent:g}% (site threshold {col.threshold:g}%)"
+            return typed_fact(
+                "lineage",
+                value="b-all",
+                source=Provenance(
+                    resource=m.source.resource,
+                    raw=f"ALL, lineage not stated; {name.upper()} {what}",
+                    recognised_by="inferred",
+                    effective=m.source.effective,
+                ),
+                supporting=(fact.source,),
+            )
+    return fact
+
+
+def _assemble(col: Collector) -> PatientFacts:
+    birth, age, pid = age_facts(col)
+    markers: dict[Marker, MarkerFact] = {}
+    for name in MARKERS:
+        if col.markers.get(name):
+            mf = resolve_marker(col, name, col.markers[name])
+            if mf is not None:
+                markers[name] = mf
+    simple: dict[str, Fact[Any] | None] = {}
+    for concept, field_name in ALL_SIMPLE_FIELDS:  # most have no candidate: no call for those
+        cands = col.simple.get(field_name)
+        simple[field_name] = resolve(col, field_name, cands, concept) if cands else None
+    mrd, mrd_history = mrd_facts(col)
+    exposures = sorted(
+        col.exposures, key=lambda e: (e.date is None, time_key(e.date), e.source.resource)
+    )
+    return PatientFacts(
+        patient_id=pid,
+        as_of=col.now,
+        birth_date=birth,
+        age_years=age,
+        lineage=_lineage(col, markers),
+        icd10_remission_hint=resolve(col, "icd10_remission_hint", col.icd_hint, "diagnosis"),
+        condition_clinical_status=resolve(
+            col, "condition_clinical_status", col.clinical_status, "diagnosis"
+        ),
+        markers=markers,
+        mrd=mrd,
+        mrd_history=mrd_history,
+        allo_hct=tuple(dedup_events(col.allo)),
+        car_t=tuple(dedup_events(col.car_t)),
+        exposures=tuple(exposures),
+        findings=tuple(col.findings),
+        entered_in_error_count=col.entered_in_error,
+        **simple,
+    )

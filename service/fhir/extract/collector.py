@@ -1,0 +1,175 @@
+"""What the readers gather from one request, and what they may gather at all.
+
+Readers write candidates, not facts: which value stands is known only once the whole chart has
+been read, since a later resource may be newer or contradict an earlier one (``evidence``
+decides). The admission rules every reader applies first (entered-in-error, another patient's
+resource, invalid R4) live on the collector so that no reader can skip one.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from service.facts import (
+    CarTEvent,
+    DataQualityFinding,
+    Exposure,
+    FindingCode,
+    ProcedureEvent,
+    Provenance,
+)
+from service.fhir.extract.raw import reference_id
+from service.fhir.extract.validation import validation_error
+from service.fhir.terminology import Terminology
+from service.fhir.values import ParsedMrd
+
+# simple facts: concept code → PatientFacts field
+SIMPLE_FIELDS = {
+    "disease-status": "disease_status",
+    "ph": "ph",
+    "ph-like": "ph_like",
+    "kmt2a": "kmt2a",
+    "abl1-t315i": "t315i",
+    "cns-status": "cns_status",
+    "extramedullary": "extramedullary",
+    "aml-risk": "aml_risk",
+    "prior-lines": "prior_lines",
+    "hct-planned": "hct_planned",
+    "intensive-induction-eligible": "intensive_induction_eligible",
+    "hct-eligible": "hct_eligible",
+    "crs-grade": "crs_grade",
+    "icans-grade": "icans_grade",
+    "ice-score": "ice_score",
+    "cd3-count": "cd3_count",
+    "bm-blasts": "bm_blasts_percent",
+}
+COMORBIDITY_FIELDS = {
+    "hepatic-disease": "hepatic_disease",
+    "neurologic-comorbidity": "neurologic_comorbidity",
+}
+ALL_SIMPLE_FIELDS = (*SIMPLE_FIELDS.items(), *COMORBIDITY_FIELDS.items())
+
+
+def num_key(value: Any) -> Hashable:
+    if isinstance(value, float):
+        return float(f"{value:.9g}")
+    return value
+
+
+@dataclass(slots=True)
+class Cand:
+    value: Any
+    source: Provenance
+    comparator: str | None = None
+
+    @property
+    def key(self) -> Hashable:
+        return (num_key(self.value), self.comparator)
+
+
+@dataclass(slots=True)
+class MarkerCand:
+    source: Provenance
+    percent: float | None = None
+    comparator: str | None = None
+    call: str | None = None
+    unit: str | None = None
+
+
+@dataclass(slots=True)
+class MrdCand:
+    parsed: ParsedMrd
+    method: str | None
+    source: Provenance
+
+    @property
+    def key(self) -> Hashable:
+        p = self.parsed
+        return (num_key(p.fraction), p.comparator, p.detected)
+
+
+@dataclass
+class Collector:
+    term: Terminology
+    now: datetime
+    patient_id: str | None
+    threshold: float
+    findings: list[DataQualityFinding] = field(default_factory=list)
+    entered_in_error: int = 0
+    simple: dict[str, list[Cand]] = field(default_factory=lambda: defaultdict(list))
+    markers: dict[str, list[MarkerCand]] = field(default_factory=lambda: defaultdict(list))
+    mrd: list[MrdCand] = field(default_factory=list)
+    lineage: list[Cand] = field(default_factory=list)
+    icd_hint: list[Cand] = field(default_factory=list)
+    clinical_status: list[Cand] = field(default_factory=list)
+    allo: list[ProcedureEvent] = field(default_factory=list)
+    car_t: list[CarTEvent] = field(default_factory=list)
+    exposures: list[Exposure] = field(default_factory=list)
+    patients: list[tuple[Mapping[str, Any], str]] = field(default_factory=list)
+    medications: dict[str, Mapping[str, Any]] = field(default_factory=dict)
+    tombstones: dict[str, list[tuple[datetime | None, str]]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+    own_reference: str | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        # "Patient/<patient_id>" is how nearly every resource points at its patient; matched as
+        # a whole string it needs no regex. Only for ids without "/": for those the regex of
+        # reference_id reads exactly <patient_id> back from that string.
+        pid = self.patient_id
+        if isinstance(pid, str) and "/" not in pid:
+            self.own_reference = f"Patient/{pid}"
+
+    def finding(
+        self, code: FindingCode, resource: str | None, message: str, concept: str | None = None
+    ) -> None:
+        self.findings.append(
+            DataQualityFinding(code=code, resource=resource, message=message, concept=concept)
+        )
+
+    # -- gatekeeping ------------------------------------------------------------------
+
+    def valid(self, res: Mapping[str, Any], ref: str, concept: str | None) -> bool:
+        error = validation_error(res)
+        if error is not None:
+            self.finding("invalid-resource", ref, f"fails FHIR R4 validation: {error}", concept)
+            return False
+        return True
+
+    def other_patient(self, res: Mapping[str, Any], ref: str) -> bool:
+        if self.patient_id is None:
+            return False
+        own = self.own_reference
+        for key in ("subject", "patient"):
+            target = res.get(key)
+            if isinstance(target, dict):
+                reference = target.get("reference")
+                if reference == own:
+                    continue  # what reference_id would find: this patient (see own_reference)
+                pid = reference_id(reference, "Patient")
+                if pid is not None and pid != self.patient_id:
+                    self.finding(
+                        "wrong-patient",
+                        ref,
+                        f"belongs to Patient/{pid}, not Patient/{self.patient_id}; not used",
+                    )
+                    return True
+        return False
+
+    def entered_in_error_seen(self, ref: str, concept: str | None) -> None:
+        self.entered_in_error += 1
+        self.finding("entered-in-error", ref, "marked entered-in-error; ignored", concept)
+
+    def admit(self, res: Mapping[str, Any], ref: str, concept: str | None,
+              status: Any) -> bool:
+        """The rules of evidence every reader applies first, in one place: entered-in-error is
+        ignored and counted, another patient's resource is a finding, and a resource that fails
+        R4 validation is a finding. Each reader then judges its own usable statuses."""
+        if status == "entered-in-error":
+            self.entered_in_error_seen(ref, concept)
+            return False
+        return not self.other_patient(res, ref) and self.valid(res, ref, concept)

@@ -1,0 +1,181 @@
+"""Observation → candidates: the concept it names, whether its status counts, and its value.
+
+Most Observations in a chart are ones the contract does not cover (vitals, routine labs); this
+reader is reached only for those that name a contract concept, in their code or a component's.
+It sends each value to the reader of its concept's value type: markers, narratives and MRD have
+their own modules; the simple value types (answer, boolean, integer, percent, count) are read
+here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+from service.facts import FindingCode, Provenance
+from service.fhir.extract.answers import read_answer
+from service.fhir.extract.collector import SIMPLE_FIELDS, Cand, Collector
+from service.fhir.extract.dates import parse_fhir_datetime, period_time
+from service.fhir.extract.markers import read_marker, read_narrative
+from service.fhir.extract.mrd import read_mrd
+from service.fhir.extract.raw import cc_text, codings, raw_value
+from service.fhir.terminology import Match
+from service.fhir.values import (
+    Unreadable,
+    parse_count_per_ul,
+    parse_integer,
+    parse_percent_quantity,
+    parse_percent_text,
+)
+
+USABLE_OBSERVATION_STATUS = frozenset({"final", "amended", "corrected"})
+KINDS_OBSERVATION = frozenset({"observation"})
+
+
+def _observation_time(obs: Mapping[str, Any]) -> datetime | None:
+    return (
+        parse_fhir_datetime(obs.get("effectiveDateTime"))
+        or parse_fhir_datetime(obs.get("effectiveInstant"))
+        or period_time(obs.get("effectivePeriod"))
+        or parse_fhir_datetime(obs.get("issued"))
+    )
+
+
+def names_in_components(names: Callable[[Any, frozenset[str]], bool], components: Any) -> bool:
+    """Whether ``read_observation`` would find a contract concept in a component's code.
+
+    With the check of the Observation's own code, this decides whether ``read_observation`` has
+    anything to do, on the raw JSON and through the same lookups in the same order, so that
+    junk in the codes raises here exactly as it would there.
+    """
+    for comp in components:
+        if isinstance(comp, dict) and names(comp.get("code"), KINDS_OBSERVATION):
+            return True
+    return False
+
+
+def read_observation(col: Collector, obs: Mapping[str, Any], ref: str) -> None:
+    matches = col.term.match_codings(codings(obs.get("code")), KINDS_OBSERVATION)
+    components = []
+    for comp in obs.get("component") or []:
+        if isinstance(comp, dict):
+            cm = col.term.match_codings(codings(comp.get("code")), KINDS_OBSERVATION)
+            if cm:
+                components.append((comp, cm))
+    if not matches and not components:
+        return  # not a contract concept: ignored cheaply
+    concept = (matches or components[0][1])[0].concept
+    status = obs.get("status")
+    if not col.admit(obs, ref, concept, status):
+        return
+    if status not in USABLE_OBSERVATION_STATUS:
+        col.finding(
+            "ignored-status",
+            ref,
+            f"status {status!r} is not final / amended / corrected; not used",
+            concept,
+        )
+        return
+    when = _observation_time(obs)
+    if matches:
+        if len({m.concept for m in matches}) > 1:
+            col.finding(
+                "unreadable-value",
+                ref,
+                "code names more than one concept: " + ", ".join(m.concept for m in matches),
+                concept,
+            )
+        else:
+            _read_value(col, obs, matches[0], ref, when, obs)
+    for comp, cm in components:
+        if len({m.concept for m in cm}) == 1:
+            _read_value(col, comp, cm[0], ref, when, obs)
+
+
+def _value_key(node: Mapping[str, Any]) -> str | None:
+    for key in node:
+        if key.startswith("value") and key[5:6].isupper():
+            return key
+    return None
+
+
+def _read_value(
+    col: Collector,
+    node: Mapping[str, Any],
+    match: Match,
+    ref: str,
+    when: datetime | None,
+    obs: Mapping[str, Any],
+) -> None:
+    concept = col.term.concept(match.concept)
+    vkey = _value_key(node)
+
+    def prov(raw: str) -> Provenance:
+        return Provenance(
+            resource=ref, raw=raw[:200], recognised_by=match.recognised_by, effective=when
+        )
+
+    def unreadable(reason: str, code: FindingCode = "unreadable-value") -> None:
+        col.finding(code, ref, f"{concept.display}: {reason}", concept.code)
+        col.tombstones[SIMPLE_FIELDS.get(concept.code, concept.code)].append((when, ref))
+
+    vt = concept.value_type
+    if vt == "marker":
+        read_marker(col, node, concept.code, ref, prov, unreadable, vkey)
+        return
+    if vt == "narrative":
+        read_narrative(col, node, ref, prov, unreadable, vkey)
+        return
+    if vt == "mrd":
+        read_mrd(col, node, obs, concept.code, prov, unreadable, vkey)
+        return
+    if vkey is None:
+        absent = cc_text(node.get("dataAbsentReason"))
+        col.finding(
+            "missing-value",
+            ref,
+            f"{concept.display}: no value" + (f" (dataAbsentReason: {absent})" if absent else ""),
+            concept.code,
+        )
+        return
+    value = node[vkey]
+    fieldname = SIMPLE_FIELDS.get(concept.code)
+    if fieldname is None:
+        return
+    if vt == "answer":
+        answer = read_answer(col, value, vkey, concept.answers)
+        if isinstance(answer, str):
+            col.simple[fieldname].append(Cand(answer, prov(raw_value(value, vkey))))
+        else:
+            unreadable(answer.reason)
+    elif vt == "boolean":
+        if vkey == "valueBoolean" and isinstance(value, bool):
+            col.simple[fieldname].append(Cand(value, prov(str(value).lower())))
+        else:
+            unreadable(f"expected valueBoolean, got {vkey}")
+    elif vt == "integer":
+        if vkey not in ("valueInteger", "valueQuantity"):
+            unreadable(f"expected valueInteger, got {vkey}")
+            return
+        parsed = parse_integer(value, concept.min, concept.max)
+        if isinstance(parsed, Unreadable):
+            unreadable(f"{parsed.reason} ({parsed.raw})")
+        else:
+            col.simple[fieldname].append(Cand(parsed, prov(raw_value(value, vkey))))
+    elif vt in ("percent", "count"):
+        if vkey == "valueQuantity":
+            parsed_n = (
+                parse_percent_quantity(value) if vt == "percent" else parse_count_per_ul(value)
+            )
+        elif vkey == "valueString" and vt == "percent":
+            parsed_n = parse_percent_text(value)
+        else:
+            unreadable(f"expected valueQuantity, got {vkey}")
+            return
+        if isinstance(parsed_n, Unreadable):
+            unreadable(f"{parsed_n.reason} ({parsed_n.raw})")
+        else:
+            col.simple[fieldname].append(
+                Cand(parsed_n.value, prov(parsed_n.raw), parsed_n.comparator)
+            )
