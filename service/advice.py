@@ -76,7 +76,7 @@ def advise(call: HookCall, advisor: Advisor | None = None) -> list[Card]:
     patient_id = call.context.patientId
     facts = extract_facts(
         call.resources, now=call.now, terminology=advisor.terminology, patient_id=patient_id,
-        positive_percent_threshold=advisor.policy.marker_positive_percent,
+        policy=advisor.policy,
     )
     orders = []
     if call.hook in ORDER_HOOKS:

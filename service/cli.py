@@ -113,9 +113,14 @@ def audit(args: argparse.Namespace) -> int:
 
 
 def facts(args: argparse.Namespace) -> int:
-    from service.fhir.report import facts_command
+    from service.fhir.report import EXIT_CONFIG, facts_command
 
-    return facts_command(args.file)
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    return facts_command(args.file, profiles_dir=settings.profiles_dir, policy=settings.policy)
 
 
 def rules(args: argparse.Namespace) -> int:

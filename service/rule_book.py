@@ -9,7 +9,7 @@ prints it as Markdown.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from service.decision import RULES
@@ -18,7 +18,7 @@ from service.errors import StartupError
 from service.render import Catalogue, load_catalogue
 
 
-def _list(items: Iterator[str] | tuple[str, ...] | frozenset[str], empty: str = "—") -> str:
+def _list(items: Iterable[str], empty: str = "—") -> str:
     got = list(items)
     return ", ".join(got) if got else empty
 

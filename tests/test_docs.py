@@ -18,12 +18,13 @@ from pathlib import Path
 import pytest
 
 from service.config import _TABLE, PREFIX, Settings
+from service.policy import Policy
 from tests.live import live_server
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 NAME = re.compile(r"\bLEUKEMIA_CDS_[A-Z0-9_]*[A-Z0-9]\b")
-SETTINGS = {PREFIX + name for name in _TABLE}
+SETTINGS = {PREFIX + name for name in (*_TABLE, *Policy.knobs())}  # site policy: its knobs
 TRY_IT = "<!-- tests/test_docs.py runs the next block against a live `leukemia-cds serve` -->"
 
 
@@ -78,8 +79,11 @@ def _shown(value: object) -> str | None:
 def test_documented_defaults_are_the_real_ones() -> None:
     rows = configuration_rows()
     defaults = Settings()
-    for name, (attr, _parse) in _TABLE.items():
-        expected = _shown(getattr(defaults, attr))
+    knobs = {name: getattr(defaults.policy, attr) for name, (attr, _, _) in
+             Policy.knobs().items()}
+    values = {name: getattr(defaults, attr) for name, (attr, _parse) in _TABLE.items()}
+    for name, value in {**values, **knobs}.items():
+        expected = _shown(value)
         if expected is not None:
             cell = rows[PREFIX + name]
             assert re.search(rf"(?<![\w.]){re.escape(expected)}(?![\w])", cell), (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from service.fhir.extract import extract_draft_orders
+from tests.fhir_helpers import extract_draft_orders
 from tests.fixtures.fhir.builders import RXNORM, cc, med_request
 
 

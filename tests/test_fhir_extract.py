@@ -8,7 +8,9 @@ from typing import Any
 import pytest
 
 from service.facts import PatientFacts
-from service.fhir.extract import extract_facts, parse_immunophenotype
+from service.fhir.extract import parse_immunophenotype
+from service.policy import Policy
+from tests.fhir_helpers import extract_facts
 from tests.fixtures.fhir.builders import (
     ICD10CM,
     LOCAL,
@@ -122,7 +124,8 @@ def test_b_lineage_inferred_from_cd19_when_diagnosis_is_only_all() -> None:
 def test_inference_from_a_bare_percentage_uses_the_site_threshold() -> None:
     resources = [condition("c1", cc("91857003", SNOMED)), obs("cd22", "cd22", **qty(45))]
     assert facts(*resources).lineage.value == "b-all"
-    assert facts(*resources, positive_percent_threshold=50).lineage.value == "all-unspecified"
+    strict = Policy(marker_positive_percent=50)
+    assert facts(*resources, policy=strict).lineage.value == "all-unspecified"
 
 
 def test_no_inference_without_an_all_diagnosis() -> None:

@@ -7,8 +7,10 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from service.fhir.extract import extract_facts, validation
+from service import paths
+from service.fhir.extract import validation
 from service.fhir.terminology import load_terminology
+from tests.fhir_helpers import extract_facts
 from tests.fixtures.fhir.builders import (
     LOINC,
     RXNORM,
@@ -61,7 +63,7 @@ def patient_record(tag: str) -> list[dict[str, Any]]:
 
 
 def test_only_recognised_resources_are_validated_and_only_once(monkeypatch) -> None:
-    load_terminology()
+    load_terminology(paths.profiles_dir())
     record = patient_record(uuid.uuid4().hex[:8])
     assert len(record) >= 200
     validated: list[str] = []

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from service import paths
 from service.fhir.report import EXIT_OK, EXIT_UNREADABLE, facts_command
+from service.policy import Policy
 
 FIXTURES = Path(__file__).parent / "fixtures" / "fhir"
 NOW = datetime(2025, 3, 1, tzinfo=UTC)
@@ -17,7 +19,8 @@ NOW = datetime(2025, 3, 1, tzinfo=UTC)
 
 def run(path: Path) -> tuple[int, str]:
     out = io.StringIO()
-    code = facts_command(str(path), out, now=NOW)
+    code = facts_command(str(path), out, now=NOW, profiles_dir=paths.profiles_dir(),
+                         policy=Policy())
     return code, out.getvalue()
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from service.fhir.extract import extract_facts
+from service import paths
 from service.fhir.terminology import (
     LOCAL_SYSTEM,
     Terminology,
@@ -20,6 +20,7 @@ from service.fhir.terminology import (
     load_terminology,
 )
 from service.paths import profiles_dir
+from tests.fhir_helpers import extract_facts
 from tests.fixtures.fhir.builders import cc, med_request, obs, qty
 
 SITE_LAB = "http://hospital.example.org/lab-codes"
@@ -63,8 +64,8 @@ def site_profiles(tmp_path: Path) -> Iterator[Path]:
 
 
 def test_loads_once_and_is_cached() -> None:
-    assert load_terminology() is load_terminology()
-    assert isinstance(load_terminology(), Terminology)
+    assert load_terminology(paths.profiles_dir()) is load_terminology(paths.profiles_dir())
+    assert isinstance(load_terminology(paths.profiles_dir()), Terminology)
 
 
 def test_site_conceptmap_is_honoured(site_profiles: Path) -> None:
@@ -89,8 +90,8 @@ def test_site_conceptmap_is_honoured(site_profiles: Path) -> None:
 
 
 def test_shipped_terminology_does_not_know_site_codes() -> None:
-    assert load_terminology().lookup(SITE_LAB, "FLOW-CD19-PCT") == ()
-    assert load_terminology().site_mappings == 0
+    assert load_terminology(paths.profiles_dir()).lookup(SITE_LAB, "FLOW-CD19-PCT") == ()
+    assert load_terminology(paths.profiles_dir()).site_mappings == 0
 
 
 def _break(root: Path, mutate: Any) -> None:
@@ -144,7 +145,7 @@ def test_external_code_without_status_is_rejected(tmp_path: Path) -> None:
 
 
 def test_lookup_normalises_systems_and_icd_dots() -> None:
-    term = load_terminology()
+    term = load_terminology(paths.profiles_dir())
     assert term.lookup("urn:oid:2.16.840.1.113883.6.96", "277571004")[0].concept == "b-all"
     assert term.lookup("http://snomed.info/sct/", "277571004")[0].concept == "b-all"
     assert term.lookup("http://hl7.org/fhir/sid/icd-10-cm", "c9202")[0].concept == "aml"
@@ -153,7 +154,7 @@ def test_lookup_normalises_systems_and_icd_dots() -> None:
 
 
 def test_text_matching_is_whole_words() -> None:
-    term = load_terminology()
+    term = load_terminology(paths.profiles_dir())
     assert term.find_in_text("Blincyto 28 mcg/day CIV", "drug") == ["blinatumomab"]
     assert term.find_in_text("Obe-cel infusion", "drug") == ["obecabtagene"]
     assert term.find_in_text("ponatinibum-like compound", "drug") == []
@@ -161,7 +162,7 @@ def test_text_matching_is_whole_words() -> None:
 
 
 def test_answers_come_from_the_bound_valueset() -> None:
-    term = load_terminology()
+    term = load_terminology(paths.profiles_dir())
     assert term.concept("ph").answers == {"positive", "negative"}
     assert term.concept("cd19").answers == {"positive", "dim", "negative"}
     assert term.concept("mrd").answers == {"detected", "not-detected"}
@@ -169,7 +170,7 @@ def test_answers_come_from_the_bound_valueset() -> None:
 
 
 def test_search_tokens_cover_local_and_standard_codes() -> None:
-    tokens = load_terminology().search_tokens("observation")
+    tokens = load_terminology(paths.profiles_dir()).search_tokens("observation")
     assert f"{LOCAL_SYSTEM}|mrd" in tokens
     assert "http://loinc.org|51867-0" in tokens
     assert not any("rxnorm" in t for t in tokens)
@@ -191,7 +192,7 @@ def test_search_tokens_cover_local_and_standard_codes() -> None:
     ],
 )
 def test_names_kind_agrees_with_match_codings(cc_: Any) -> None:
-    term = load_terminology()
+    term = load_terminology(paths.profiles_dir())
     codings = cc_.get("coding") if isinstance(cc_, dict) else None
     dicts = [c for c in codings if isinstance(c, dict)] if isinstance(codings, list) else []
     for kinds in (frozenset({"observation"}), frozenset({"drug"}), frozenset({"answer"})):

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from service import paths
 from service.fhir.terminology import load_terminology
 from service.fhir.values import (
     ParsedMrd,
@@ -22,7 +23,7 @@ from service.fhir.values import (
 )
 
 UCUM = "http://unitsofmeasure.org"
-PHRASES = load_terminology().detection_phrases()
+PHRASES = load_terminology(paths.profiles_dir()).detection_phrases()
 
 # every way the contract says 1e-4 can arrive
 ONE_E_MINUS_4 = [

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from fhir.resources.R4B import get_fhir_model_class
 
+from service import paths
 from service.facts import PatientFacts
-from service.fhir.extract import extract_facts
 from service.fhir.terminology import (
     EXT_CODE_STATUS,
     LOCAL_SYSTEM,
@@ -24,6 +24,7 @@ from service.fhir.terminology import (
     load_terminology,
 )
 from service.paths import profiles_dir
+from tests.fhir_helpers import extract_facts
 
 ROOT = profiles_dir()
 NOW = datetime(2025, 3, 1, tzinfo=UTC)
@@ -140,7 +141,7 @@ def test_every_valueset_code_is_local_or_a_documented_external_code() -> None:
 
 
 def test_secondary_codes_are_exactly_those_the_contract_marks_secondary() -> None:
-    terminology = load_terminology()
+    terminology = load_terminology(paths.profiles_dir())
     secondary = {(e.concept, e.code) for e in terminology.external if not e.verified}
     assert ("all-unspecified", "91857003") in secondary
     assert ("t-all", "9837/3") in secondary
@@ -155,7 +156,7 @@ def test_secondary_codes_are_exactly_those_the_contract_marks_secondary() -> Non
 
 
 def test_every_concept_valueset_is_named_after_its_concept() -> None:
-    concepts = load_terminology().concepts
+    concepts = load_terminology(paths.profiles_dir()).concepts
     for vs in _by_type("ValueSet"):
         includes = vs["compose"]["include"]
         locals_ = [

@@ -18,7 +18,6 @@ import pytest
 from service.advice import build_advisor
 from service.config import Settings
 from service.decision import decide
-from service.fhir.extract import extract_draft_orders, extract_facts
 from service.hooks.models import Card
 from service.paths import cards_dir
 from service.render import EXTENSION, Renderer, load_catalogue
@@ -28,6 +27,7 @@ from service.synth.generator import generate
 from service.synth.hooks import draft_order
 from service.synth.scenarios import SCENARIOS
 from tests.decision_helpers import patient, run
+from tests.fhir_helpers import extract_draft_orders, extract_facts
 from tests.vignettes.build import VIGNETTES, request
 
 CATALOGUE = load_catalogue(cards_dir())

@@ -13,18 +13,20 @@ import pytest
 from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.bundle import Bundle
 
+from service import paths
 from service.cli import main
-from service.fhir.extract import extract_facts
 from service.fhir.report import facts_command
 from service.fhir.terminology import clear_cache, load_terminology
 from service.hooks.models import CONTEXT_MODELS, HookRequest
 from service.hooks.services import PREFETCH
 from service.paths import profiles_dir
+from service.policy import Policy
 from service.synth import noise
 from service.synth.codes import SITE_LAB
 from service.synth.generator import SIZES_FOR_BENCHMARKS, dumps, generate, generate_many
 from service.synth.hooks import draft_order, hook_request, prefetch_for
 from service.synth.scenarios import FAMILIES, SCENARIOS
+from tests.fhir_helpers import extract_facts
 
 AS_OF = date(2025, 6, 1)
 NOW = datetime.combine(AS_OF, time(12, 0), UTC)
@@ -145,7 +147,8 @@ def test_the_facts_command_reads_a_written_bundle(tmp_path):
     assert main(["synth", "--scenario", "b-all-cr1-mrd-positive", "--as-of",
                  AS_OF.isoformat(), "--out", str(tmp_path)]) == 0
     out = io.StringIO()
-    assert facts_command(str(tmp_path / "b-all-cr1-mrd-positive-0.json"), out) == 0
+    assert facts_command(str(tmp_path / "b-all-cr1-mrd-positive-0.json"), out,
+                         profiles_dir=paths.profiles_dir(), policy=Policy()) == 0
     report = out.getvalue()
     assert "mrd = 0.003" in report and "by flow-cytometry" in report
     assert "Data-quality findings (0)" in report

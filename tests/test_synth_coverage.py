@@ -14,10 +14,10 @@ import pytest
 from flask import Flask
 
 from service.decision import RULES, Policy, decide
-from service.fhir.extract import extract_draft_orders, extract_facts
 from service.synth.generator import generate
 from service.synth.hooks import SERVICE_FOR_HOOK, draft_order, hook_request
 from service.synth.scenarios import FAMILIES, SCENARIOS
+from tests.fhir_helpers import extract_draft_orders, extract_facts
 
 
 def fired_rules(scenario_id: str, seed: int = 0, index: int = 0) -> set[str]:

@@ -160,10 +160,10 @@ def rule(
     when_, unless_ = tuple(when), tuple(unless)
 
     def register(func: RuleFunc) -> RuleFunc:
-        if _FROZEN:
-            raise RuntimeError(f"rule {rule_id} registered after the engine started")
         if rule_id in REGISTRY:
             raise ValueError(f"duplicate rule id {rule_id}")
+        if _FROZEN:
+            raise RuntimeError(f"rule {rule_id} registered after the engine started")
         reads = frozenset(reacts_to).union(*(c.reads for c in (*when_, *unless_)))
         REGISTRY[rule_id] = Rule(
             rule_id, family, tuple(seeds), func, func.__module__.rsplit(".", 1)[-1],
@@ -174,29 +174,32 @@ def rule(
 
 
 def freeze() -> Mapping[str, Rule]:
-    """Stop registration and check the declared order can run in one sweep.
-
-    Rules that react to tags run after all others (their pass), in registration order; so a
-    reacting rule must be registered after every reacting rule that sets a tag it reads."""
+    """Stop registration, check the declared order can run, and build every rule's makers."""
     global _FROZEN
     if not _FROZEN:
-        rules = list(REGISTRY.values())
-        setters: dict[str, list[Rule]] = {}
-        for r in rules:
-            for tag in r.tags:
-                setters.setdefault(tag, []).append(r)
-        for i, r in enumerate(rules):
-            for tag in r.reacts_to:
-                if tag not in setters:
-                    raise ValueError(f"rule {r.id} reacts to tag {tag!r}, which no rule sets")
-                late = [s.id for s in setters[tag] if s.reacts_to and rules.index(s) >= i]
-                if late:
-                    raise ValueError(f"rule {r.id} reacts to {tag!r}, set later by {late[0]}")
-        for r in rules:
+        check_order(list(REGISTRY.values()))
+        for r in REGISTRY.values():
             for focus in (None, *sorted(r.drugs)):
                 r.makers[focus] = Make(r, focus)
         _FROZEN = True
     return MappingProxyType(REGISTRY)
+
+
+def check_order(rules: Sequence[Rule]) -> None:
+    """Rules that react to tags run after all others, in registration order; so a reacting
+    rule must come after every reacting rule that sets a tag it reads, and every tag it reads
+    must be set by some rule. ValueError names the first rule that breaks this."""
+    setters: dict[str, list[int]] = {}
+    for i, r in enumerate(rules):
+        for tag in r.tags:
+            setters.setdefault(tag, []).append(i)
+    for i, r in enumerate(rules):
+        for tag in sorted(r.reacts_to):
+            if tag not in setters:
+                raise ValueError(f"rule {r.id} reacts to tag {tag!r}, which no rule sets")
+            late = [rules[j].id for j in setters[tag] if rules[j].reacts_to and j >= i]
+            if late:
+                raise ValueError(f"rule {r.id} reacts to {tag!r}, set later by {late[0]}")
 
 
 # --- queries ---------------------------------------------------------------------------------

@@ -14,10 +14,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from service.config import ConfigError
 from service.facts import DraftOrder, PatientFacts, Provenance
 from service.fhir.extract import extract_draft_orders, extract_facts
 from service.fhir.terminology import TerminologyError, load_terminology
+from service.policy import Policy
 
 EXIT_OK = 0
 EXIT_UNREADABLE = 2
@@ -86,8 +86,12 @@ def render_report(
     w(f"\nentered-in-error resources ignored: {facts.entered_in_error_count}\n")
 
 
-def facts_command(path: str, out: TextIO = sys.stdout, *, now: datetime | None = None) -> int:
-    """Print the facts report for FILE; non-zero when FILE is not a Bundle or hook request."""
+def facts_command(path: str, out: TextIO = sys.stdout, *, profiles_dir: Path, policy: Policy,
+                  now: datetime | None = None) -> int:
+    """Print the facts report for FILE; non-zero when FILE is not a Bundle or hook request.
+
+    ``profiles_dir`` and ``policy`` are the site's (from settings), so the report reads the
+    record as the service would."""
     err = sys.stderr if out is sys.stdout else out
     try:
         doc = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -98,12 +102,9 @@ def facts_command(path: str, out: TextIO = sys.stdout, *, now: datetime | None =
         err.write(f"error: {path} is not JSON: {exc}\n")
         return EXIT_UNREADABLE
     try:
-        terminology = load_terminology()
+        terminology = load_terminology(profiles_dir)
     except TerminologyError as exc:
         err.write(f"error: fhir_profiles cannot be loaded: {exc}\n")
-        return EXIT_CONFIG
-    except ConfigError as exc:
-        err.write(f"error: {exc}\n")
         return EXIT_CONFIG
 
     orders: list[DraftOrder] | None = None
@@ -131,7 +132,7 @@ def facts_command(path: str, out: TextIO = sys.stdout, *, now: datetime | None =
         return EXIT_UNREADABLE
 
     facts = extract_facts(
-        resources, now=now or datetime.now(UTC), terminology=terminology, patient_id=patient_id
-    )
+        resources, now=now or datetime.now(UTC), terminology=terminology, policy=policy,
+        patient_id=patient_id)
     render_report(facts, orders, out, title)
     return EXIT_OK

@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from service.config import Settings
 from service.errors import TerminologyError
 from service.facts import RecognisedBy
 
@@ -255,9 +254,11 @@ _cache: dict[Path, Terminology] = {}
 _lock = threading.Lock()
 
 
-def load_terminology(path: str | Path | None = None) -> Terminology:
-    """Load (once per directory) and return the terminology; raises TerminologyError."""
-    root = Path(path if path is not None else Settings.from_env().profiles_dir).resolve()
+def load_terminology(path: str | Path) -> Terminology:
+    """Load (once per directory) and return the terminology; raises TerminologyError.
+
+    The directory is the caller's (settings.profiles_dir): this layer reads no settings."""
+    root = Path(path).resolve()
     with _lock:
         cached = _cache.get(root)
         if cached is None:

@@ -51,8 +51,8 @@ def call_clinical_layers(body: dict[str, Any]) -> dict[str, Any]:
     """One hook call through the clinical layers: recommendations and rendered cards."""
     from service import advice
     from service.decision import decide
-    from service.fhir.extract import extract_draft_orders, extract_facts
     from service.hooks.models import CONTEXT_MODELS
+    from tests.fhir_helpers import extract_draft_orders, extract_facts
 
     hook = body["hook"]
     context = CONTEXT_MODELS[hook].model_validate(body["context"])
@@ -60,7 +60,7 @@ def call_clinical_layers(body: dict[str, Any]) -> dict[str, Any]:
     advisor = _advisor()
     facts = extract_facts(resources, now=NOW, terminology=advisor.terminology,
                           patient_id=context.patientId,
-                          positive_percent_threshold=advisor.policy.marker_positive_percent)
+                          policy=advisor.policy)
     orders = []
     if hook in ORDER_HOOKS:
         orders = extract_draft_orders(

@@ -23,7 +23,7 @@ only re-exports the public names.
 
 from __future__ import annotations
 
-from service.fhir.extract.assemble import DEFAULT_POSITIVE_PERCENT, extract_facts
+from service.fhir.extract.assemble import extract_facts
 from service.fhir.extract.dates import parse_fhir_datetime
 from service.fhir.extract.draft_orders import extract_draft_orders
 from service.fhir.extract.markers import parse_immunophenotype
@@ -33,7 +33,6 @@ from service.fhir.extract.raw import iter_resources
 from service.fhir.extract.validation import validation_error
 
 __all__ = [
-    "DEFAULT_POSITIVE_PERCENT",
     "USABLE_OBSERVATION_STATUS",
     "extract_draft_orders",
     "extract_facts",

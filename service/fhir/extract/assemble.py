@@ -33,14 +33,8 @@ from service.fhir.extract.observations import (
 from service.fhir.extract.patient import age_facts
 from service.fhir.extract.procedures import read_procedure
 from service.fhir.extract.raw import iter_resources, resource_ref
-from service.fhir.terminology import Terminology, load_terminology
-
-DEFAULT_POSITIVE_PERCENT = 20.0
-"""Used only to infer B lineage from a bare CD19/CD22 percentage when the diagnosis is "ALL".
-
-It mirrors the shipped default of the site-configurable marker threshold (clinical-rules.md,
-"Numeric marker values": site policy, not evidence); callers pass the site's value.
-"""
+from service.fhir.terminology import Terminology
+from service.policy import Policy
 
 _HANDLED = frozenset(
     {
@@ -59,20 +53,19 @@ def extract_facts(
     resources: Iterable[Any],
     *,
     now: datetime,
-    terminology: Terminology | None = None,
+    terminology: Terminology,
+    policy: Policy,
     patient_id: str | None = None,
-    positive_percent_threshold: float = DEFAULT_POSITIVE_PERCENT,
 ) -> PatientFacts:
     """Build PatientFacts from FHIR R4 JSON resources (and/or Bundles). Never raises on data.
 
     ``patient_id`` (the hook's context.patientId) makes resources about another patient a
-    finding instead of a fact. ``positive_percent_threshold`` is the site's marker threshold,
-    used only to infer B lineage from a bare CD19/CD22 percentage.
+    finding instead of a fact. ``terminology`` and ``policy`` are the site's, built once at
+    start-up: the policy's marker threshold is used only to infer B lineage from a bare
+    CD19/CD22 percentage when the diagnosis is "ALL" (site policy, not evidence).
     """
-    term = terminology or load_terminology()
-    col = Collector(
-        term=term, now=aware(now), patient_id=patient_id, threshold=positive_percent_threshold
-    )
+    col = Collector(term=terminology, now=aware(now), patient_id=patient_id,
+                    threshold=policy.marker_positive_percent)
 
     # One pass over the (flattened) input finds each item's resource type and indexes the
     # Medications, which must all be known first: references may point forwards.
@@ -86,7 +79,7 @@ def extract_facts(
             if full_url:
                 col.medications[full_url] = res
 
-    names = term.names_kind
+    names = terminology.names_kind
     for index, (res, rtype) in enumerate(typed):
         if not isinstance(rtype, str):
             col.finding(

@@ -14,14 +14,14 @@ from service.facts import DraftOrder
 from service.fhir.extract.medications import DrugHit, resolve_medication
 from service.fhir.extract.procedures import KINDS_PROCEDURE
 from service.fhir.extract.raw import cc_raw, cc_text, codings, iter_resources, resource_ref
-from service.fhir.terminology import Terminology, load_terminology
+from service.fhir.terminology import Terminology
 
 
 def extract_draft_orders(
     draft_orders: Any,
     *,
+    terminology: Terminology,
     selections: Iterable[str] | None = None,
-    terminology: Terminology | None = None,
 ) -> list[DraftOrder]:
     """DraftOrders from ``context.draftOrders`` (a Bundle, possibly without ``type``).
 
@@ -30,7 +30,7 @@ def extract_draft_orders(
     so that a card can still say which order it could not judge. An order naming two contract
     drugs yields one DraftOrder per drug.
     """
-    term = terminology or load_terminology()
+    term = terminology
     if isinstance(draft_orders, dict):
         draft_orders = [draft_orders]
     elif not isinstance(draft_orders, list):
