@@ -29,13 +29,8 @@ def AGE_UNKNOWN(ctx: Ctx) -> bool:
     return ctx.age is None
 
 
-# What an unknown age leaves unchecked, per drafted drug (order hooks).
-AGE_DEPENDS: dict[str, tuple[str, ...]] = {
-    "tisagenlecleucel": ("tisagenlecleucel (up to 25 years)",),
-    "brexucabtagene": ("brexucabtagene autoleucel (adults)",),
-    "obecabtagene": ("obecabtagene autoleucel (adults)",),
-    "inotuzumab": ("inotuzumab ozogamicin (adult label)",),
-}
+# The drafted drugs whose label has an age limit (order hooks); the card names each limit.
+AGE_LIMITED = ("tisagenlecleucel", "brexucabtagene", "obecabtagene", "inotuzumab")
 
 _LINEAGE_DRUGS = ("blinatumomab", "tisagenlecleucel", "brexucabtagene", "obecabtagene",
                   "inotuzumab", "gemtuzumab", "rituximab")
@@ -102,22 +97,17 @@ def status_unknown(ctx: Ctx, rec: Make) -> Recommendation | None:
 
 
 def _age_dependants(ctx: Ctx) -> tuple[str, ...]:
-    """What an unknown age leaves unchecked on patient-view, by lineage."""
+    """What an unknown age leaves unchecked on patient-view, by lineage (the card says each
+    limit in words; see DQ-AGE-UNKNOWN's entry)."""
     if ctx.is_aml:
-        return ("gemtuzumab ozogamicin's relapsed/refractory label (adults)",)
+        return ("gemtuzumab",)
     if ctx.is_t:
         return ()
-    return (
-        "tisagenlecleucel (up to 25 years)",
-        "brexucabtagene and obecabtagene autoleucel (adults)",
-        "inotuzumab ozogamicin (adult label)",
-        "rituximab (benefit established under 60)",
-        "frontline trials for patients over 55",
-    )
+    return ("tisagenlecleucel", "adult-car-t", "inotuzumab", "rituximab", "frontline-trials")
 
 
 @rule("DQ-AGE-UNKNOWN", "data-quality", seeds=("000", "003"), hooks=ALL_HOOKS,
-      drugs=tuple(AGE_DEPENDS), when=(AGE_UNKNOWN,))
+      drugs=AGE_LIMITED, when=(AGE_UNKNOWN,))
 def age_unknown(ctx: Ctx, rec: Make) -> Recommendation | None:
     """Age unknown: the labels' age limits (tisagenlecleucel up to 25 years, 000; brexucabtagene
     and obecabtagene for adults, 003) cannot be checked.
@@ -131,5 +121,5 @@ def age_unknown(ctx: Ctx, rec: Make) -> Recommendation | None:
     else:
         if ctx.is_t or ctx.is_aml:
             return None  # the order check says the lineage is wrong
-        depends = AGE_DEPENDS[rec.focus]
+        depends = (rec.focus,)
     return rec(ctx.f_age, ctx.f("birth_date"), depends=depends)
