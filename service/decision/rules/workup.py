@@ -66,18 +66,18 @@ def markers_at_relapse(ctx: Ctx, rec: Make) -> Recommendation | None:
 def all_markers(ctx: Ctx, rec: Make) -> Recommendation | None:
     """ALL work-up: upfront diagnostics should include CD19, CD20 and CD22 (000); T-ALL only
     at diagnosis or with no status."""
-    wanted = _wanted_markers(ctx)
-    missing = ctx.missing_markers(*wanted)
-    if not missing:
-        return None
-    return rec(ctx.f_lineage, ctx.f_status, *_marker_facts(ctx, wanted),
-               missing=tuple(missing))
+    return _upfront_panel(ctx, rec)
 
 
 @rule("DX-AML-MARKERS", "workup", seeds=("000",), when=(C.AML,),
       unless=(C.RELAPSED_OR_REFRACTORY,))
 def aml_markers(ctx: Ctx, rec: Make) -> Recommendation | None:
     """AML work-up: upfront diagnostics should include CD33 and CD123 (000)."""
+    return _upfront_panel(ctx, rec)
+
+
+def _upfront_panel(ctx: Ctx, rec: Make) -> Recommendation | None:
+    """The lineage's upfront panel, when part of it is missing."""
     wanted = _wanted_markers(ctx)
     missing = ctx.missing_markers(*wanted)
     if not missing:
