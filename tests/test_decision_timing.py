@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from service.decision.context import follows_any, timing
+from service.decision.timing import follows_any, timing
 from service.facts import CarTEvent, PatientFacts, ProcedureEvent
 from service.paths import cards_dir
 from service.render import Renderer, load_catalogue

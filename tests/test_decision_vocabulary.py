@@ -1,10 +1,6 @@
-"""Each fact's label is declared once (vocabulary.FACT_LABEL), and it is the label the rules
-passed at each call site before the table existed, so dropping a call site's own label cannot
-change what a card says.
-
-The pinned labels below were read off the rule modules (`ctx.f("name", "Label")`,
-`ctx.f_since_car_t(...)`) and Ctx's own readings on the day the table was introduced.
-"""
+"""Each fact's label is declared once (vocabulary.FACT_LABEL): rules name a fact, the table
+says what a card calls it. (When the table replaced the labels written at each call site, the
+behaviour record of issue 17 showed every card unchanged.)"""
 
 from __future__ import annotations
 
@@ -13,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from service.decision import Policy, context, readings, timing, vocabulary
+from service.decision import Policy
 from service.decision.context import Ctx
 from service.decision.vocabulary import FACT_LABEL
 from service.facts import PatientFacts
@@ -21,40 +17,8 @@ from tests.decision_helpers import fact, patient
 
 DECISION = Path(__file__).resolve().parent.parent / "service" / "decision"
 
-PASSED_BEFORE_THE_TABLE = {
-    "birth_date": "Birth date",
-    "age_years": "Age",
-    "lineage": "Diagnosis",
-    "disease_status": "Disease status",
-    "bm_blasts_percent": "Marrow blasts",
-    "mrd": "MRD",
-    "ph": "Ph / BCR::ABL1",
-    "ph_like": "Ph-like signature",
-    "kmt2a": "KMT2A",
-    "t315i": "ABL1 T315I",
-    "cns_status": "CNS status",
-    "extramedullary": "Extramedullary disease",
-    "prior_lines": "Prior lines",
-    "hct_planned": "Allo-HCT planned",
-    "allo_hct": "Prior allogeneic HCT",
-    "car_t": "Prior CAR T",
-    "crs_grade": "CRS grade (ASTCT)",
-    "icans_grade": "ICANS grade (ASTCT)",
-    "ice_score": "ICE score",
-    "cd3_count": "CD3+ T cells",
-    "aml_risk": "ELN risk group",
-    "intensive_induction_eligible": "Fit for intensive induction",
-    "hct_eligible": "Allo-HCT eligible",
-    "hepatic_disease": "Hepatic disease",
-    "neurologic_comorbidity": "Neurologic comorbidity",
-}
-
 # Ctx builds these from more than one field (or not from a Fact), so `Ctx.f` cannot read them.
 _NOT_SIMPLE = {"mrd", "allo_hct", "car_t"}
-
-
-def test_the_label_table_is_what_the_rules_passed() -> None:
-    assert FACT_LABEL == PASSED_BEFORE_THE_TABLE
 
 
 def test_every_labelled_name_is_a_patient_fact() -> None:
@@ -98,8 +62,8 @@ def test_every_fact_a_rule_names_takes_its_label_from_the_table() -> None:
 
 
 @pytest.mark.parametrize("name", sorted(set(FACT_LABEL) - _NOT_SIMPLE))
-def test_a_default_label_reads_as_the_label_passed_before(name: str) -> None:
-    label = PASSED_BEFORE_THE_TABLE[name]
+def test_a_fact_named_without_a_label_gets_the_tables(name: str) -> None:
+    label = FACT_LABEL[name]
     absent = Ctx(patient(age=None, lineage=None).model_copy(update={name: None}), Policy())
     present = Ctx(patient().model_copy(update={name: fact(True, "Observation/x")}), Policy())
     for ctx in (absent, present):
@@ -114,13 +78,3 @@ def test_a_name_the_table_lacks_needs_a_label() -> None:
     with pytest.raises(KeyError):
         ctx.f("icd10_remission_hint")
     assert ctx.f("icd10_remission_hint", "ICD-10 hint").label == "ICD-10 hint"
-
-
-def test_context_re_exports_the_split_modules_names_unchanged() -> None:
-    """Rule modules still import these from context; they must be the very same objects."""
-    for name in context.__all__:
-        homes = [m for m in (vocabulary, timing, readings) if hasattr(m, name)]
-        for home in homes:
-            assert getattr(context, name) is getattr(home, name), name
-    assert {"REMISSION", "RR", "Ctx", "timing", "DRUG_TEXT", "LINEAGE_TEXT", "CD19_CAR_T",
-            "focus_drug", "Timing", "follows_any", "per_call"} <= set(context.__all__)

@@ -4,8 +4,7 @@ Rules read a patient only through Ctx, so each reading is computed once per call
 sees the same one. What the readings mean lives beside it: the shared words in
 `vocabulary`, order in time in `timing`, how a marker or MRD result reads in `readings`.
 
-The rule modules import those names from here; they stay re-exported (``__all__``) until the
-imports move to the modules that define them.
+Rules import those names from the modules that define them; this module is only the facade.
 """
 
 from __future__ import annotations
@@ -16,59 +15,26 @@ from typing import Any, Generic, TypeVar, overload
 
 from service.decision.model import FactUsed
 from service.decision.readings import (
-    Expression,
     MarkerReading,
     MrdReading,
     _pct,
-    fraction_text,
     read_marker,
     read_mrd,
 )
 from service.decision.timing import Timing, _day, follows_any, order_gap, timing
 from service.decision.vocabulary import (
-    CD19_CAR_T,
     DRUG_TEXT,
     FACT_LABEL,
     FRONTLINE,
     LINEAGE_TEXT,
     MARKER_LABEL,
-    MRD_LABEL,
-    MRD_LOW,
-    REFRACTORY,
-    RELAPSE,
-    REMISSION,
     RR,
     STATUS_TEXT,
 )
 from service.facts import DraftOrder, Exposure, Fact, Marker, PatientFacts
 from service.policy import Policy
 
-__all__ = [
-    "CD19_CAR_T",
-    "DRUG_TEXT",
-    "FACT_LABEL",
-    "FRONTLINE",
-    "LINEAGE_TEXT",
-    "MARKER_LABEL",
-    "MRD_LABEL",
-    "MRD_LOW",
-    "REFRACTORY",
-    "RELAPSE",
-    "REMISSION",
-    "RR",
-    "STATUS_TEXT",
-    "Ctx",
-    "Expression",
-    "MarkerReading",
-    "MrdReading",
-    "Timing",
-    "focus_drug",
-    "follows_any",
-    "fraction_text",
-    "order_gap",
-    "per_call",
-    "timing",
-]
+__all__ = ["Ctx", "focus_drug", "per_call"]
 
 V = TypeVar("V")
 

@@ -7,8 +7,9 @@ names as each rule's inclusion (``when``) and exclusion (``unless``) criteria.
 
 from __future__ import annotations
 
-from service.decision.context import FRONTLINE, REMISSION, RR, Ctx
+from service.decision.context import Ctx
 from service.decision.registry import criterion
+from service.decision.vocabulary import FRONTLINE, REMISSION, RR
 
 
 @criterion("the record shows an acute leukemia")

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from service.decision import FactUsed, Recommendation
-from service.decision.context import DRUG_TEXT
+from service.decision.vocabulary import DRUG_TEXT
 from service.hooks.models import (
     RECOMMENDATION_EXTENSION,
     Card,

@@ -8,10 +8,11 @@ an MRD drawn before the latest course says nothing about response to it.
 from __future__ import annotations
 
 from service.decision import criteria as C
-from service.decision.context import Ctx, Timing, timing
+from service.decision.context import Ctx
 from service.decision.gaps import confirm
 from service.decision.model import Recommendation
 from service.decision.registry import Make, rule
+from service.decision.timing import Timing, timing
 
 MRD_SETTING = (C.B_ALL, C.AFTER_INDUCTION_OR_CR)
 MRD_POSITIVE = (*MRD_SETTING, C.MRD_POSITIVE)

@@ -8,10 +8,11 @@ confirm first, and the work-up card asks for it.
 from __future__ import annotations
 
 from service.decision import criteria as C
-from service.decision.context import Ctx, timing
+from service.decision.context import Ctx
 from service.decision.gaps import confirm, relapse_after_hct
 from service.decision.model import Recommendation
 from service.decision.registry import ALL_HOOKS, Make, rule
+from service.decision.timing import timing
 
 R_R = (C.B_ALL, C.RELAPSED_OR_REFRACTORY)
 

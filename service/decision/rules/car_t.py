@@ -14,10 +14,11 @@ latest infusion.
 from __future__ import annotations
 
 from service.decision import criteria as C
-from service.decision.context import Ctx, timing
+from service.decision.context import Ctx
 from service.decision.gaps import confirm, relapse_after_car_t
 from service.decision.model import Recommendation
 from service.decision.registry import Make, criterion, fired, rule
+from service.decision.timing import timing
 
 
 @criterion("refractory or second or later relapse (tisagenlecleucel's label)")

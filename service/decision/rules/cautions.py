@@ -12,9 +12,10 @@ attaches to B-ALL when an option carrying the drug's tag was shown.
 from __future__ import annotations
 
 from service.decision import criteria as C
-from service.decision.context import CD19_CAR_T, RR, Ctx
+from service.decision.context import Ctx
 from service.decision.model import Recommendation
 from service.decision.registry import ALL_HOOKS, ORDER_HOOKS, Make, criterion, either, fired, rule
+from service.decision.vocabulary import CD19_CAR_T, RR
 
 CD19_DIRECTED = ("blinatumomab", "tisagenlecleucel", "brexucabtagene", "obecabtagene")
 CD19_CAR_T_PRODUCTS = tuple(sorted(CD19_CAR_T))

@@ -7,9 +7,10 @@ knows where the record is broken before relying on the cards.
 
 from __future__ import annotations
 
-from service.decision.context import REMISSION, Ctx
+from service.decision.context import Ctx
 from service.decision.model import FactUsed, Recommendation
 from service.decision.registry import ALL_HOOKS, Make, criterion, rule
+from service.decision.vocabulary import REMISSION
 
 # local criteria (candidates for criteria.py) -----------------------------------------------
 

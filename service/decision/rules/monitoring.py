@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from service.decision.context import CD19_CAR_T, REMISSION, RR, Ctx
+from service.decision.context import Ctx
 from service.decision.model import Recommendation
 from service.decision.registry import ORDER_HOOKS, Make, rule
+from service.decision.vocabulary import CD19_CAR_T, REMISSION, RR
 
 BLIN = ("blinatumomab",)
 CAR_T = (*sorted(CD19_CAR_T), "car-t")  # the named CD19 products and an unnamed CAR T

@@ -11,9 +11,10 @@ data-quality rules name what to confirm before the first dose. The engine adds `
 from __future__ import annotations
 
 from service.decision import criteria as C
-from service.decision.context import CD19_CAR_T, DRUG_TEXT, LINEAGE_TEXT, Ctx
+from service.decision.context import Ctx
 from service.decision.model import Recommendation
 from service.decision.registry import ORDER_HOOKS, Make, criterion, rule
+from service.decision.vocabulary import CD19_CAR_T, DRUG_TEXT, LINEAGE_TEXT
 
 CD19_AGENTS = ("blinatumomab", *sorted(CD19_CAR_T))
 # tisagenlecleucel's label (000 Table 3): refractory or second or later relapse

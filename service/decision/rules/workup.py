@@ -8,10 +8,12 @@ clinician knows what to order before relying on the options shown.
 from __future__ import annotations
 
 from service.decision import criteria as C
-from service.decision.context import CD19_CAR_T, DRUG_TEXT, REMISSION, RR, Ctx, timing
+from service.decision.context import Ctx
 from service.decision.model import FactUsed, Recommendation
 from service.decision.registry import ALL_HOOKS, ORDER_HOOKS, Make, criterion, either, fired, rule
 from service.decision.rules.data_quality import LINEAGE_KNOWN
+from service.decision.timing import timing
+from service.decision.vocabulary import CD19_CAR_T, DRUG_TEXT, REMISSION, RR
 from service.facts import DrugId, Marker
 
 _TARGETS: tuple[Marker, ...] = ("cd19", "cd22")
