@@ -10,7 +10,7 @@ import pytest
 from service.decision import RULES, Policy, decide, referenced_trials, tagged
 from service.decision.context import Ctx
 from service.decision.criteria import B_ALL, RELAPSED_OR_REFRACTORY
-from service.decision.engine import run
+from service.decision.engine import batch, run
 from service.decision.registry import (
     ALL_HOOKS,
     ORDER_HOOKS,
@@ -28,11 +28,11 @@ def _rule(rid: str, func=lambda ctx, rec: rec(), **kw) -> Rule:
     return Rule(rid, "b-all", ("000",), func, "test", **kw)
 
 
-def _ready(*rules: Rule) -> tuple[Rule, ...]:
+def _ready(*rules: Rule):
     for r in rules:
         for focus in (None, *r.drugs):
             r.makers[focus] = Make(r, focus)
-    return rules
+    return batch(rules)
 
 
 # --- declarations ----------------------------------------------------------------------------

@@ -77,6 +77,8 @@ class Ctx:
         self.policy = policy
         # tags of the rules that fired so far in this call (the engine's; see registry.fired)
         self.fired: set[str] = set()
+        # each criterion's answer for this patient, asked once per call (the engine's)
+        self.criteria: dict[Callable[[Ctx], bool], bool] = {}
 
     # --- simple facts --------------------------------------------------------------------
 

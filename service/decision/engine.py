@@ -33,15 +33,15 @@ class Engine:
         rules = list(registry.values())
         self.registry = registry
         pv = [r for r in rules if "patient-view" in r.hooks]
-        self.patient_view_rules = _passes(pv)
-        self.any_record_rules = _passes([r for r in pv if r.any_record])
+        self.patient_view_rules = batch(pv)
+        self.any_record_rules = batch([r for r in pv if r.any_record])
         self.record_rules: dict[str, tuple[Rule, ...]] = {}
         self.drug_rules: dict[tuple[str, str], tuple[Rule, ...]] = {}
         for hook in ORDER_HOOKS:
             mine = [r for r in rules if hook in r.hooks]
-            self.record_rules[hook] = _passes([r for r in mine if not r.drugs])
+            self.record_rules[hook] = batch([r for r in mine if not r.drugs])
             for drug in {d for r in mine for d in r.drugs}:
-                self.drug_rules[(hook, drug)] = _passes([r for r in mine if drug in r.drugs])
+                self.drug_rules[(hook, drug)] = batch([r for r in mine if drug in r.drugs])
 
     def decide(self, ctx: Ctx, hook: str, drafts: Sequence[DraftOrder]) -> list[Recommendation]:
         if hook in ORDER_HOOKS:
@@ -68,7 +68,7 @@ class Engine:
         return out
 
 
-def _passes(rules: Iterable[Rule]) -> tuple[Rule, ...]:
+def batch(rules: Iterable[Rule]) -> tuple[Rule, ...]:
     """Rules that read only the patient first, then those that react to what fired."""
     ordered = list(rules)
     return tuple([r for r in ordered if not r.reacts_to] + [r for r in ordered if r.reacts_to])
@@ -76,22 +76,35 @@ def _passes(rules: Iterable[Rule]) -> tuple[Rule, ...]:
 
 def run(ctx: Ctx, rules: Sequence[Rule], focus: str | None) -> list[Recommendation]:
     """Each rule whose criteria hold, in order; a rule that returns something has fired and
-    its tags are visible to the rules after it."""
+    its tags are visible to the rules after it.
+
+    A question about the patient ("B-ALL" gates dozens of rules) is asked once per call and
+    its answer kept on the call's Ctx; asking every question up front measured slower, as
+    most calls need only some of them."""
     out: list[Recommendation] = []
     fired = ctx.fired = set()
+    known = ctx.criteria
     for r in rules:
-        if any(not c.test(ctx) for c in r.when) or any(c.test(ctx) for c in r.unless):
-            continue
-        got = r.func(ctx, r.makers[focus])
-        if got is None:
-            continue
-        if isinstance(got, Recommendation):
-            out.append(got)
-        elif got:
-            out.extend(got)
+        for test, want, keep in r.checks:
+            if keep:
+                answer = known.get(test)
+                if answer is None:
+                    answer = known[test] = bool(test(ctx))
+            else:
+                answer = bool(test(ctx))
+            if answer is not want:
+                break
         else:
-            continue
-        fired.update(r.tags)
+            got = r.func(ctx, r.makers[focus])
+            if got is None:
+                continue
+            if isinstance(got, Recommendation):
+                out.append(got)
+            elif got:
+                out.extend(got)
+            else:
+                continue
+            fired.update(r.tags)
     return out
 
 

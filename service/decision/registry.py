@@ -100,6 +100,7 @@ class Make:
 
 
 RuleFunc = Callable[["Ctx", Make], Result]
+Test = Callable[["Ctx"], bool]
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -120,6 +121,16 @@ class Rule:
     trials: tuple[str, ...] = ()
     any_record: bool = False  # runs on a record that shows no acute leukemia (data quality)
     makers: dict[str | None, Make] = field(default_factory=dict, compare=False)
+    # The criteria as the engine asks them, built once: (test, the answer it must give,
+    # whether that answer holds for the whole call), `when` then `unless`. A question about
+    # the patient is asked once per call however many rules ask it; one that reads what
+    # fired is asked each time.
+    checks: tuple[tuple[Test, bool, bool], ...] = field(init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "checks", tuple(
+            (c.test, want, not c.reads)
+            for want, criteria in ((True, self.when), (False, self.unless)) for c in criteria))
 
     @property
     def doc(self) -> str:
