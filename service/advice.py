@@ -67,6 +67,16 @@ def ready(app: Flask) -> str | None:
     return None if EXTENSION in app.extensions else "card catalogue not loaded"
 
 
+def override_display(system: str | None, code: str | None) -> str | None:
+    """The label of one of our override reasons, for a client that sent only its code (the
+    HL7 sandbox does): what the clinical lead reads in `leukemia-cds audit`. None for a code
+    of another system, or one we do not define."""
+    catalogue = current_app.extensions[EXTENSION].renderer.cat
+    if code is None or system not in (None, catalogue.override_system):
+        return None
+    return catalogue.override_displays.get(code)
+
+
 def advise(call: HookCall, advisor: Advisor | None = None) -> list[Card]:
     """Cards for this call; on order hooks they speak to the drafted (or selected) drugs.
 

@@ -7,8 +7,9 @@ signed by a client we trust. Checks, in the order they run:
 1. the header: `alg` on the allow-list (ES384, RS384, ES256, RS256 — never `none`, never HMAC,
    whatever key material an attacker offers), a `kid`, `typ` JWT when present;
 2. the (still unverified) `iss` names a trusted client — that picks the keys;
-3. the key: from the client's inline JWKS, or from its `jku`, which must be one of the client's
-   allow-listed JWKS URLs (fetched with a timeout, cached by `kid`, re-fetched on an unknown
+3. the key: a key pinned in the client's inline JWKS with the token's `kid` (whether or not the
+   token names a `jku`), else from its `jku`, which must be one of the client's allow-listed
+   JWKS URLs (fetched with a timeout, cached by `kid`, re-fetched on an unknown
    `kid` at most every `_MIN_REFRESH_S` so random kids cannot make us hammer the EHR);
 4. the signature, `iss`, `aud` = configured public base URL + the path invoked, `exp`/`nbf`/`iat`
    with a small clock skew, and a lifetime (`exp - iat`) no longer than configured;
@@ -460,14 +461,18 @@ class Authenticator:
                            headers={"Retry-After": "5"}) from None
 
     def _find_key(self, client: TrustedClient, jku: Any, kid: str) -> dict[str, Any]:
+        """A key pinned for this issuer with the token's `kid` is used first, `jku` or not:
+        real clients (the HL7 sandbox) put a `jku` on every token, and a hospital that pins
+        their key should not need the URL to be reachable. Only when no pinned key has the
+        `kid` is a `jku` fetched, and only one on the client's allow-list."""
+        inline = client.inline_key(kid)
+        if inline is not None:
+            return inline
         if jku is not None:
             if not isinstance(jku, str) or jku not in client.jku:
                 raise AuthFailure("jku not on the client's allow-list")
             urls: tuple[str, ...] = (jku,)
-        else:  # no jku: keys agreed out of band — inline, then the configured URLs
-            inline = client.inline_key(kid)
-            if inline is not None:
-                return inline
+        else:  # no jku: the configured URLs
             urls = client.jku
         for url in urls:
             found = self.jwks.key(url, kid)

@@ -15,6 +15,7 @@ from datetime import datetime
 from flask import Blueprint, Response
 from sqlalchemy.exc import SQLAlchemyError
 
+from service import advice
 from service.hooks import audit, auth
 from service.hooks.errors import ApiError
 from service.hooks.http import json_response, parse_body
@@ -73,7 +74,8 @@ def _record(i: int, item: Feedback, origin: CardOrigin, service_id: str,
         accepted_suggestions=accepted,
         reason_system=reason.system if reason else None,
         reason_code=reason.code if reason else None,
-        reason_display=reason.display if reason else None,
+        reason_display=(reason.display or advice.override_display(reason.system, reason.code))
+        if reason else None,
         user_comment=item.overrideReason.userComment if item.overrideReason else None,
         outcome_at=at,
     )

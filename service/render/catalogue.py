@@ -206,6 +206,7 @@ class Catalogue:
     knowledge_version: str
     approval_note: Tmpl
     override_system: str
+    override_displays: dict[str, str]  # code -> its one display (the CodeSystem's)
     entries: dict[str, Entry]
     groups: dict[str, Group]
     trials: dict[str, TrialInfo]
@@ -312,8 +313,8 @@ def _build(cards_dir: Path, shared: dict[str, Any], seeds: dict[str, SeedInfo]) 
     return Catalogue(
         product=meta["product"], knowledge_version=str(meta["knowledge_version"]),
         approval_note=_template(PLAIN, meta["approval_note"]),
-        override_system=override_system, entries=entries, groups=groups, trials=trials,
-        seeds=seeds,
+        override_system=override_system, override_displays=displays, entries=entries,
+        groups=groups, trials=trials, seeds=seeds,
     )
 
 
