@@ -8,8 +8,10 @@ from tests.spec_rules import spec_violations
 
 SUBSET_QUERY = re.compile(
     r"^(Patient/\{\{context\.patientId\}\}"
-    r"|(Condition|Observation|Procedure|MedicationRequest|MedicationAdministration"
-    r"|MedicationStatement)\?patient=\{\{context\.patientId\}\})$"
+    r"|(Condition|Observation|Procedure)\?patient=\{\{context\.patientId\}\}"
+    # the one step outside the subset: the Medication a medication resource points at
+    r"|(?P<kind>MedicationRequest|MedicationAdministration|MedicationStatement)"
+    r"\?patient=\{\{context\.patientId\}\}&_include=(?P=kind):medication)$"
 )
 
 
@@ -25,7 +27,7 @@ def test_discovery_lists_one_service_per_hook(client):
         assert "**" in service["description"], "descriptions are markdown"
 
 
-def test_prefetch_templates_stay_in_the_recommended_subset(client):
+def test_prefetch_templates_stay_in_the_recommended_subset_but_include_medications(client):
     for service in client.get("/cds-services").get_json()["services"]:
         prefetch = service["prefetch"]
         assert {"patient", "conditions", "observations", "procedures", "medicationRequests",

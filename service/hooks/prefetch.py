@@ -273,6 +273,7 @@ def gather(request: HookRequest, templates: dict[str, str], settings: Settings,
            before_fetch: Callable[[], None] | None = None) -> Gathered:
     """Resolve every template key, or raise a 412 `ApiError` naming what could not be had.
     `before_fetch` runs once before the FHIR server is contacted (and may refuse the call)."""
+    started = time.monotonic()  # one FHIR budget per call, the Medication reads included
     sent = request.prefetch or {}
     results: dict[str, KeyResult] = {}
     missing: dict[str, str] = {}
@@ -312,7 +313,67 @@ def gather(request: HookRequest, templates: dict[str, str], settings: Settings,
             + ", ".join(r.key for r in failed) + ".",
             details=[f"{r.key}: {r.problem}" for r in failed],
         )
-    return Gathered({key: results[key] for key in templates})
+    gathered = {key: results[key] for key in templates}
+    refs = unresolved_medications(r for k in templates for r in results[k].resources)
+    if refs and request.fhirServer:
+        if before_fetch is not None and not missing:
+            before_fetch()
+        gathered[MEDICATIONS] = read_referenced_medications(request, refs, settings, started)
+    return Gathered(gathered)
+
+
+MEDICATIONS = "referenced Medications"  # not a prefetch key: what the service read itself
+_MEDICATION_USERS = frozenset({"MedicationRequest", "MedicationAdministration",
+                               "MedicationStatement"})
+MAX_MEDICATION_READS = 50
+
+
+def unresolved_medications(resources: Any) -> list[str]:
+    """Ids of the Medications that medication resources point at (`Medication/{id}`, relative)
+    but the call does not hold. Contained (`#id`) and absolute references are not ours to
+    fetch: an absolute one may name another server, which must not get the EHR's token."""
+    held: set[str] = set()
+    wanted: dict[str, None] = {}
+    for r in resources:
+        kind = r.get("resourceType")
+        if kind == "Medication" and isinstance(r.get("id"), str):
+            held.add(r["id"])
+        elif kind in _MEDICATION_USERS:
+            ref = (r.get("medicationReference") or {}).get("reference")
+            if isinstance(ref, str) and ref.startswith("Medication/"):
+                target = ref.removeprefix("Medication/").split("/_history/")[0]
+                if target and "/" not in target:
+                    wanted[target] = None
+    return [i for i in wanted if i not in held]
+
+
+def read_referenced_medications(request: HookRequest, ids: list[str], settings: Settings,
+                                started: float) -> KeyResult:
+    """Read `Medication/{id}` for each unresolved reference from fhirServer, in parallel,
+    within what is left of the call's FHIR budget. A read that fails is not fatal: the
+    reference stays unresolved and the extractor reports it as a data-quality finding."""
+    refusal = _host_allowed(request.fhirServer or "", settings)
+    deadline = started + settings.fhir_budget_ms / 1000
+    if refusal or time.monotonic() >= deadline:
+        return KeyResult(MEDICATIONS, "failed", problem=refusal or "time budget exhausted")
+    fetcher = Fetcher(request, settings, deadline)
+
+    def read(mid: str) -> list[dict[str, Any]]:
+        with metrics.FHIR_FETCH.labels("medication").time():
+            return fetcher.fetch(f"Medication/{quote(mid, safe='')}")
+
+    futures = [_executor().submit(read, mid) for mid in ids[:MAX_MEDICATION_READS]]
+    cf.wait(futures, timeout=max(0.0, deadline - time.monotonic()))
+    found: list[dict[str, Any]] = []
+    for future in futures:
+        if not future.done():
+            future.cancel()
+            continue
+        try:
+            found += [m for m in future.result() if m.get("resourceType") == "Medication"]
+        except _KeyFailed:
+            metrics.FHIR_FAILURES.labels("medication").inc()
+    return KeyResult(MEDICATIONS, "fetched", found)
 
 
 def _count(results: dict[str, KeyResult]) -> int:

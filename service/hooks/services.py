@@ -3,7 +3,10 @@
 One service per hook. Prefetch templates stay inside the spec's recommended query subset
 (instance read of Patient, type-level searches by `patient=`) and deliberately filter nothing
 by code or category: sites map their own codes through the ConceptMap, so a code filter here would
-silently hide data the rules need.
+silently hide data the rules need. The one step outside the subset is `_include` of the
+Medication a medication resource points at: real FHIR servers code the drug there, and without it
+the prior exposure is lost. A client that cannot include it may send the search without; the
+service then reads each referenced Medication itself (`prefetch.read_referenced_medications`).
 """
 
 from __future__ import annotations
@@ -19,9 +22,12 @@ PREFETCH: dict[str, str] = {
     "conditions": f"Condition?patient={PATIENT}",
     "observations": f"Observation?patient={PATIENT}",
     "procedures": f"Procedure?patient={PATIENT}",
-    "medicationRequests": f"MedicationRequest?patient={PATIENT}",
-    "medicationAdministrations": f"MedicationAdministration?patient={PATIENT}",
-    "medicationStatements": f"MedicationStatement?patient={PATIENT}",
+    "medicationRequests": f"MedicationRequest?patient={PATIENT}"
+                          "&_include=MedicationRequest:medication",
+    "medicationAdministrations": f"MedicationAdministration?patient={PATIENT}"
+                                 "&_include=MedicationAdministration:medication",
+    "medicationStatements": f"MedicationStatement?patient={PATIENT}"
+                            "&_include=MedicationStatement:medication",
 }
 
 _USAGE = (
