@@ -249,3 +249,16 @@ def test_the_compiled_trial_compiles_in_a_copy_and_never_in_this_tree(tmp_path):
                               capture_output=True, text=True).stdout for tree in (copy, ROOT)]
     assert answers[0] == answers[1]
     assert "45" in answers[0] and "Unreadable" in answers[0]
+
+
+def test_card_lengths_counts_details_lines_and_whole_answers():
+    measure = _bench("card_lengths").measure
+    bodies = [{"cards": [{"summary": "ab", "detail": "x" * 10},
+                         {"summary": "c", "detail": "y\nz"}]},
+              {"cards": [{"summary": "d", "detail": "w" * 700}]}, {"cards": []}]
+    got = measure(bodies)
+    assert (got["answers"], got["cards"]) == (3, 3)
+    assert (got["detail_median"], got["detail_longest"]) == (10, 700)
+    assert (got["lines_median"], got["lines_longest"]) == (1, 2)
+    assert (got["text_median"], got["text_longest"]) == (16, 701)
+    assert got["answer_longest"] == len(json.dumps(bodies[1]))
