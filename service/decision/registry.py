@@ -18,14 +18,13 @@ import inspect
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Literal, TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
 
 from service.decision.model import FactUsed, Family, Recommendation
 
 if TYPE_CHECKING:
     from service.decision.context import Ctx
 
-Hook = Literal["patient-view", "order-select", "order-sign"]
 PATIENT_VIEW: frozenset[str] = frozenset({"patient-view"})
 ORDER_HOOKS: frozenset[str] = frozenset({"order-select", "order-sign"})
 ALL_HOOKS: frozenset[str] = PATIENT_VIEW | ORDER_HOOKS
@@ -66,10 +65,6 @@ def either(*criteria: Criterion) -> Criterion:
     return Criterion(" or ".join(c.text for c in criteria),
                      lambda ctx: any(c.test(ctx) for c in criteria),
                      frozenset().union(*(c.reads for c in criteria)))
-
-
-def negate(c: Criterion) -> Criterion:
-    return Criterion(f"not {c.text}", lambda ctx: not c.test(ctx), c.reads)
 
 
 Result: TypeAlias = "Recommendation | Sequence[Recommendation] | None"
