@@ -12,6 +12,9 @@ RELAPSE = frozenset({"first-relapse", "second-or-later-relapse", "relapsed-refra
 REFRACTORY = frozenset({"primary-refractory", "relapsed-refractory"})
 RR = RELAPSE | REFRACTORY
 REMISSION = frozenset({"cr1", "cr2", "cr3-or-later"})
+# tisagenlecleucel's label (000 Table 3): refractory, or second or later relapse (D3)
+TISA_STATUSES = frozenset({"primary-refractory", "relapsed-refractory",
+                           "second-or-later-relapse"})
 FRONTLINE = frozenset({"newly-diagnosed", "post-induction", "cr1"})
 
 STATUS_TEXT = {

@@ -19,11 +19,12 @@ from service.decision.gaps import confirm, relapse_after_car_t
 from service.decision.model import Recommendation
 from service.decision.registry import Make, criterion, fired, rule
 from service.decision.timing import timing
+from service.decision.vocabulary import TISA_STATUSES
 
 
 @criterion("refractory or second or later relapse (tisagenlecleucel's label)")
 def TISA_STATUS(ctx: Ctx) -> bool:
-    return ctx.status in {"primary-refractory", "relapsed-refractory", "second-or-later-relapse"}
+    return ctx.status in TISA_STATUSES
 
 
 @criterion("25 years or younger, or age not recorded")

@@ -14,12 +14,9 @@ from service.decision import criteria as C
 from service.decision.context import Ctx
 from service.decision.model import Recommendation
 from service.decision.registry import ORDER_HOOKS, Make, criterion, rule
-from service.decision.vocabulary import CD19_CAR_T, DRUG_TEXT, LINEAGE_TEXT
+from service.decision.vocabulary import CD19_CAR_T, DRUG_TEXT, LINEAGE_TEXT, TISA_STATUSES
 
 CD19_AGENTS = ("blinatumomab", *sorted(CD19_CAR_T))
-# tisagenlecleucel's label (000 Table 3): refractory or second or later relapse
-TISA_STATUSES = frozenset({"primary-refractory", "relapsed-refractory",
-                           "second-or-later-relapse"})
 
 
 # local criteria (candidates for criteria.py) -----------------------------------------------
