@@ -13,7 +13,7 @@ from importlib import resources
 
 from flask import Flask, Response
 
-from service import advice, logs, metrics, sandbox
+from service import advice, logs, metrics, rule_pages, sandbox
 from service.config import PREFIX, ConfigError, Settings
 from service.hooks import audit, auth, cors, endpoints, errors, feedback
 from service.hooks.http import json_response
@@ -49,6 +49,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     cors.install(app, settings.cors_origins)
     app.register_blueprint(endpoints.blueprint)
     app.register_blueprint(feedback.blueprint)
+    app.register_blueprint(rule_pages.blueprint)  # each rule's evidence; no patient data
     sandbox.install(app, settings)  # the page at /, only when LEUKEMIA_CDS_SANDBOX is on
     auth.announce(authenticator)  # after the sandbox has registered its client, if any
     openapi = (resources.files("service") / "openapi.json").read_bytes()

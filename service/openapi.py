@@ -212,6 +212,19 @@ def build() -> dict[str, Any]:
                 "503": {"description": "A check fails; the issues name it.",
                         "content": {_JSON: {"schema": _ref("OperationOutcome")}}},
             }}},
+            "/rules": {"get": {"summary": "Every rule, with a link to its page", "responses": {
+                "200": {"description": "An HTML index (no patient data, no authentication).",
+                        "content": {"text/html": {"schema": {"type": "string"}}}}}}},
+            "/rules/{rule_id}": {"get": {
+                "summary": "What one rule rests on: criteria, trials, quoted seed passages",
+                "parameters": [{"name": "rule_id", "in": "path", "required": True,
+                                "schema": {"type": "string"}}],
+                "responses": {
+                    "200": {"description": "An HTML page generated from the rule registry and "
+                                           "the card catalogue (no patient data).",
+                            "content": {"text/html": {"schema": {"type": "string"}}}},
+                    "404": {"description": "No such rule.",
+                            "content": {_JSON: {"schema": _ref("OperationOutcome")}}}}}},
             "/openapi.json": {"get": {"summary": "This document", "responses": {"200": {
                 "description": "OpenAPI 3.1 document.",
                 "content": {_JSON: {"schema": {"type": "object"}}},

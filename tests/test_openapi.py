@@ -11,6 +11,7 @@ of stopping at the first 400. No request leaves the process: `responses` refuses
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections import Counter
 from importlib import resources as package_files
@@ -57,7 +58,7 @@ def test_document_is_served_without_authentication(app):
 
 def test_every_cds_hooks_route_is_documented_and_every_documented_path_exists(app):
     documented = set(openapi.build()["paths"])
-    routes = {rule.rule.replace("<service_id>", "{service_id}") for rule in app.url_map.iter_rules()
+    routes = {re.sub(r"<(\w+)>", r"{\1}", rule.rule) for rule in app.url_map.iter_rules()
               if rule.endpoint != "static"}
     assert {r for r in routes if r.startswith("/cds-services")} <= documented
     assert documented <= routes
