@@ -55,7 +55,8 @@ def build_advisor(settings: Settings) -> Advisor:
         terminology = load_terminology(settings.profiles_dir)
     except TerminologyError as exc:
         raise TerminologyError(f"fhir_profiles: {exc}") from None  # the operator's folder name
-    return Advisor(Renderer(catalogue), terminology, settings.policy)
+    pages = f"{settings.public_url.rstrip('/')}/rules/" if settings.public_url else None
+    return Advisor(Renderer(catalogue, rule_pages=pages), terminology, settings.policy)
 
 
 def install(app: Flask, settings: Settings) -> None:

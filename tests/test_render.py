@@ -67,9 +67,11 @@ def test_every_card_keeps_the_contract() -> None:
                         assert res["subject"] == {"reference": "Patient/pat-1"}
 
 
-def test_cards_show_facts_with_values_and_resources() -> None:
+def test_cards_show_facts_with_values_and_keep_resources_in_the_extension() -> None:
     card = next(c for c in cards_for(BUSY) if "ALL-BLIN-RR" in ext(c)["ids"])
-    assert "CD19: 95 % of blasts" in card["detail"] and "`Observation/cd19`" in card["detail"]
+    assert "CD19: 95 % of blasts" in card["detail"] and "Observation/cd19" not in card["detail"]
+    assert {"name": "markers.cd19", "resource": "Observation/cd19"}.items() <= next(
+        f for f in ext(card)["facts"] if f["name"] == "markers.cd19").items()
     assert "site policy, not evidence" in card["detail"]
     assert "median OS 7.7 vs 4.0 months" in card["detail"]
     assert "confirm the current label" in card["detail"]
@@ -144,3 +146,17 @@ def test_monitoring_cards_carry_draft_orders(drug) -> None:
              for a in s["actions"] if a["resource"]["resourceType"] == "ServiceRequest"
              and "coding" in a["resource"]["code"]]
     assert codes
+
+
+def test_each_card_links_its_lead_rules_page_when_the_service_knows_its_url() -> None:
+    recs = run(BUSY)
+    linked = Renderer(CATALOGUE, rule_pages="https://cds.example.org/rules/").render(
+        recs, patient_id="pat-1")
+    for card in (c.to_json() for c in linked):
+        url = f"https://cds.example.org/rules/{ext(card)['id']}"
+        assert {"label": "Evidence and rule", "url": url, "type": "absolute"} in card["links"]
+        sources = next(line for line in card["detail"].splitlines()
+                       if line.startswith("**Sources:**"))
+        assert sources.endswith(f"[Evidence and rule]({url})")
+    unlinked = [c.to_json() for c in RENDERER.render(recs, patient_id="pat-1")]
+    assert all("Evidence and rule" not in c["detail"] for c in unlinked)

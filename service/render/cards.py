@@ -130,9 +130,10 @@ class _Static:
 
     source: Source
     reasons: tuple[Coding, ...]
-    sources_text: str  # "**Sources:** ..." and the approval note
+    sources_text: str  # "**Sources:** ..." with the rule page's link, and the approval note
     ids: tuple[str, ...]
     evidence: tuple[tuple[str, str], ...]
+    rule_link: Link | None  # the lead rule's page (criteria, trials, quoted passages)
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,9 +180,13 @@ class _Draft:
 class Renderer:
     """Renders recommendations for one patient with one compiled catalogue."""
 
-    def __init__(self, catalogue: Catalogue, *, max_cards: int = 8) -> None:
+    def __init__(self, catalogue: Catalogue, *, max_cards: int = 8,
+                 rule_pages: str | None = None) -> None:
+        """``rule_pages``: the absolute base URL of the service's `/rules/` pages (from the
+        public URL); without one, cards carry no link to them."""
         self.cat = catalogue
         self.max_cards = max_cards
+        self.rule_pages = rule_pages
         # ranking inside a card: most urgent indicator, group priority, the group's own order
         self._rank = {
             e.id: (-_RANK[e.indicator], catalogue.groups[e.group].priority,
@@ -256,7 +261,7 @@ class Renderer:
             tail=static.sources_text,
             source=static.source,
             reasons=static.reasons,
-            links=links,
+            links=(*links, static.rule_link) if static.rule_link else links,
             shapes=tuple(shapes.values()),
             lead=members[0][0].id,
             ids=static.ids,
@@ -350,7 +355,8 @@ class Renderer:
                     if key not in present:
                         present[key] = f
         used = present.values()
-        lines = [f"- {f.label}: {_md_escape(f.value)} — `{f.resource}`" for f in used]
+        # values and dates; the resource ids are in the recommendation extension
+        lines = [f"- {f.label}: {_md_escape(f.value)}" for f in used]
         listed = "\n".join(lines)
         parts: list[str] = []
         if lines:
@@ -358,7 +364,7 @@ class Renderer:
         if absent:
             parts.append("**Not in the record:** " + ", ".join(absent) + ".")
         text = "\n\n".join(parts)
-        # each fact line starts with "- " and ends in its resource id, so only a value (or
+        # each fact line starts with "- " and holds one value, so only a value (or
         # label) with a line break of its own makes more lines than facts; only it needs tidying
         if len(listed.splitlines()) > len(lines):
             text = _tidy(text)
@@ -372,13 +378,16 @@ class Renderer:
         entries = [cat.entries[i] for i in ids]
         keys = sorted({cat.seeds[c.seed].key for e in entries for c in e.citations},
                       key=lambda k: (-cat.seed_by_key[k].year, k))  # newest first
-        sources = []
-        for key in keys:
-            seed = cat.seed_by_key[key]
-            sections = list(dict.fromkeys(c.section for e in entries for c in e.citations
-                                          if c.seed == seed.file))
-            sources.append(f"{seed.short} ({seed.key}; {seed.current}): " + "; ".join(sections))
-        lines = ["**Sources:** " + " · ".join(sources)]
+        # one line: which seeds, how current; the sections and quotes are on the rule's page
+        sources = [f"{cat.seed_by_key[k].short} ({k}; {cat.seed_by_key[k].current})"
+                   for k in keys]
+        link = None
+        line = "**Sources:** " + " · ".join(sources)
+        if self.rule_pages:
+            url = f"{self.rule_pages}{ids[0]}"
+            link = Link(label="Evidence and rule", url=url, type="absolute")
+            line += f" · [Evidence and rule]({url})"
+        lines = [line]
         if any(e.approval for e in entries):
             newest = max(cat.seed_by_key[k].year for e in entries if e.approval
                          for k in {cat.seeds[c.seed].key for c in e.citations})
@@ -396,7 +405,7 @@ class Renderer:
         evidence = tuple(dict.fromkeys((c.seed, c.section) for e in entries
                                        for c in e.citations))
         return _Static(source, reasons, _tidy("\n\n".join(lines)), tuple(dict.fromkeys(ids)),
-                       evidence)
+                       evidence, link)
 
 
 def _tidy(text: str) -> str:
