@@ -314,7 +314,9 @@ def gather(request: HookRequest, templates: dict[str, str], settings: Settings,
             details=[f"{r.key}: {r.problem}" for r in failed],
         )
     gathered = {key: results[key] for key in templates}
-    refs = unresolved_medications(r for k in templates for r in results[k].resources)
+    # only the medication searches hold medication resources and the Medications they include
+    refs = unresolved_medications(r for k, query in templates.items()
+                                  if query.startswith("Medication") for r in results[k].resources)
     if refs and request.fhirServer:
         if before_fetch is not None and not missing:
             before_fetch()
