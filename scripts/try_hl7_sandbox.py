@@ -177,6 +177,17 @@ def leukemia_cds(port: int, sandbox_origin: str, keypair: Path, work: Path
             proc.wait(10)
 
 
+def choose_drug(page: Any, screen: str) -> None:
+    """Open Rx View or Rx Sign and pick dasatinib: the sandbox's drug list holds common drugs
+    only (none of this service's immunotherapies); dasatinib is a TKI for Ph+ disease."""
+    page.get_by_role("button", name=screen).click()
+    page.wait_for_timeout(1000)
+    page.locator("input[name=medication-input]").fill("dasatinib")
+    page.wait_for_timeout(1500)
+    page.get_by_role("button", name="dasatinib 100 MG Oral Tablet [Sprycel]").click()
+    page.wait_for_timeout(1000)
+
+
 def drive(page: Any, base: str, out: Path) -> list[str]:
     """Each hook in the sandbox's UI, with a screenshot; the service calls it made."""
     calls: list[str] = []
@@ -186,21 +197,10 @@ def drive(page: Any, base: str, out: Path) -> list[str]:
     page.wait_for_timeout(6000)
     page.screenshot(path=str(out / "1-patient-view.png"))
     page.screenshot(path=str(out / "1-patient-view-whole.png"), full_page=True)
-    page.get_by_role("button", name="Rx View").click()
-    page.wait_for_timeout(1000)
-    # the sandbox's drug list holds common drugs only (none of this service's
-    # immunotherapies): dasatinib, a TKI the record shows for Ph+ disease
-    page.locator("input[name=medication-input]").fill("dasatinib")
-    page.wait_for_timeout(1500)
-    page.get_by_role("button", name="dasatinib 100 MG Oral Tablet [Sprycel]").click()
-    page.wait_for_timeout(4000)
+    choose_drug(page, "Rx View")
+    page.wait_for_timeout(3000)
     page.screenshot(path=str(out / "2-order-select.png"))
-    page.get_by_role("button", name="Rx Sign").click()
-    page.wait_for_timeout(1000)
-    page.locator("input[name=medication-input]").fill("dasatinib")
-    page.wait_for_timeout(1500)
-    page.get_by_role("button", name="dasatinib 100 MG Oral Tablet [Sprycel]").click()
-    page.wait_for_timeout(1000)
+    choose_drug(page, "Rx Sign")
     page.get_by_role("button", name="Sign Order").click()
     page.wait_for_timeout(4000)
     page.screenshot(path=str(out / "3-order-sign.png"))
