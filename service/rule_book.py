@@ -10,12 +10,61 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from service.decision import RULES
 from service.decision.registry import Rule
 from service.errors import StartupError
 from service.render import Catalogue, load_catalogue
+from service.render.catalogue import TrialInfo
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    seed: str  # its short name
+    key: str  # "000".."004"
+    current: str  # how current the seed is
+    section: str
+    quote: str
+
+
+@dataclass(frozen=True, slots=True)
+class RuleView:
+    """One rule as a reviewer reads it: plain texts from the registry and the catalogue, which
+    the book (Markdown) and the rule's page (HTML, `service.rule_pages`) both present."""
+
+    id: str
+    module: str
+    title: str
+    why: str
+    hooks: tuple[str, ...]
+    drugs: tuple[str, ...]
+    when: tuple[str, ...]
+    unless: tuple[str, ...]
+    tags: tuple[str, ...]
+    reacts_to: tuple[str, ...]
+    trials: tuple[TrialInfo, ...]
+    indicator: str
+    topic: str
+    group: str
+    rank: int
+    summary: str  # the summary template, whitespace folded
+    sources: tuple[Source, ...]
+
+
+def view(r: Rule, catalogue: Catalogue) -> RuleView:
+    e = catalogue.entries[r.id]
+    return RuleView(
+        id=r.id, module=r.module, title=e.title.render(dict(e.sample)), why=r.doc,
+        hooks=tuple(sorted(r.hooks)), drugs=tuple(sorted(r.drugs)),
+        when=tuple(c.text for c in r.when), unless=tuple(c.text for c in r.unless),
+        tags=tuple(sorted(r.tags)), reacts_to=tuple(sorted(r.reacts_to)),
+        trials=tuple(catalogue.trials[n] for n in r.trials), indicator=e.indicator,
+        topic=e.topic, group=e.group, rank=e.rank, summary=" ".join(e.summary_source.split()),
+        sources=tuple(Source(catalogue.seeds[c.seed].short, catalogue.seeds[c.seed].key,
+                             catalogue.seeds[c.seed].current, c.section, c.quote)
+                      for c in e.citations))
 
 
 def _list(items: Iterable[str], empty: str = "—") -> str:
@@ -38,36 +87,31 @@ def rule_book(rules: Mapping[str, Rule], catalogue: Catalogue) -> str:
             module = r.module
             doc = importlib.import_module(f"service.decision.rules.{module}").__doc__ or ""
             lines += [f"## {module.replace('_', ' ')}", "", doc.strip().split("\n\n")[0], ""]
-        lines += _rule(r, catalogue)
+        lines += _rule(view(r, catalogue))
     return "\n".join(lines).rstrip() + "\n"
 
 
-def _rule(r: Rule, catalogue: Catalogue) -> list[str]:
-    e = catalogue.entries[r.id]
-    title = e.title.render(dict(e.sample))
-    out = [f"### {r.id}: {title}", ""]
-    if r.doc:
-        out += [r.doc, ""]
+def _rule(v: RuleView) -> list[str]:
+    out = [f"### {v.id}: {v.title}", ""]
+    if v.why:
+        out += [v.why, ""]
     out += [
-        f"- **Hooks:** {_list(sorted(r.hooks))}"
-        + (f"; at order entry for {_list(sorted(r.drugs))}" if r.drugs else ""),
-        f"- **Applies when:** {_list((c.text for c in r.when), 'always (see the rule text)')}",
-        f"- **Not when:** {_list(c.text for c in r.unless)}",
+        f"- **Hooks:** {_list(v.hooks)}"
+        + (f"; at order entry for {_list(v.drugs)}" if v.drugs else ""),
+        f"- **Applies when:** {_list(v.when, 'always (see the rule text)')}",
+        f"- **Not when:** {_list(v.unless)}",
     ]
-    if r.tags or r.reacts_to:
-        out.append(f"- **Marks:** {_list(sorted(r.tags))}; **reacts to:** "
-                   f"{_list(sorted(r.reacts_to))}")
-    if r.trials:
+    if v.tags or v.reacts_to:
+        out.append(f"- **Marks:** {_list(v.tags)}; **reacts to:** {_list(v.reacts_to)}")
+    if v.trials:
         out.append("- **Trials it can name:** " + ", ".join(
-            f"{catalogue.trials[n].name} ({n})" for n in r.trials))
+            f"{t.name} ({t.nct})" for t in v.trials))
     out += [
-        f"- **Card:** {e.indicator}, {e.topic}, group {e.group} (rank {e.rank}); summary "
-        f"template: `{' '.join(e.summary_source.split())}`",
+        f"- **Card:** {v.indicator}, {v.topic}, group {v.group} (rank {v.rank}); summary "
+        f"template: `{v.summary}`",
         "- **Sources:**",
     ]
-    for c in e.citations:
-        seed = catalogue.seeds[c.seed]
-        out.append(f"  - {seed.short} ({seed.key}), {c.section}: \u201c{c.quote}\u201d")
+    out += [f"  - {s.seed} ({s.key}), {s.section}: \u201c{s.quote}\u201d" for s in v.sources]
     return [*out, ""]
 
 

@@ -17,11 +17,11 @@ from service.decision.model import FactUsed
 from service.decision.readings import (
     MarkerReading,
     MrdReading,
-    _pct,
+    percent_text,
     read_marker,
     read_mrd,
 )
-from service.decision.timing import Timing, _day, follows_any, order_gap, timing
+from service.decision.timing import Timing, day_text, follows_any, order_gap, timing
 from service.decision.vocabulary import (
     DRUG_TEXT,
     FACT_LABEL,
@@ -139,7 +139,7 @@ class Ctx:
         s = self.facts.disease_status
         text = None
         if s is not None:
-            text = STATUS_TEXT[s.value] + (f", {_day(s.effective)}" if s.effective else
+            text = STATUS_TEXT[s.value] + (f", {day_text(s.effective)}" if s.effective else
                                            ", date not recorded")
         return self._fact("disease_status", FACT_LABEL["disease_status"], s, text)
 
@@ -168,7 +168,7 @@ class Ctx:
     def f_blasts(self) -> FactUsed:
         b = self.facts.bm_blasts_percent
         return self._fact("bm_blasts_percent", FACT_LABEL["bm_blasts_percent"], b,
-                          _pct(b.value) if b else None)
+                          percent_text(b.value) if b else None)
 
     def _value(self, name: str) -> object | None:
         fact = getattr(self.facts, name)
@@ -304,7 +304,7 @@ class Ctx:
         if fact is None:
             return self._fact(name, label, None)
         eff = fact.effective
-        text = f"{fact.value}, " + (_day(eff) if eff else "date not recorded")
+        text = f"{fact.value}, " + (day_text(eff) if eff else "date not recorded")
         day = self.day_after_car_t(eff)
         if day is not None:
             text += f" (day {day} after the CAR T infusion)"

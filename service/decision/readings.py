@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from service.decision.model import FactUsed
-from service.decision.timing import _day
+from service.decision.timing import day_text
 from service.decision.vocabulary import FACT_LABEL, MARKER_LABEL, MRD_EPS, MRD_LABEL, MRD_LOW
 from service.facts import Marker, MarkerFact, MrdFact
 
@@ -64,7 +64,7 @@ class MrdReading:
     fact: FactUsed
 
 
-def _pct(value: float) -> str:
+def percent_text(value: float) -> str:
     return f"{value:g} %"
 
 
@@ -83,7 +83,7 @@ def read_marker(name: Marker, m: MarkerFact | None, threshold: float) -> MarkerR
     by_policy = False
     parts: list[str] = []
     if m.percent is not None:
-        parts.append(f"{_pct(m.percent)} of blasts")
+        parts.append(f"{percent_text(m.percent)} of blasts")
     if m.call is not None:
         status = m.call
         parts.append(f"reported {m.call}")
@@ -135,6 +135,6 @@ def read_mrd(m: MrdFact | None) -> MrdReading:
     if m.detected is not None:
         text.append("detected" if m.detected else "not detected")
     text.append(f"by {m.method}" if m.method else "method not recorded")
-    text.append(_day(m.effective) if m.effective else "date not recorded")
+    text.append(day_text(m.effective) if m.effective else "date not recorded")
     fact = FactUsed("mrd", _MRD, ", ".join(text), m.source.resource)
     return MrdReading(state, band, m.fraction, below, m.method, fact)

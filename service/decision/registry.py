@@ -131,10 +131,6 @@ class Rule:
     def doc(self) -> str:
         return inspect.cleandoc(self.func.__doc__ or "")
 
-    def make(self, focus: str | None) -> Make:
-        """The builder for ``focus``; all are made at ``freeze`` (no per-call allocation)."""
-        return self.makers[focus]
-
 
 REGISTRY: dict[str, Rule] = {}
 _FROZEN = False

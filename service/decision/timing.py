@@ -15,7 +15,7 @@ Timing = Literal["after", "before", "unknown"]
 """Where a dated fact falls against the latest of some events (CAR T, allo-HCT, a drug)."""
 
 
-def _day(when: datetime) -> str:
+def day_text(when: datetime) -> str:
     return when.date().isoformat()
 
 

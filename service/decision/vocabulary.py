@@ -57,8 +57,7 @@ CD19_CAR_T = frozenset({"tisagenlecleucel", "brexucabtagene", "obecabtagene"})
 # What a card calls each fact it cites, by the fact's name (a PatientFacts field, or the name
 # Ctx gives a reading built from several: "allo_hct", "car_t", "mrd"). A rule that names a fact
 # without a label gets this one, so the same fact reads the same on every card. Markers have
-# MARKER_LABEL; a prior drug is "Prior <DRUG_TEXT>". tests/test_decision_vocabulary.py holds
-# these to the labels the rules passed before the table existed: the cards must not change.
+# MARKER_LABEL; a prior drug is "Prior <DRUG_TEXT>".
 FACT_LABEL = {
     "birth_date": "Birth date",
     "age_years": "Age",

@@ -358,22 +358,12 @@ def read_referenced_medications(request: HookRequest, ids: list[str], settings: 
     deadline = started + settings.fhir_budget_ms / 1000
     if refusal or time.monotonic() >= deadline:
         return KeyResult(MEDICATIONS, "failed", problem=refusal or "time budget exhausted")
-    fetcher = Fetcher(request, settings, deadline)
-
-    def read(mid: str) -> list[dict[str, Any]]:
-        with metrics.FHIR_FETCH.labels("medication").time():
-            return fetcher.fetch(f"Medication/{quote(mid, safe='')}")
-
-    futures = [_executor().submit(read, mid) for mid in ids[:MAX_MEDICATION_READS]]
-    cf.wait(futures, timeout=max(0.0, deadline - time.monotonic()))
+    queries = {mid: f"Medication/{quote(mid, safe='')}" for mid in ids[:MAX_MEDICATION_READS]}
     found: list[dict[str, Any]] = []
-    for future in futures:
-        if not future.done():
-            future.cancel()
-            continue
-        try:
-            found += [m for m in future.result() if m.get("resourceType") == "Medication"]
-        except _KeyFailed:
+    for answer in _fetch_all(request, settings, deadline, queries, "medication").values():
+        if isinstance(answer, list):
+            found += [m for m in answer if m.get("resourceType") == "Medication"]
+        elif answer is not None:  # failed (a read past the budget is only left unanswered)
             metrics.FHIR_FAILURES.labels("medication").inc()
     return KeyResult(MEDICATIONS, "fetched", found)
 
@@ -399,29 +389,41 @@ def _fetch_missing(
         return {k: KeyResult(k, "failed", problem=f"not fetched: {refusal}") for k in queries}
 
     deadline = time.monotonic() + settings.fhir_budget_ms / 1000
+    results: dict[str, KeyResult] = {}
+    for key, answer in _fetch_all(request, settings, deadline, queries).items():
+        if isinstance(answer, list):
+            results[key] = KeyResult(key, "fetched", answer)
+            continue
+        problem = answer if answer is not None else (
+            f"no complete answer within {settings.fhir_budget_ms} ms "
+            "(LEUKEMIA_CDS_FHIR_BUDGET_MS)")
+        results[key] = KeyResult(key, "failed", problem=problem)
+        metrics.FHIR_FAILURES.labels(key).inc()
+    return results
+
+
+def _fetch_all(request: HookRequest, settings: Settings, deadline: float,
+               queries: dict[str, str], metric: str | None = None
+               ) -> dict[str, list[dict[str, Any]] | str | None]:
+    """Every query fetched in parallel until ``deadline``: per key its resources, why it
+    failed, or None when it had no complete answer in time (then cancelled). Timed under the
+    key's own metric label, or ``metric`` for all."""
     fetcher = Fetcher(request, settings, deadline)
 
     def timed(key: str, query: str) -> list[dict[str, Any]]:
-        with metrics.FHIR_FETCH.labels(key).time():
+        with metrics.FHIR_FETCH.labels(metric or key).time():
             return fetcher.fetch(query)
 
     futures = {key: _executor().submit(timed, key, query) for key, query in queries.items()}
     cf.wait(futures.values(), timeout=max(0.0, deadline - time.monotonic()))
-    results: dict[str, KeyResult] = {}
+    out: dict[str, list[dict[str, Any]] | str | None] = {}
     for key, future in futures.items():
         if not future.done():
             future.cancel()
-            results[key] = KeyResult(
-                key, "failed",
-                problem=f"no complete answer within {settings.fhir_budget_ms} ms "
-                "(LEUKEMIA_CDS_FHIR_BUDGET_MS)",
-            )
+            out[key] = None
             continue
         try:
-            results[key] = KeyResult(key, "fetched", future.result())
+            out[key] = future.result()
         except _KeyFailed as exc:
-            results[key] = KeyResult(key, "failed", problem=str(exc))
-    for key, result in results.items():
-        if result.how == "failed":
-            metrics.FHIR_FAILURES.labels(key).inc()
-    return results
+            out[key] = str(exc)
+    return out

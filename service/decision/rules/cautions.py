@@ -67,16 +67,17 @@ def AML_RELAPSED_OR_REFRACTORY(ctx: Ctx) -> bool:
 # --- helpers ---------------------------------------------------------------------------------
 
 
-def _not_t_or_aml(ctx: Ctx) -> bool:
-    """Order entry of a B-lineage agent: T-ALL or AML gets the order check's lineage card."""
-    return not (ctx.is_t or ctx.is_aml)
+def _for_b_lineage(ctx: Ctx, rec: Make) -> bool:
+    """patient-view: B-ALL; order entry of a B-lineage agent: anything but T-ALL or AML, which
+    get the order check's lineage card instead."""
+    return ctx.is_b if rec.focus is None else not C.T_ALL_OR_AML(ctx)
 
 
 def _b_all_shown(ctx: Ctx, rec: Make, *tags: str) -> bool:
     """patient-view: B-ALL with an option tagged ``tags`` shown; order entry: not T-ALL/AML."""
     if rec.focus is None:
         return ctx.is_b and not ctx.fired.isdisjoint(tags)
-    return _not_t_or_aml(ctx)
+    return _for_b_lineage(ctx, rec)
 
 
 # --- CD19-directed therapy ----------------------------------------------------------------
@@ -108,7 +109,7 @@ def lineage_switch(ctx: Ctx, rec: Make) -> Recommendation | None:
     elif rec.focus == "car-t":
         if not ctx.is_b:
             return None
-    elif not _not_t_or_aml(ctx):
+    elif C.T_ALL_OR_AML(ctx):
         return None
     fusions: list[str] = []
     if ctx.kmt2a == "positive":
@@ -174,7 +175,7 @@ def ph_chemotherapy_free_cns(ctx: Ctx, rec: Make) -> Recommendation | None:
 
     patient-view: newly diagnosed or post-induction Ph+ B-ALL. Order entry: blinatumomab
     unless T-ALL/AML."""
-    if not (ctx.is_b if rec.focus is None else _not_t_or_aml(ctx)):
+    if not _for_b_lineage(ctx, rec):
         return None
     return rec(ctx.f_ph, ctx.f_status)
 
@@ -237,7 +238,7 @@ def cd22_loss(ctx: Ctx, rec: Make) -> Recommendation | None:
     re-test CD22.
 
     patient-view: B-ALL. Order entry: inotuzumab unless T-ALL/AML."""
-    if not (ctx.is_b if rec.focus is None else _not_t_or_aml(ctx)):
+    if not _for_b_lineage(ctx, rec):
         return None
     return rec(ctx.f_exposure("inotuzumab"), ctx.cd22.fact,
                cd22_negative=ctx.lost_after("cd22", "inotuzumab"))
