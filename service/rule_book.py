@@ -50,6 +50,9 @@ class RuleView:
     group: str
     rank: int
     summary: str  # the summary template, whitespace folded
+    detail: str  # the card text template, as written
+    evidence: str  # Markdown: what the card's text rests on (trial data, numbers, context)
+    siblings: tuple[str, ...]  # the other rules of its group: they can share its card
     sources: tuple[Source, ...]
 
 
@@ -62,6 +65,8 @@ def view(r: Rule, catalogue: Catalogue) -> RuleView:
         tags=tuple(sorted(r.tags)), reacts_to=tuple(sorted(r.reacts_to)),
         trials=tuple(catalogue.trials[n] for n in r.trials), indicator=e.indicator,
         topic=e.topic, group=e.group, rank=e.rank, summary=" ".join(e.summary_source.split()),
+        detail=e.detail_source, evidence=e.evidence,
+        siblings=tuple(i for i in catalogue.groups[e.group].order if i != r.id),
         sources=tuple(Source(catalogue.seeds[c.seed].short, catalogue.seeds[c.seed].key,
                              catalogue.seeds[c.seed].current, c.section, c.quote)
                       for c in e.citations))
@@ -109,9 +114,12 @@ def _rule(v: RuleView) -> list[str]:
     out += [
         f"- **Card:** {v.indicator}, {v.topic}, group {v.group} (rank {v.rank}); summary "
         f"template: `{v.summary}`",
+        f"- **Card text:** `{' '.join(v.detail.split())}`",
         "- **Sources:**",
     ]
     out += [f"  - {s.seed} ({s.key}), {s.section}: \u201c{s.quote}\u201d" for s in v.sources]
+    if v.evidence:
+        out += ["", "**Evidence** (on the rule's page):", "", v.evidence]
     return [*out, ""]
 
 

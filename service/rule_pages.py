@@ -9,6 +9,8 @@ so it needs no authentication.
 
 from __future__ import annotations
 
+import re
+
 from flask import Blueprint, Response, current_app
 from markupsafe import Markup, escape
 
@@ -60,6 +62,30 @@ def _pages() -> dict[str, str]:
     return pages  # type: ignore[no-any-return]
 
 
+_BOLD = re.compile(r"\*\*(.+?)\*\*")
+_ITALIC = re.compile(r"(?<![\w*])_(.+?)_(?![\w*])")
+
+
+def _inline(text: str) -> str:
+    html = str(escape(text))
+    return _ITALIC.sub(r"<i>\1</i>", _BOLD.sub(r"<b>\1</b>", html))
+
+
+def markdown_html(text: str) -> Markup:
+    """The catalogue's evidence Markdown as HTML: paragraphs, "- " lists, bold and italics,
+    all it uses (a reviewer's text, escaped first; no links or raw HTML)."""
+    out: list[str] = []
+    for block in re.split(r"\n\s*\n", text.strip()):
+        lines = [ln.strip() for ln in block.splitlines() if ln.strip()]
+        items = [ln for ln in lines if ln.startswith("- ")]
+        lead = [ln for ln in lines if not ln.startswith("- ")]
+        if lead:
+            out.append(f"<p>{_inline(' '.join(lead))}</p>")
+        if items:
+            out.append("<ul>" + "".join(f"<li>{_inline(i[2:])}</li>" for i in items) + "</ul>")
+    return Markup("".join(out))
+
+
 @blueprint.get("/rules")
 def index() -> Response:
     return Response(_pages()[""], mimetype="text/html")
@@ -94,8 +120,12 @@ def _rule_html(v: RuleView, knowledge_version: str) -> str:
     sources = "".join(
         f"<li>{escape(s.seed)} ({escape(s.key)}; {escape(s.current)}), {escape(s.section)}"
         f"<blockquote>{escape(s.quote)}</blockquote></li>" for s in v.sources)
+    siblings = Markup(", ").join(Markup(f"<a href='{escape(i)}'>{escape(i)}</a>")
+                                 for i in v.siblings)
     return (f"<p><a href='../rules'>All rules</a></p><h1>{escape(v.id)}: {escape(v.title)}</h1>"
             f"<p>{escape(v.why)}</p><dl>{dl}</dl>"
+            + (f"<h2>Evidence</h2>{markdown_html(v.evidence)}" if v.evidence else "")
+            + (f"<p><small>Shares a card with: {siblings}</small></p>" if v.siblings else "")
             + (f"<h2>Trials it can name</h2><ul>{trials}</ul>" if trials else "")
             + f"<h2>What it rests on</h2><ul>{sources}</ul>"
             f"<p><small>leukemia-cds knowledge {escape(knowledge_version)}; generated from "

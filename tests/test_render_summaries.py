@@ -130,7 +130,7 @@ def test_first_relapse_high_burden_names_the_key_fact_and_the_plan() -> None:
                             "for persistent disease; consider a trial and allo-HCT (SITC)")
     # the lead is the most important entry, and the detail starts with it
     assert card.extension[EXTENSION]["id"] == "ALL-RR-HIGH-BURDEN-INO-FIRST"
-    assert card.detail.startswith("**High burden: inotuzumab first.**")
+    assert card.detail.startswith("- **High burden: inotuzumab first.**")
 
 
 def test_monitoring_summary_says_what_to_do_not_what_the_sections_are_called() -> None:

@@ -250,8 +250,7 @@ class Renderer:
         static = self._static(tuple(e.id for _, e in members))
         trials = tuple(dict.fromkeys(n for r, _ in members for n in r.variables.get("trials", ())))
         trial_text, links = self._trial_parts(trials) if trials else ("", ())
-        merged = len(members) > 1
-        head = [p.titled if merged else p.body for p in pieces]
+        head = ["\n".join(p.titled for p in pieces) if len(members) > 1 else pieces[0].body]
         if trial_text:
             head.append(trial_text)
         return _Layout(
@@ -301,12 +300,14 @@ class Renderer:
     def _render_piece(rec: Recommendation, entry: Entry) -> _Piece:
         variables = rec.variables
         body = entry.detail.render(variables).strip()
-        title = f"**{_capitalize(entry.title.render(variables))}.**"
-        titled = f"{title}\n\n{body}" if body.startswith("- ") else f"{title} {body}"
+        # a merged card lists each entry as one line under its title (details are one
+        # paragraph, checked at start-up)
+        titled = f"- **{_capitalize(entry.title.render(variables))}.** {body}"
         confirm = variables.get("confirm") or ()
         if confirm:
-            line = f"\n\n**Confirm first** (not in the record): {_md_escape(', '.join(confirm))}."
-            body, titled = body + line, titled + line
+            missing = _md_escape(", ".join(confirm))
+            body += f"\n\n**Confirm first** (not in the record): {missing}."
+            titled += f" _Confirm first (not in the record): {missing}._"
         shapes = tuple(suggestion_shape(spec, variables) for spec in entry.suggestions
                        if spec.when is None or spec.when(**variables))
         return _Piece(entry.summary.render(variables), _tidy(body), _tidy(titled), shapes)

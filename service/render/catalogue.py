@@ -36,6 +36,7 @@ TOPICS = {
 }
 INDICATORS = ("info", "warning", "critical")
 SUMMARY_MAX = 139  # CDS Hooks: "<140 characters"
+DETAIL_MAX = 320  # an entry's own text on a card: what to do or check, one or two sentences
 SEED_INDEX = "seed-sections.toml"
 SHARED = "catalogue.toml"
 
@@ -162,7 +163,9 @@ class Entry:
     title: Tmpl
     summary: Tmpl
     summary_source: str  # as written, for the rule book
-    detail: Tmpl
+    detail_source: str  # as written, for the rule book
+    detail: Tmpl  # on the card: what to do or check for this patient (one paragraph)
+    evidence: str  # on the rule's public page: trial data, numbers, context (no patient data)
     citations: tuple[Citation, ...]
     suggestions: tuple[SuggestionSpec, ...]
     override: tuple[tuple[str, str], ...]  # (code, display)
@@ -357,7 +360,9 @@ def _entry(file: str, rid: str, raw: dict[str, Any], codes: dict[str, CodeRef],
             topic=raw["topic"], indicator=raw["indicator"],
             title=_template(PLAIN, raw["title"]), summary=_template(PLAIN, raw["summary"]),
             summary_source=raw["summary"],
+            detail_source=raw["detail"].strip(),
             detail=_template(MARKDOWN, raw["detail"].strip()),
+            evidence=_evidence(where, raw.get("evidence", "")),
             citations=tuple(Citation(c["seed"], c["section"], c["quote"])
                             for c in raw["citations"]),
             suggestions=suggestions, override=override_sets[override],
@@ -366,6 +371,15 @@ def _entry(file: str, rid: str, raw: dict[str, Any], codes: dict[str, CodeRef],
         )
     except jinja2.TemplateSyntaxError as exc:
         raise ValueError(f"{where}: template error: {exc}") from None
+
+
+def _evidence(where: str, text: str) -> str:
+    """An entry's evidence is shown on a public page with no patient: plain Markdown, never a
+    template (a variable there could only be a patient's)."""
+    if "{{" in text or "{%" in text or "{#" in text:
+        raise ValueError(f"{where}: evidence is shown without a patient and cannot be a "
+                         "template")
+    return text.strip()
 
 
 def _suggestion(where: str, raw: dict[str, Any], codes: dict[str, CodeRef]) -> SuggestionSpec:
@@ -427,6 +441,20 @@ def validate(cat: Catalogue) -> None:
                                  f"({exc})") from None
 
 
+STRICT_DETAIL = False  # TODO(issue 24): on once every entry is split
+
+
+def detail_problem(detail: str) -> str | None:
+    """Why a rendered detail does not fit a card line, or None."""
+    if "\n" in detail or detail.startswith("- "):
+        return ("detail is one paragraph (it becomes one line of a merged card); lists and "
+                "numbers belong in 'evidence'")
+    if len(detail) > DETAIL_MAX:
+        return (f"detail is {len(detail)} characters with its sample (limit {DETAIL_MAX}); "
+                "move the evidence to 'evidence'")
+    return None
+
+
 def group_summary(group: Group, members: list[tuple[str, Mapping[str, Any]]], *, drug: str
                   ) -> str | None:
     """A merged card's summary from its members' (id, variables), most important first.
@@ -469,7 +497,7 @@ def _validate_entry(cat: Catalogue, e: Entry) -> None:
     try:
         summary = e.summary.render(sample)
         e.title.render(sample)
-        e.detail.render(sample)
+        detail = e.detail.render(sample).strip()
         for s in e.suggestions:
             if s.when is None or s.when(**sample):
                 build_suggestion(s, sample, patient_id="sample-patient")
@@ -482,6 +510,9 @@ def _validate_entry(cat: Catalogue, e: Entry) -> None:
     if len(" ".join(summary.split())) > SUMMARY_MAX:
         raise CatalogueError(f"{where}: summary is {len(summary)} characters with its sample "
                              f"(limit {SUMMARY_MAX})")
+    problem = detail_problem(detail)
+    if problem and STRICT_DETAIL:
+        raise CatalogueError(f"{where}: {problem}")
     for nct in sample.get("trials", ()):
         if nct not in cat.trials:
             raise CatalogueError(f"{where}: sample trial {nct} is not described in [trials]")
