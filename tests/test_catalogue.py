@@ -88,6 +88,8 @@ def broken(tmp_path: Path, file: str, old: str, new: str) -> Path:
      "group workup: unknown key 'order'"),
     ("workup.toml", 'clause = "baseline work-up"', 'clause = "{{ this.nothing.here }}"',
      "group workup: summary does not render"),
+    ("b-all.toml", 'evidence = """\nCD19 × CD3', 'evidence = """\n{{ blasts }} CD19 × CD3',
+     "ALL-BLIN-RR: evidence is shown without a patient and cannot be a template"),
     ("catalogue.toml", 'display = "Patient declined"', 'display = "Patient said no"',
      "override reason 'patient-declined' has two displays"),
 ])

@@ -73,8 +73,16 @@ def test_cards_show_facts_with_values_and_keep_resources_in_the_extension() -> N
     assert {"name": "markers.cd19", "resource": "Observation/cd19"}.items() <= next(
         f for f in ext(card)["facts"] if f["name"] == "markers.cd19").items()
     assert "site policy, not evidence" in card["detail"]
-    assert "median OS 7.7 vs 4.0 months" in card["detail"]
     assert "confirm the current label" in card["detail"]
+
+
+def test_the_card_says_what_to_do_and_leaves_the_trial_data_to_the_rule_page() -> None:
+    card = next(c for c in cards_for(BUSY) if "ALL-BLIN-RR" in ext(c)["ids"])
+    assert "Consider blinatumomab" in card["detail"]
+    # TOWER's figures are the rule's evidence: on its page, not on every card
+    assert "median OS 7.7 vs 4.0 months" not in card["detail"]
+    assert "median OS 7.7 vs 4.0 months" in CATALOGUE.entries["ALL-BLIN-RR"].evidence
+    assert card["detail"].splitlines()[-1].endswith("confirm the current label._")
 
 
 def test_order_most_important_first_and_at_most_eight() -> None:

@@ -38,3 +38,20 @@ def test_an_unknown_rule_is_a_404_operation_outcome(app) -> None:
     response = app.test_client().get("/rules/NO-SUCH-RULE")
     assert response.status_code == 404
     assert response.get_json()["resourceType"] == "OperationOutcome"
+
+
+def test_a_page_shows_the_evidence_the_card_leaves_out(app) -> None:
+    html = app.test_client().get("/rules/ALL-BLIN-RR").get_data(as_text=True)
+    evidence = html.split("<h2>Evidence</h2>")[1].split("<h2>")[0]
+    assert "<li>TOWER (adults, Ph− r/r, n=405): median OS 7.7 vs 4.0 months" in evidence
+    # the rules that can share its card, each a link to its own page
+    assert "Shares a card with:" in evidence and "<a href='ALL-INO-RR'>ALL-INO-RR</a>" in evidence
+
+
+def test_evidence_markdown_is_escaped_then_formatted() -> None:
+    from service.rule_pages import markdown_html
+
+    html = str(markdown_html("**TOWER** <script>x</script>, CR _34 %_, snake_case\n"
+                             "- one\n- two\n\nnext"))
+    assert html == ("<p><b>TOWER</b> &lt;script&gt;x&lt;/script&gt;, CR <i>34 %</i>, "
+                    "snake_case</p><ul><li>one</li><li>two</li></ul><p>next</p>")
