@@ -116,6 +116,10 @@ def test_trial_links_are_absolute_and_say_verify_recruitment() -> None:
     assert all(link["type"] == "absolute" and "verify recruitment status" in link["label"]
                for link in card["links"])
     assert "verify recruitment status" in card["detail"]
+    # trials described alike share one line; each still has its own link
+    assert card["detail"].count("**CAR T for MRD+ B-ALL**") == 1
+    assert "(NCT05535855, NCT04788472," in card["detail"]
+    assert sum("NCT05535855" in link["url"] for link in card["links"]) == 1
 
 
 def test_critical_card_offers_to_delete_the_draft() -> None:

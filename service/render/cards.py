@@ -331,7 +331,12 @@ class Renderer:
     def _trial_parts(self, trials: tuple[str, ...]) -> tuple[str, tuple[Link, ...]]:
         def make() -> tuple[str, tuple[Link, ...]]:
             infos = [self.cat.trials[n] for n in trials]
-            lines = [f"- **{t.name}** ({t.nct}): {t.population}; {t.status}" for t in infos]
+            # trials the sources describe alike (003's six "CAR T for MRD+ B-ALL") share a line
+            alike: dict[tuple[str, str, str], list[str]] = {}
+            for t in infos:
+                alike.setdefault((t.name, t.population, t.status), []).append(t.nct)
+            lines = [f"- **{name}** ({', '.join(ncts)}): {population}; {status}"
+                     for (name, population, status), ncts in alike.items()]
             text = ("**Trials named in the sources** — verify recruitment status at "
                     "clinicaltrials.gov:\n" + "\n".join(lines))
             links = tuple(Link(label=f"{t.nct} ({t.name}): verify recruitment status",
