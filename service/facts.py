@@ -91,6 +91,7 @@ FindingCode = Literal[
     "missing-value",  # a resource the rules need lacks the element (e.g. Patient without birthDate)
     "unknown-reference",  # medicationReference that resolves to nothing in the request
     "wrong-patient",  # resource about another patient than the hook's context; not used
+    "unresolved-subject",  # subject not provably the context patient (identifier, Group...)
 ]
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")

@@ -73,7 +73,9 @@ def extract_facts(
     for res, full_url in iter_resources(resources):
         rtype = res.get("resourceType") if isinstance(res, dict) else None
         typed.append((res, rtype))
-        if rtype == "Medication":
+        if rtype == "Patient" and full_url and isinstance(res.get("id"), str):
+            col.patient_urls[full_url] = res["id"]  # a urn:uuid subject can point here
+        elif rtype == "Medication":
             if isinstance(res.get("id"), str):
                 col.medications[f"Medication/{res['id']}"] = res
             if full_url:

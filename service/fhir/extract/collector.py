@@ -111,6 +111,7 @@ class Collector:
     exposures: list[Exposure] = field(default_factory=list)
     patients: list[tuple[Mapping[str, Any], str]] = field(default_factory=list)
     medications: dict[str, Mapping[str, Any]] = field(default_factory=dict)
+    patient_urls: dict[str, str] = field(default_factory=dict)  # fullUrl -> Patient.id
     tombstones: dict[str, list[tuple[datetime | None, str]]] = field(
         default_factory=lambda: defaultdict(list)
     )
@@ -141,24 +142,54 @@ class Collector:
         return True
 
     def other_patient(self, res: Mapping[str, Any], ref: str) -> bool:
+        """True (with a finding) when the resource cannot be used as this patient's.
+
+        Mixing two patients' data is the worst input error there is, so a resource is used only
+        when its subject is provably the patient in context: a reference to Patient/<id>, or a
+        `urn:uuid:` fullUrl of this patient's Patient resource in the same request. Another
+        patient is `wrong-patient`; a subject that names no one we can check (an identifier
+        only, a display, a Group, a contained or malformed reference, none at all) is
+        `unresolved-subject`. Neither gives a value."""
         if self.patient_id is None:
             return False
-        own = self.own_reference
-        for key in ("subject", "patient"):
-            target = res.get(key)
-            if isinstance(target, dict):
-                reference = target.get("reference")
-                if reference == own:
-                    continue  # what reference_id would find: this patient (see own_reference)
-                pid = reference_id(reference, "Patient")
-                if pid is not None and pid != self.patient_id:
-                    self.finding(
-                        "wrong-patient",
-                        ref,
-                        f"belongs to Patient/{pid}, not Patient/{self.patient_id}; not used",
-                    )
-                    return True
-        return False
+        target = res.get("subject")
+        if target is None:
+            target = res.get("patient")
+        if isinstance(target, dict):
+            reference = target.get("reference")
+            if reference == self.own_reference:
+                return False  # the common case, matched as a whole string
+            why = self._subject_problem(target, reference)
+        else:
+            why = ("unresolved-subject", "names no subject" if target is None
+                   else "has a malformed subject")
+        if why is None:
+            return False
+        code, reason = why
+        self.finding(code, ref, f"{reason}; set aside, not used for this patient")
+        return True
+
+    def _subject_problem(self, target: Mapping[str, Any], reference: Any
+                         ) -> tuple[FindingCode, str] | None:
+        if isinstance(reference, str):
+            if reference.startswith(("urn:uuid:", "urn:oid:")):
+                if self.patient_urls.get(reference) == self.patient_id:
+                    return None
+                return ("unresolved-subject",
+                        "names its subject by a urn that is not this patient's Patient entry")
+            pid = reference_id(reference, "Patient")
+            if pid == self.patient_id:
+                return None
+            if pid is not None:
+                return "wrong-patient", "belongs to another patient"
+            if reference_id(reference, "Group") is not None:
+                return "unresolved-subject", "is about a Group, not one patient"
+            return "unresolved-subject", "has a subject reference that is not Patient/<id>"
+        if reference is not None:
+            return "unresolved-subject", "has a malformed subject reference"
+        if target.get("identifier") is not None:
+            return "unresolved-subject", "names its subject by identifier only"
+        return "unresolved-subject", "names its subject without a reference"
 
     def entered_in_error_seen(self, ref: str, concept: str | None) -> None:
         self.entered_in_error += 1
