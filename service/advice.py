@@ -8,6 +8,8 @@ policy) is built once by `install` at start-up and kept on the Flask app.
 
 from __future__ import annotations
 
+import logging
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -17,11 +19,13 @@ from flask import Flask, current_app
 from service.config import Settings
 from service.decision import Policy, decide
 from service.errors import TerminologyError
+from service.facts import IDENTITY_FINDINGS, DataQualityFinding
 from service.fhir.extract import extract_draft_orders, extract_facts
 from service.fhir.terminology import Terminology, load_terminology
 from service.hooks.models import Card
 from service.render import Renderer, load_catalogue
 
+log = logging.getLogger(__name__)
 EXTENSION = "leukemia_cds.advisor"
 ORDER_HOOKS = frozenset({"order-select", "order-sign"})
 
@@ -92,7 +96,22 @@ def advise(call: HookCall, advisor: Advisor | None = None) -> list[Card]:
     orders = []
     if call.hook in ORDER_HOOKS:
         selections = call.context.selections if call.hook == "order-select" else None
+        foreign: list[DataQualityFinding] = []
         orders = extract_draft_orders(call.context.draftOrders.model_dump(),
-                                      selections=selections, terminology=advisor.terminology)
+                                      selections=selections, terminology=advisor.terminology,
+                                      patient_id=patient_id, set_aside=foreign)
+        if foreign:
+            facts = facts.model_copy(update={"findings": (*facts.findings, *foreign)})
+    _log_set_aside(facts.findings)
     recommendations = decide(facts, hook=call.hook, orders_in_focus=orders, policy=advisor.policy)
     return advisor.renderer.render(recommendations, patient_id=patient_id)
+
+
+def _log_set_aside(findings: tuple[DataQualityFinding, ...]) -> None:
+    """Data that is not this patient's means the EHR's query or bundle is wrong: hospital IT
+    must hear of it, without PHI (counts and finding codes, never ids or values)."""
+    counts = Counter(f.code for f in findings if f.code in IDENTITY_FINDINGS)
+    if counts:
+        log.warning("resources set aside: not provably the patient in context",
+                    extra={"event": "subject_mismatch", "count": sum(counts.values()),
+                           "reason": ", ".join(f"{c} {n}" for c, n in sorted(counts.items()))})

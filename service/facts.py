@@ -93,6 +93,8 @@ FindingCode = Literal[
     "wrong-patient",  # resource about another patient than the hook's context; not used
     "unresolved-subject",  # subject not provably the context patient (identifier, Group...)
 ]
+# resources set aside because they are not provably the context patient's
+IDENTITY_FINDINGS = frozenset({"wrong-patient", "unresolved-subject"})
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 

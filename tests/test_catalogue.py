@@ -90,6 +90,11 @@ def broken(tmp_path: Path, file: str, old: str, new: str) -> Path:
      "group workup: summary does not render"),
     ("b-all.toml", 'evidence = """\nCD19 × CD3', 'evidence = """\n{{ blasts }} CD19 × CD3',
      "ALL-BLIN-RR: evidence is shown without a patient and cannot be a template"),
+    ("b-all.toml", "Consider blinatumomab (CD19 × CD3 bispecific",
+     "Consider blinatumomab.\n\n- CD19 × CD3 bispecific", "ALL-BLIN-RR: detail is one paragraph"),
+    ("b-all.toml", "Consider blinatumomab (CD19 × CD3 bispecific",
+     "Consider blinatumomab " + "at length " * 30 + "(CD19 × CD3 bispecific",
+     "ALL-BLIN-RR: detail is 520 characters with its sample (limit 320)"),
     ("catalogue.toml", 'display = "Patient declined"', 'display = "Patient said no"',
      "override reason 'patient-declined' has two displays"),
 ])

@@ -10,6 +10,9 @@ order-select / order-sign: only drafts of a drug the service knows are spoken to
 data-quality rules run once, then for each draft the rules that concern its drug, each
 recommendation focused on that drug.
 
+A rule declared `every_call` (data set aside as not this patient's) runs last on every call,
+whatever the record and the drafts: what it reports is about the request itself.
+
 The result is deterministic, so order-select and order-sign agree card for card.
 """
 
@@ -30,7 +33,8 @@ class Engine:
     """The registry cut into the lists each kind of call runs, once at start."""
 
     def __init__(self, registry: Mapping[str, Rule]) -> None:
-        rules = list(registry.values())
+        rules = [r for r in registry.values() if not r.every_call]
+        self.every_call_rules = batch([r for r in registry.values() if r.every_call])
         self.registry = registry
         pv = [r for r in rules if "patient-view" in r.hooks]
         self.patient_view_rules = batch(pv)
@@ -44,9 +48,9 @@ class Engine:
                 self.drug_rules[(hook, drug)] = batch([r for r in mine if drug in r.drugs])
 
     def decide(self, ctx: Ctx, hook: str, drafts: Sequence[DraftOrder]) -> list[Recommendation]:
-        if hook in ORDER_HOOKS:
-            return dedupe(self._order_hook(ctx, hook, drafts), self.registry)
-        return dedupe(self._patient_view(ctx), self.registry)
+        out = (self._order_hook(ctx, hook, drafts) if hook in ORDER_HOOKS
+               else self._patient_view(ctx))
+        return dedupe(out + run(ctx, self.every_call_rules, None), self.registry)
 
     def _patient_view(self, ctx: Ctx) -> list[Recommendation]:
         if LEUKEMIA_RECORD(ctx):

@@ -115,6 +115,7 @@ class Rule:
     reacts_to: frozenset[str] = frozenset()
     trials: tuple[str, ...] = ()
     any_record: bool = False  # runs on a record that shows no acute leukemia (data quality)
+    every_call: bool = False  # runs on every call, whatever the record and drafts (identity)
     makers: dict[str | None, Make] = field(default_factory=dict, compare=False)
     # The criteria as the engine asks them, built once: (test, the answer it must give,
     # whether that answer holds for the whole call), `when` then `unless`. A question about
@@ -149,6 +150,7 @@ def rule(
     reacts_to: Iterable[str] = (),
     trials: Iterable[str] = (),
     any_record: bool = False,
+    every_call: bool = False,
 ) -> Callable[[RuleFunc], RuleFunc]:
     """Declare a rule. The function gets the call's ``Ctx`` and a ``Make`` for this rule, and
     returns its recommendation(s) or None; ``when`` / ``unless`` are checked before it runs."""
@@ -170,7 +172,7 @@ def rule(
         REGISTRY[rule_id] = Rule(
             rule_id, family, tuple(seeds), func, func.__module__.rsplit(".", 1)[-1],
             hook_set, drug_set, when_, unless_, frozenset(tags), reads, tuple(trials),
-            any_record)
+            any_record, every_call)
         return func
     return register
 

@@ -125,6 +125,14 @@ def resources_of(value: Any) -> list[dict[str, Any]]:
             if errors:
                 raise _KeyFailed("client reported: " + "; ".join(errors))
             continue
+        full_url = entry.get("fullUrl")
+        if (resource["resourceType"] == "Patient" and isinstance(full_url, str)
+                and full_url.startswith("urn:")):
+            # other entries may name this patient by that urn; kept as a one-entry Bundle so
+            # extraction can tell it is the patient in context (fhir.extract.identity)
+            out.append({"resourceType": "Bundle", "type": "collection",
+                        "entry": [{"fullUrl": full_url, "resource": resource}]})
+            continue
         out.append(resource)
     return out
 

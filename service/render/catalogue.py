@@ -441,9 +441,6 @@ def validate(cat: Catalogue) -> None:
                                  f"({exc})") from None
 
 
-STRICT_DETAIL = False  # TODO(issue 24): on once every entry is split
-
-
 def detail_problem(detail: str) -> str | None:
     """Why a rendered detail does not fit a card line, or None."""
     if "\n" in detail or detail.startswith("- "):
@@ -511,7 +508,7 @@ def _validate_entry(cat: Catalogue, e: Entry) -> None:
         raise CatalogueError(f"{where}: summary is {len(summary)} characters with its sample "
                              f"(limit {SUMMARY_MAX})")
     problem = detail_problem(detail)
-    if problem and STRICT_DETAIL:
+    if problem:
         raise CatalogueError(f"{where}: {problem}")
     for nct in sample.get("trials", ()):
         if nct not in cat.trials:

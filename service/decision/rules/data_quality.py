@@ -11,6 +11,7 @@ from service.decision.context import Ctx
 from service.decision.model import FactUsed, Recommendation
 from service.decision.registry import ALL_HOOKS, Make, criterion, rule
 from service.decision.vocabulary import REMISSION
+from service.facts import IDENTITY_FINDINGS
 
 # local criteria (candidates for criteria.py) -----------------------------------------------
 
@@ -42,20 +43,39 @@ def findings(ctx: Ctx, rec: Make) -> Recommendation | None:
     """Every data-quality finding the extractor reported, in one place (never dropped):
     eligibility rests on specific disease characteristics (000), so check before relying."""
     f = ctx.facts
-    if not f.findings and not f.entered_in_error_count:
+    # resources set aside as not this patient's have their own card (DQ-NOT-THIS-PATIENT)
+    found = [(i, x) for i, x in enumerate(f.findings) if x.code not in IDENTITY_FINDINGS]
+    if not found and not f.entered_in_error_count:
         return None
     items = tuple(
         {"code": x.code, "resource": x.resource or "", "message": x.message,
          "concept": x.concept or ""}
-        for x in f.findings
+        for _, x in found
     )
-    mrd_unreadable = any(x.code == "unreadable-mrd" for x in f.findings)
+    mrd_unreadable = any(x.code == "unreadable-mrd" for _, x in found)
     facts = tuple(
         FactUsed(f"findings[{i}]", x.code, x.message, x.resource)
-        for i, x in enumerate(f.findings) if x.resource
+        for i, x in found if x.resource
     )
     return rec(*facts, findings=items, count=len(items),
                entered_in_error=f.entered_in_error_count, mrd_unreadable=mrd_unreadable)
+
+
+@rule("DQ-NOT-THIS-PATIENT", "data-quality", seeds=("000",), hooks=ALL_HOOKS, every_call=True)
+def not_this_patient(ctx: Ctx, rec: Make) -> Recommendation | None:
+    """Resources (or draft orders) that are not provably this patient's were set aside: another
+    patient, or a subject that cannot be resolved to this one. Mixing two patients' data is the
+    worst input error there is; none of their values is used, and the clinician is told how
+    many and why, because the cards may then lack data the EHR meant to send. Eligibility
+    rests on this patient's disease characteristics (000)."""
+    found = [(i, x) for i, x in enumerate(ctx.facts.findings) if x.code in IDENTITY_FINDINGS]
+    if not found:
+        return None
+    facts = tuple(FactUsed(f"findings[{i}]", "Set aside", f"{x.resource}: {x.message}",
+                           x.resource) for i, x in found if x.resource)
+    other = sum(x.code == "wrong-patient" for _, x in found)
+    return rec(*facts, count=len(found), other=other, unresolved=len(found) - other,
+               orders=sum(x.concept == "draft-order" for _, x in found))
 
 
 @rule("DQ-LINEAGE-UNKNOWN", "data-quality", seeds=("000",), hooks=ALL_HOOKS,

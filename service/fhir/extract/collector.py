@@ -22,7 +22,7 @@ from service.facts import (
     ProcedureEvent,
     Provenance,
 )
-from service.fhir.extract.raw import reference_id
+from service.fhir.extract.identity import subject_problem
 from service.fhir.extract.validation import validation_error
 from service.fhir.terminology import Terminology
 from service.fhir.values import ParsedMrd
@@ -141,55 +141,21 @@ class Collector:
             return False
         return True
 
-    def other_patient(self, res: Mapping[str, Any], ref: str) -> bool:
-        """True (with a finding) when the resource cannot be used as this patient's.
-
-        Mixing two patients' data is the worst input error there is, so a resource is used only
-        when its subject is provably the patient in context: a reference to Patient/<id>, or a
-        `urn:uuid:` fullUrl of this patient's Patient resource in the same request. Another
-        patient is `wrong-patient`; a subject that names no one we can check (an identifier
-        only, a display, a Group, a contained or malformed reference, none at all) is
-        `unresolved-subject`. Neither gives a value."""
+    def other_patient(self, res: Mapping[str, Any], ref: str, concept: str | None = None
+                      ) -> bool:
+        """True (with a finding) when the resource is not provably this patient's
+        (`identity.subject_problem`): it then gives no value."""
         if self.patient_id is None:
             return False
         target = res.get("subject")
-        if target is None:
-            target = res.get("patient")
-        if isinstance(target, dict):
-            reference = target.get("reference")
-            if reference == self.own_reference:
-                return False  # the common case, matched as a whole string
-            why = self._subject_problem(target, reference)
-        else:
-            why = ("unresolved-subject", "names no subject" if target is None
-                   else "has a malformed subject")
+        if isinstance(target, dict) and target.get("reference") == self.own_reference:
+            return False  # the common case, matched as a whole string
+        why = subject_problem(res, self.patient_id, self.patient_urls)
         if why is None:
             return False
         code, reason = why
-        self.finding(code, ref, f"{reason}; set aside, not used for this patient")
+        self.finding(code, ref, f"{reason}; set aside, not used for this patient", concept)
         return True
-
-    def _subject_problem(self, target: Mapping[str, Any], reference: Any
-                         ) -> tuple[FindingCode, str] | None:
-        if isinstance(reference, str):
-            if reference.startswith(("urn:uuid:", "urn:oid:")):
-                if self.patient_urls.get(reference) == self.patient_id:
-                    return None
-                return ("unresolved-subject",
-                        "names its subject by a urn that is not this patient's Patient entry")
-            pid = reference_id(reference, "Patient")
-            if pid == self.patient_id:
-                return None
-            if pid is not None:
-                return "wrong-patient", "belongs to another patient"
-            if reference_id(reference, "Group") is not None:
-                return "unresolved-subject", "is about a Group, not one patient"
-            return "unresolved-subject", "has a subject reference that is not Patient/<id>"
-        if reference is not None:
-            return "unresolved-subject", "has a malformed subject reference"
-        if target.get("identifier") is not None:
-            return "unresolved-subject", "names its subject by identifier only"
-        return "unresolved-subject", "names its subject without a reference"
 
     def entered_in_error_seen(self, ref: str, concept: str | None) -> None:
         self.entered_in_error += 1
@@ -203,4 +169,4 @@ class Collector:
         if status == "entered-in-error":
             self.entered_in_error_seen(ref, concept)
             return False
-        return not self.other_patient(res, ref) and self.valid(res, ref, concept)
+        return not self.other_patient(res, ref, concept) and self.valid(res, ref, concept)

@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from service.facts import DraftOrder
+from service.facts import DataQualityFinding, DraftOrder
+from service.fhir.extract.identity import subject_problem
 from service.fhir.extract.medications import DrugHit, resolve_medication
 from service.fhir.extract.procedures import KINDS_PROCEDURE
 from service.fhir.extract.raw import cc_raw, cc_text, codings, iter_resources, resource_ref
@@ -22,13 +23,17 @@ def extract_draft_orders(
     *,
     terminology: Terminology,
     selections: Iterable[str] | None = None,
+    patient_id: str | None = None,
+    set_aside: list[DataQualityFinding] | None = None,
 ) -> list[DraftOrder]:
     """DraftOrders from ``context.draftOrders`` (a Bundle, possibly without ``type``).
 
     With ``selections`` ("MedicationRequest/id", as order-select sends them) only the selected
     orders are returned. Orders the contract does not recognise are returned with ``drug`` None
     so that a card can still say which order it could not judge. An order naming two contract
-    drugs yields one DraftOrder per drug.
+    drugs yields one DraftOrder per drug. With ``patient_id`` (the hook's context), an order
+    whose subject is not provably that patient is not judged against this chart: it is left
+    out and, when ``set_aside`` is given, reported there as a finding.
     """
     term = terminology
     if isinstance(draft_orders, dict):
@@ -47,6 +52,9 @@ def extract_draft_orders(
         {s.strip() for s in selections if isinstance(s, str)} if selections is not None else None
     )
     orders: list[DraftOrder] = []
+    patient_urls = {url: r["id"] for r, url in items
+                    if url and isinstance(r, dict) and r.get("resourceType") == "Patient"
+                    and isinstance(r.get("id"), str)}
     for index, (res, _full_url) in enumerate(items):
         if not isinstance(res, dict):
             continue
@@ -55,6 +63,13 @@ def extract_draft_orders(
             continue
         ref = resource_ref(res, index)
         if wanted is not None and ref not in wanted:
+            continue
+        why = subject_problem(res, patient_id, patient_urls) if patient_id is not None else None
+        if why is not None:
+            if set_aside is not None:
+                set_aside.append(DataQualityFinding(
+                    code=why[0], resource=ref, concept="draft-order",
+                    message=f"draft order {why[1]}; set aside, not judged against this chart"))
             continue
         status = res.get("status") if isinstance(res.get("status"), str) else None
         if rtype == "MedicationRequest":
