@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import statistics
 import sys
 from collections.abc import Iterator
@@ -34,6 +35,7 @@ from service.synth.generator import generate  # noqa: E402
 from service.synth.hooks import draft_order  # noqa: E402
 from service.synth.scenarios import SCENARIOS  # noqa: E402
 
+PUBLIC_URL = "https://leukemia-cds.hospital.example"  # a typical length for a site's own host
 TARGETS = {"detail_median": 600, "detail_longest": 1500, "answer_longest": 5000}
 
 
@@ -72,6 +74,14 @@ def answers(advisor: Advisor, seeds: tuple[int, ...]) -> Iterator[tuple[str, dic
                     [draft_order(drug, p.patient_id)])
 
 
+_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
+
+
+def displayed(markdown: str) -> str:
+    """The text a Markdown renderer shows: link targets and emphasis marks are not read."""
+    return _LINK.sub(r"\1", markdown).replace("**", "").replace("_", "")
+
+
 def measure(bodies: list[dict[str, Any]]) -> dict[str, Any]:
     """The figures for a set of response bodies."""
     details = [c.get("detail", "") for b in bodies for c in b["cards"]]
@@ -80,6 +90,8 @@ def measure(bodies: list[dict[str, Any]]) -> dict[str, Any]:
     sizes = sorted(len(json.dumps(b, ensure_ascii=False)) for b in bodies)
     texts = sorted(sum(len(c.get("summary", "")) + len(c.get("detail", "")) for c in b["cards"])
                    for b in bodies)
+    shown = sorted(sum(len(c.get("summary", "")) + len(displayed(c.get("detail", "")))
+                       for c in b["cards"]) for b in bodies)
 
     def p90(values: list[int]) -> int:
         return values[min(len(values) - 1, int(0.9 * len(values)))] if values else 0
@@ -94,6 +106,8 @@ def measure(bodies: list[dict[str, Any]]) -> dict[str, Any]:
         "answer_longest": sizes[-1] if sizes else 0,
         "text_median": statistics.median(texts) if texts else 0,
         "text_longest": texts[-1] if texts else 0,
+        "shown_median": statistics.median(shown) if shown else 0,
+        "shown_longest": shown[-1] if shown else 0,
     }
 
 
@@ -102,7 +116,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="seed 0 only")
     parser.add_argument("--out", type=Path, help="JSON result file")
     args = parser.parse_args()
-    advisor = build_advisor(Settings())
+    # as deployed: a public URL, so cards carry their links to the rule pages
+    advisor = build_advisor(Settings(public_url=PUBLIC_URL))
     cases = dict(answers(advisor, (0,) if args.quick else (0, 1, 2)))
     figures = measure(list(cases.values()))
     longest = max(cases, key=lambda k: len(json.dumps(cases[k], ensure_ascii=False)))
@@ -116,6 +131,8 @@ def main() -> None:
           f"{figures['answer_longest']} ({longest}; target <= {TARGETS['answer_longest']})")
     print(f"whole answer text (summaries + details): median {figures['text_median']:g}, "
           f"longest {figures['text_longest']}")
+    print(f"whole answer as displayed (link targets and emphasis marks not counted): median "
+          f"{figures['shown_median']:g}, longest {figures['shown_longest']}")
     if args.out:
         args.out.write_text(json.dumps(figures, indent=2))
 

@@ -72,17 +72,44 @@ def test_cards_show_facts_with_values_and_keep_resources_in_the_extension() -> N
     assert "CD19: 95 % of blasts" in card["detail"] and "Observation/cd19" not in card["detail"]
     assert {"name": "markers.cd19", "resource": "Observation/cd19"}.items() <= next(
         f for f in ext(card)["facts"] if f["name"] == "markers.cd19").items()
-    assert "site policy, not evidence" in card["detail"]
+    assert "95 % of blasts, positive at 20 % (site policy, not evidence)" in card["detail"]
     assert "confirm the current label" in card["detail"]
 
 
+def _alone(rule_id: str, **variables) -> dict:
+    sample = {**CATALOGUE.entries[rule_id].sample, **variables}
+    [card] = Renderer(CATALOGUE, rule_pages="https://cds.example/rules/").render(
+        [Recommendation(id=rule_id, seeds=RULES[rule_id].seeds, variables=sample)],
+        patient_id="p")
+    return card.to_json()
+
+
 def test_the_card_says_what_to_do_and_leaves_the_trial_data_to_the_rule_page() -> None:
-    card = next(c for c in cards_for(BUSY) if "ALL-BLIN-RR" in ext(c)["ids"])
-    assert "Consider blinatumomab" in card["detail"]
+    card = _alone("ALL-BLIN-RR", dim=False, pediatric_ph=False)
+    assert card["detail"].startswith("Consider blinatumomab (CD19 × CD3 bispecific")
     # TOWER's figures are the rule's evidence: on its page, not on every card
     assert "median OS 7.7 vs 4.0 months" not in card["detail"]
     assert "median OS 7.7 vs 4.0 months" in CATALOGUE.entries["ALL-BLIN-RR"].evidence
-    assert card["detail"].splitlines()[-1].endswith("confirm the current label._")
+    sources, note = card["detail"].splitlines()[-3::2]
+    assert sources == ("**Sources:** 001 (2022), 000 (2020) · [Evidence and rule]"
+                       "(https://cds.example/rules/ALL-BLIN-RR)")
+    assert note.endswith("confirm the current label._")
+
+
+def test_a_merged_card_names_the_entries_past_its_first_lines_and_never_a_caution() -> None:
+    cards = cards_for(BUSY)
+    options = next(c for c in cards if "ALL-BLIN-RR" in ext(c)["ids"])
+    lines = [ln for ln in options["detail"].split("\n\n")[0].splitlines()]
+    assert len(lines) >= 3 and lines[-1].startswith("- **Also:** ")
+    # every entry of the card is either a line of its own or named on the last one
+    for rid in ext(options)["ids"][1:]:
+        title = CATALOGUE.entries[rid].title.render(CATALOGUE.entries[rid].sample)
+        assert title.lower() in options["detail"].lower(), rid
+    recs = [Recommendation(id=rid, seeds=RULES[rid].seeds,
+                           variables=dict(CATALOGUE.entries[rid].sample))
+            for rid in ("CAU-LINEAGE-SWITCH", "CAU-BLIN-EFFICACY", "CAU-SEQUENCING-CD19")]
+    [cautions] = [c.to_json() for c in RENDERER.render(recs, patient_id="p")]
+    assert "**Also:**" not in cautions["detail"]  # warnings are always shown in full
 
 
 def test_order_most_important_first_and_at_most_eight() -> None:
@@ -116,9 +143,11 @@ def test_trial_links_are_absolute_and_say_verify_recruitment() -> None:
     assert all(link["type"] == "absolute" and "verify recruitment status" in link["label"]
                for link in card["links"])
     assert "verify recruitment status" in card["detail"]
-    # trials described alike share one line; each still has its own link
-    assert card["detail"].count("**CAR T for MRD+ B-ALL**") == 1
-    assert "(NCT05535855, NCT04788472," in card["detail"]
+    # trials named alike share one name; each still has its own link, and who each trial is
+    # for is on the rule's page
+    assert card["detail"].count("CAR T for MRD+ B-ALL") == 1
+    assert "CAR T for MRD+ B-ALL (NCT05535855, NCT04788472," in card["detail"]
+    assert "MRD-positive CR1 at end of consolidation" not in card["detail"]
     assert sum("NCT05535855" in link["url"] for link in card["links"]) == 1
 
 

@@ -95,8 +95,7 @@ def read_marker(name: Marker, m: MarkerFact | None, threshold: float) -> MarkerR
         else:
             by_policy = True
             status = "positive" if m.percent >= threshold else "negative"
-            parts.append(f"read as {status}: site threshold {threshold:g} % "
-                         f"(site policy, not evidence)")
+            parts.append(f"{status} at {threshold:g} % (site policy, not evidence)")
     else:
         status = None
         parts.append("value unreadable")

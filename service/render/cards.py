@@ -49,6 +49,7 @@ TRIAL_URL = "https://clinicaltrials.gov/study/{nct}"
 _RANK = {"info": 0, "warning": 1, "critical": 2}
 _INDICATORS = {rank: indicator for indicator, rank in _RANK.items()}
 _MEMO_SIZE = 4096
+MERGED_LINES = 400  # characters of entry lines a merged card shows before naming the rest
 
 T = TypeVar("T")
 
@@ -250,7 +251,7 @@ class Renderer:
         static = self._static(tuple(e.id for _, e in members))
         trials = tuple(dict.fromkeys(n for r, _ in members for n in r.variables.get("trials", ())))
         trial_text, links = self._trial_parts(trials) if trials else ("", ())
-        head = ["\n".join(p.titled for p in pieces) if len(members) > 1 else pieces[0].body]
+        head = [self._merged_head(pieces, members) if len(members) > 1 else pieces[0].body]
         if trial_text:
             head.append(trial_text)
         return _Layout(
@@ -266,6 +267,30 @@ class Renderer:
             ids=static.ids,
             evidence=static.evidence,
         )
+
+    def _merged_head(self, pieces: list[_Piece], members: list[tuple[Recommendation, Entry]]
+                     ) -> str:
+        """One line per entry, most important first, while they fit `MERGED_LINES`; the
+        remaining info entries are named on one last line (with what to confirm first, if
+        anything): their text is on their rule pages, which the lead's page links. A warning
+        or critical entry is always shown in full."""
+        lines: list[str] = []
+        folded: list[str] = []
+        used = 0
+        for i, (piece, (rec, entry)) in enumerate(zip(pieces, members, strict=True)):
+            if (folded or (i >= 2 and used + len(piece.titled) > MERGED_LINES)) \
+                    and entry.indicator == "info":
+                name = _capitalize(entry.title.render(rec.variables))
+                confirm = rec.variables.get("confirm") or ()
+                if confirm:
+                    name += f" (confirm first: {_md_escape(', '.join(confirm))})"
+                folded.append(name)
+                continue
+            lines.append(piece.titled)
+            used += len(piece.titled) + 1
+        if folded:
+            lines.append("- **Also:** " + "; ".join(folded) + ".")
+        return "\n".join(lines)
 
     def _card(self, members: list[tuple[Recommendation, Entry]], layout: _Layout,
               patient_id: str, uuids: Iterator[str]) -> Card:
@@ -331,14 +356,15 @@ class Renderer:
     def _trial_parts(self, trials: tuple[str, ...]) -> tuple[str, tuple[Link, ...]]:
         def make() -> tuple[str, tuple[Link, ...]]:
             infos = [self.cat.trials[n] for n in trials]
-            # trials the sources describe alike (003's six "CAR T for MRD+ B-ALL") share a line
-            alike: dict[tuple[str, str, str], list[str]] = {}
+            # names and numbers only: who each trial is for, and its status as the sources
+            # report it, are on the rule's page and behind each link; trials the sources
+            # describe alike (003's six "CAR T for MRD+ B-ALL") share one name
+            alike: dict[str, list[str]] = {}
             for t in infos:
-                alike.setdefault((t.name, t.population, t.status), []).append(t.nct)
-            lines = [f"- **{name}** ({', '.join(ncts)}): {population}; {status}"
-                     for (name, population, status), ncts in alike.items()]
-            text = ("**Trials named in the sources** — verify recruitment status at "
-                    "clinicaltrials.gov:\n" + "\n".join(lines))
+                alike.setdefault(t.name, []).append(t.nct)
+            named = "; ".join(f"{name} ({', '.join(ncts)})" for name, ncts in alike.items())
+            text = ("**Trials named in the sources** (verify recruitment status; each is "
+                    f"linked): {named}.")
             links = tuple(Link(label=f"{t.nct} ({t.name}): verify recruitment status",
                                url=TRIAL_URL.format(nct=t.nct), type="absolute")
                           for t in infos)
@@ -384,11 +410,11 @@ class Renderer:
         entries = [cat.entries[i] for i in ids]
         keys = sorted({cat.seeds[c.seed].key for e in entries for c in e.citations},
                       key=lambda k: (-cat.seed_by_key[k].year, k))  # newest first
-        # one line: which seeds, how current; the sections and quotes are on the rule's page
-        sources = [f"{cat.seed_by_key[k].short} ({k}; {cat.seed_by_key[k].current})"
-                   for k in keys]
+        # one line: which seeds (the keys the text cites, with their year); their names are
+        # in the card's source label, the sections and quotes on the rule's page
+        sources = [f"{k} ({cat.seed_by_key[k].year})" for k in keys]
         link = None
-        line = "**Sources:** " + " · ".join(sources)
+        line = "**Sources:** " + ", ".join(sources)
         if self.rule_pages:
             url = f"{self.rule_pages}{ids[0]}"
             link = Link(label="Evidence and rule", url=url, type="absolute")
