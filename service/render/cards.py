@@ -363,8 +363,7 @@ class Renderer:
             for t in infos:
                 alike.setdefault(t.name, []).append(t.nct)
             named = "; ".join(f"{name} ({', '.join(ncts)})" for name, ncts in alike.items())
-            text = ("**Trials named in the sources** (verify recruitment status; each is "
-                    f"linked): {named}.")
+            text = f"**Trials named in the sources** (verify recruitment status): {named}."
             links = tuple(Link(label=f"{t.nct} ({t.name}): verify recruitment status",
                                url=TRIAL_URL.format(nct=t.nct), type="absolute")
                           for t in infos)
