@@ -120,7 +120,8 @@ def facts(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    return facts_command(args.file, profiles_dir=settings.profiles_dir, policy=settings.policy)
+    return facts_command(args.file, profiles_dir=settings.profiles_dir, policy=settings.policy,
+                         as_json=args.json)
 
 
 def rules(args: argparse.Namespace) -> int:
@@ -153,8 +154,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also print clinicians' override comments (free text; may hold PHI)")
     p.set_defaults(func=audit)
 
-    p = sub.add_parser("facts", help="print what the service understands of a FHIR Bundle")
+    p = sub.add_parser("facts", help="print what the service understands of a FHIR Bundle, and where "
+                                           "every resource went")
     p.add_argument("file", help="a FHIR Bundle or a CDS Hooks request, as JSON")
+    p.add_argument("--json", action="store_true",
+                   help="the same report as JSON (facts, findings, every resource's fate, "
+                        "the worklist)")
     p.set_defaults(func=facts)
 
     p = sub.add_parser("rules", help="print the rule book a clinical reviewer reads (Markdown)")

@@ -302,6 +302,9 @@ class PatientFacts(BaseModel):
     # data quality
     findings: tuple[DataQualityFinding, ...] = ()
     entered_in_error_count: int = 0
+    # every resource a reader admitted (in scope, this patient's, valid): used, superseded by
+    # another result, or reported; what `leukemia-cds facts` accounts for (fhir/accounting.py)
+    considered: tuple[str, ...] = ()
 
     # --- conveniences for rule writers ---------------------------------------------------
 

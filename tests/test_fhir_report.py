@@ -42,7 +42,10 @@ def test_bundle_report_lists_facts_with_sources_and_findings() -> None:
     assert not any(line.startswith("  mrd =") for line in lines)
     assert "  [unreadable-mrd] Observation/mrd-bad:" in text
     assert "  [ignored-status] Observation/cns-prelim:" in text
-    assert "Observation/hb" not in text  # not a contract concept: ignored cheaply
+    # not a contract concept: read no further, but accounted for, and on the worklist
+    aside = text.split("\nSet aside (")[1]
+    assert "  Observation/hb [" in aside and "out of scope" in aside
+    assert "Observation/hb" not in text.split("\nEvery resource (")[0]
 
 
 def test_hook_request_report_includes_selected_draft_orders() -> None:

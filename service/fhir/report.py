@@ -1,8 +1,10 @@
-"""`leukemia-cds facts FILE`: what the service understood from a Bundle or a CDS Hooks request.
+"""`leukemia-cds facts FILE [--json]`: what the service understood from a Bundle or a CDS
+Hooks request, and where every resource went.
 
 Hospital IT runs this on an export of their EHR's feed before go-live: every fact is printed
-with its value and the resource it came from, and every data-quality finding is listed, so a
-site can see at a glance which codes it still needs to map in the ConceptMap.
+with its value and the resource it came from, every data-quality finding is listed, and every
+resource is accounted for (used, superseded, reported, set aside with the reason), ending with
+the codes set aside as out of scope, counted: the site's ConceptMap worklist.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from service.facts import DraftOrder, PatientFacts, Provenance
+from service.facts import DataQualityFinding, DraftOrder, PatientFacts, Provenance
+from service.fhir.accounting import Accounting, account
 from service.fhir.extract import extract_draft_orders, extract_facts
 from service.fhir.terminology import TerminologyError, load_terminology
 from service.policy import Policy
@@ -57,7 +60,8 @@ def _split_request(doc: Mapping[str, Any]) -> tuple[list[Any], str | None, Any, 
 
 
 def render_report(
-    facts: PatientFacts, orders: list[DraftOrder] | None, out: TextIO, title: str
+    facts: PatientFacts, orders: list[DraftOrder] | None, out: TextIO, title: str,
+    accounting: Accounting | None = None,
 ) -> None:
     """Plain-text report; stable line formats so integrators can grep it."""
     w = out.write
@@ -84,10 +88,52 @@ def render_report(
     for f in facts.findings:
         w(f"  [{f.code}] {f.resource or '-'}: {f.message}\n")
     w(f"\nentered-in-error resources ignored: {facts.entered_in_error_count}\n")
+    if accounting is not None:
+        _render_accounting(accounting, w)
+
+
+def _render_accounting(a: Accounting, w: Any) -> None:
+    w(f"\nEvery resource ({a.total}): {len(a.used)} used, {len(a.superseded)} superseded, "
+      f"{len(a.reported)} reported, {len(a.set_aside)} set aside\n")
+    for title, items in (("Used", a.used), ("Superseded (another result was used)",
+                                             a.superseded),
+                         ("Reported (see the findings)", a.reported),
+                         ("Set aside", a.set_aside)):
+        w(f"\n{title} ({len(items)}):\n")
+        if not items:
+            w("  (none)\n")
+        for item in items:
+            w(f"  {item.resource} [{item.codes}]: {item.why}\n")
+    w(f"\nWorklist: codes set aside as out of scope ({len(a.worklist)}); map the ones that "
+      "carry leukemia data in fhir_profiles/ConceptMap-site-codes.json:\n")
+    if not a.worklist:
+        w("  (none)\n")
+    for codes, count in a.worklist:
+        w(f"  {count:>4} x {codes}\n")
+
+
+def report_json(facts: PatientFacts, orders: list[DraftOrder] | None, title: str,
+                accounting: Accounting) -> dict[str, Any]:
+    """The report as data: the same lists, for a script that checks a feed."""
+    return {
+        "title": title, "patient": facts.patient_id,
+        "as_of": facts.as_of.isoformat() if facts.as_of else None,
+        "facts": [{"name": n, "value": _value_text(v), "resource": src.resource,
+                   "recognised_by": src.recognised_by, "raw": src.raw}
+                  for n, v, src in facts.iter_facts()],
+        "lineage_inferred": facts.lineage_inferred,
+        "draft_orders": None if orders is None else [
+            {"resource": o.resource, "drug": o.drug, "recognised_by": o.recognised_by,
+             "display": o.display} for o in orders],
+        "findings": [{"code": f.code, "resource": f.resource, "message": f.message,
+                      "concept": f.concept} for f in facts.findings],
+        "entered_in_error": facts.entered_in_error_count,
+        "accounting": accounting.to_json(),
+    }
 
 
 def facts_command(path: str, out: TextIO = sys.stdout, *, profiles_dir: Path, policy: Policy,
-                  now: datetime | None = None) -> int:
+                  now: datetime | None = None, as_json: bool = False) -> int:
     """Print the facts report for FILE; non-zero when FILE is not a Bundle or hook request.
 
     ``profiles_dir`` and ``policy`` are the site's (from settings), so the report reads the
@@ -109,6 +155,7 @@ def facts_command(path: str, out: TextIO = sys.stdout, *, profiles_dir: Path, po
 
     orders: list[DraftOrder] | None = None
     patient_id: str | None = None
+    foreign: list[DataQualityFinding] = []  # draft orders for another patient, as a hook does
     if isinstance(doc, Mapping) and doc.get("resourceType") == "Bundle":
         if not isinstance(doc.get("entry", []), list):
             err.write(f"error: {path}: Bundle.entry is not a list\n")
@@ -122,7 +169,8 @@ def facts_command(path: str, out: TextIO = sys.stdout, *, profiles_dir: Path, po
     ):
         resources, patient_id, draft, selections = _split_request(doc)
         if draft is not None:
-            orders = extract_draft_orders(draft, selections=selections, terminology=terminology)
+            orders = extract_draft_orders(draft, selections=selections, terminology=terminology,
+                                          patient_id=patient_id, set_aside=foreign)
         title = f"{path} (CDS Hooks request, hook {doc['hook']})"
     else:
         err.write(
@@ -134,5 +182,11 @@ def facts_command(path: str, out: TextIO = sys.stdout, *, profiles_dir: Path, po
     facts = extract_facts(
         resources, now=now or datetime.now(UTC), terminology=terminology, policy=policy,
         patient_id=patient_id)
-    render_report(facts, orders, out, title)
+    if foreign:
+        facts = facts.model_copy(update={"findings": (*facts.findings, *foreign)})
+    accounting = account(resources, facts)
+    if as_json:
+        out.write(json.dumps(report_json(facts, orders, title, accounting), indent=2) + "\n")
+    else:
+        render_report(facts, orders, out, title, accounting)
     return EXIT_OK

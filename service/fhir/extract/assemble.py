@@ -186,5 +186,6 @@ def _assemble(col: Collector) -> PatientFacts:
         exposures=tuple(exposures),
         findings=tuple(col.findings),
         entered_in_error_count=col.entered_in_error,
+        considered=tuple(col.considered),
         **simple,
     )

@@ -112,6 +112,7 @@ class Collector:
     patients: list[tuple[Mapping[str, Any], str]] = field(default_factory=list)
     medications: dict[str, Mapping[str, Any]] = field(default_factory=dict)
     patient_urls: dict[str, str] = field(default_factory=dict)  # fullUrl -> Patient.id
+    considered: list[str] = field(default_factory=list)  # resources admitted by a reader
     tombstones: dict[str, list[tuple[datetime | None, str]]] = field(
         default_factory=lambda: defaultdict(list)
     )
@@ -169,4 +170,7 @@ class Collector:
         if status == "entered-in-error":
             self.entered_in_error_seen(ref, concept)
             return False
-        return not self.other_patient(res, ref, concept) and self.valid(res, ref, concept)
+        if self.other_patient(res, ref, concept) or not self.valid(res, ref, concept):
+            return False
+        self.considered.append(ref)  # read: used, superseded or reported (facts accounting)
+        return True
