@@ -94,6 +94,40 @@ def test_shipped_terminology_does_not_know_site_codes() -> None:
     assert load_terminology(paths.profiles_dir()).site_mappings == 0
 
 
+LOINC = "http://loinc.org"
+
+
+@pytest.mark.parametrize("target", [
+    {"code": "cd20", "equivalence": "disjoint"},  # R4
+    {"code": "cd20", "relationship": "not-related-to"},  # R5, as newer map editors write it
+])
+def test_a_site_map_can_say_a_shipped_code_does_not_mean_a_concept(site_profiles: Path,
+                                                                    target: dict) -> None:
+    """Issue 18, part 3: a site whose lab uses LOINC 13842-0 for something else removes it."""
+    shipped = load_terminology(paths.profiles_dir())
+    assert [m.concept for m in shipped.lookup(LOINC, "13842-0")] == ["cd20"]
+    _break(site_profiles, lambda cm: cm["group"].append(
+        {"source": LOINC, "target": LOCAL_SYSTEM,
+         "element": [{"code": "13842-0", "target": [target]}]}))
+    clear_cache()
+    term = load_terminology(site_profiles)
+    assert term.lookup(LOINC, "13842-0") == ()
+    assert [m.concept for m in term.lookup(LOINC, "51115-4")] == ["cd20"]  # the other stays
+    f = extract_facts([obs("c20", cc("13842-0", LOINC), **qty(60))], now=NOW, terminology=term)
+    assert "cd20" not in f.markers
+
+
+def test_a_narrowing_that_removes_nothing_stops_start_up(site_profiles: Path) -> None:
+    _break(site_profiles, lambda cm: cm["group"].append(
+        {"source": LOINC, "target": LOCAL_SYSTEM,
+         "element": [{"code": "13842-0", "target": [{"code": "cd19",
+                                                     "equivalence": "disjoint"}]}]}))
+    clear_cache()
+    with pytest.raises(TerminologyError, match=r"13842-0 is marked as not cd19, but nothing "
+                                               r"maps it to that concept"):
+        load_terminology(site_profiles)
+
+
 def _break(root: Path, mutate: Any) -> None:
     path = root / "ConceptMap-site-codes.json"
     cm = json.loads(path.read_text())

@@ -49,6 +49,20 @@ _SYSTEM_ALIASES = {
 }
 _DOTTED_SYSTEMS = frozenset({ICD10CM})
 _MAP_EQUIVALENCES = frozenset({"equivalent", "equal"})
+_MAP_NOT = frozenset({"disjoint"})  # R4 ConceptMap equivalence: "this is not that"
+
+
+def _map_kind(target: Mapping[str, Any]) -> str | None:
+    """'same' for a ConceptMap target that says the codes mean the same (R4 equivalence
+    equivalent / equal, R5 relationship equivalent), 'not' for one that says they do not (R4
+    disjoint, R5 not-related-to), None for wider, narrower or unmatched maps (not identities)."""
+    relationship = target.get("relationship")
+    if relationship is not None:  # R5, accepted because sites author maps in newer tools
+        return {"equivalent": "same", "not-related-to": "not"}.get(relationship)
+    equivalence = target.get("equivalence", "equivalent")
+    if equivalence in _MAP_EQUIVALENCES:
+        return "same"
+    return "not" if equivalence in _MAP_NOT else None
 
 
 def normalise_system(system: str | None) -> str:
@@ -406,6 +420,7 @@ def _build(root: Path) -> Terminology:
                 )
 
     site_mappings = 0
+    narrowings: list[tuple[str, tuple[str, str], str]] = []
     for f in sorted(root.glob("ConceptMap-*.json")):
         doc = _read(f)
         for group in doc.get("group", []) or []:
@@ -416,18 +431,29 @@ def _build(root: Path) -> Terminology:
                 raise TerminologyError(f"{f.name}: group target must be {LOCAL_SYSTEM}")
             for element in group.get("element", []) or []:
                 for target in element.get("target", []) or []:
-                    if target.get("equivalence", "equivalent") not in _MAP_EQUIVALENCES:
+                    how = _map_kind(target)
+                    if how is None:
                         continue  # wider / narrower / unmatched maps are not identities
                     tcode = target.get("code")
                     if tcode not in concepts:
                         raise TerminologyError(
                             f"{f.name}: {element.get('code')} maps to unknown concept {tcode!r}"
                         )
-                    add(
-                        (source, normalise_code(source, element.get("code"))),
-                        Match(tcode, "site-conceptmap"),
-                    )
+                    key = (source, normalise_code(source, element.get("code")))
+                    if how == "not":
+                        narrowings.append((f.name, key, tcode))
+                        continue
+                    add(key, Match(tcode, "site-conceptmap"))
                     site_mappings += 1
+    # A site's "this code does not mean that concept" (R4 equivalence 'disjoint', R5
+    # relationship 'not-related-to') removes a shipped or mapped meaning, after every add.
+    for name, key, tcode in narrowings:
+        kept = [m for m in codings.get(key, []) if m.concept != tcode]
+        if len(kept) == len(codings.get(key, [])):
+            raise TerminologyError(f"{name}: {key[0]}|{key[1]} is marked as not {tcode}, but "
+                                   "nothing maps it to that concept")
+        codings[key] = kept
+        site_mappings += 1
 
     topics_file = root / "CodeSystem-card-topic.json"
     topics = (
