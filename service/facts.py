@@ -179,7 +179,7 @@ class MrdFact(BaseModel):
 
 
 class ProcedureEvent(BaseModel):
-    """An allogeneic HCT (or history-of Condition). ``date`` None means the record gave none."""
+    """An HCT (or history-of Condition). ``date`` None means the record gave none."""
 
     model_config = _FROZEN
 
@@ -283,6 +283,10 @@ class PatientFacts(BaseModel):
     prior_lines: Fact[int] | None = None
     hct_planned: Fact[bool] | None = None
     allo_hct: tuple[ProcedureEvent, ...] = ()  # oldest first, undated last; never autologous
+    # an HCT whose record does not say allogeneic or autologous (SNOMED 234336002 alone): not
+    # allo, not "no transplant"; rules that depend on a prior allo-HCT ask to confirm the type
+    hct_type_unknown: tuple[ProcedureEvent, ...] = ()
+    auto_hct: tuple[ProcedureEvent, ...] = ()  # autologous HCT: on record, read by no rule
     car_t: tuple[CarTEvent, ...] = ()  # oldest first, undated last
     exposures: tuple[Exposure, ...] = ()  # oldest first; undated last
 
@@ -344,9 +348,9 @@ class PatientFacts(BaseModel):
                         yield f"markers.{key}.call", m.call, m.source
             elif name == "mrd" and value is not None:
                 yield "mrd", _mrd_text(value), value.source
-            elif name == "allo_hct":
+            elif name in ("allo_hct", "hct_type_unknown", "auto_hct"):
                 for i, ev in enumerate(value):
-                    yield f"allo_hct[{i}]", _date_text(ev.date), ev.source
+                    yield f"{name}[{i}]", _date_text(ev.date), ev.source
             elif name == "car_t":
                 for i, ev in enumerate(value):
                     text = f"{ev.product or 'product not stated'} {_date_text(ev.date)}"

@@ -150,6 +150,10 @@ def test_secondary_codes_are_exactly_those_the_contract_marks_secondary() -> Non
         "t-all",
         "tisagenlecleucel",
         "brexucabtagene",
+        # CPT and ICD-10-PCS (CMS tables, OHDSI listings): in no HL7 package
+        "allo-hct",
+        "auto-hct",
+        "car-t-infusion",
     }
     # and the service never offers them for emission
     assert all(c["code"] != "1986438" for c in terminology.emittable_codings("tisagenlecleucel"))

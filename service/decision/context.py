@@ -31,7 +31,7 @@ from service.decision.vocabulary import (
     RR,
     STATUS_TEXT,
 )
-from service.facts import DraftOrder, Exposure, Fact, Marker, PatientFacts
+from service.facts import DraftOrder, Exposure, Fact, Marker, PatientFacts, ProcedureEvent
 from service.policy import Policy
 
 __all__ = ["Ctx", "focus_drug", "per_call"]
@@ -234,15 +234,38 @@ class Ctx:
 
     @property
     def prior_hct(self) -> bool:
-        return bool(self.facts.allo_hct)
+        """A prior allo-HCT, or an HCT whose donor type the record does not state.
+
+        The second is neither allo nor "no transplant": a rule that fires on it shows it with
+        ``hct_type_gap`` (what to confirm), and its fact line says the type is not recorded."""
+        return bool(self.facts.allo_hct) or bool(self.facts.hct_type_unknown)
+
+    @property
+    def hct_type_unknown(self) -> bool:
+        """The only transplant on record is one of unstated donor type (allo or autologous)."""
+        return not self.facts.allo_hct and bool(self.facts.hct_type_unknown)
+
+    @per_call
+    def hct_type_gap(self) -> tuple[str, ...]:
+        """The "confirm first" line a rule built on a prior allo-HCT adds when the only HCT on
+        record does not say allogeneic or autologous."""
+        if not self.hct_type_unknown:
+            return ()
+        return ("whether the prior HCT was allogeneic or autologous (the record does not say)",)
+
+    @per_call
+    def _hct_events(self) -> tuple[ProcedureEvent, ...]:
+        return self.facts.allo_hct or self.facts.hct_type_unknown
 
     @per_call
     def f_prior_hct(self) -> FactUsed:
-        events = self.facts.allo_hct
+        events = self._hct_events
         if not events:
             return FactUsed("allo_hct", FACT_LABEL["allo_hct"], "none recorded")
         last = events[-1]
         when = last.date.date().isoformat() if last.date else "date not recorded"
+        if self.hct_type_unknown:
+            when = f"HCT {when}, allogeneic or autologous not recorded"
         return FactUsed("allo_hct", FACT_LABEL["allo_hct"], when, last.source.resource)
 
     @property
@@ -266,7 +289,8 @@ class Ctx:
 
     @property
     def hct_dates(self) -> tuple[datetime | None, ...]:
-        return tuple(e.date for e in self.facts.allo_hct)
+        """Dates of the allo-HCTs (or, with none, of the HCTs of unstated donor type)."""
+        return tuple(e.date for e in self._hct_events)
 
     def exposure_dates(self, *drugs: str) -> tuple[datetime | None, ...]:
         return tuple(e.date for e in self.facts.exposed_to(*drugs))  # type: ignore[arg-type]

@@ -153,7 +153,8 @@ def MRD_POSITIVE(ctx: Ctx) -> bool:
     return ctx.mrd.state == "positive"
 
 
-@criterion("prior allogeneic HCT")
+@criterion("prior allogeneic HCT (or an HCT of unrecorded donor type: shown with what to "
+           "confirm)")
 def PRIOR_HCT(ctx: Ctx) -> bool:
     return ctx.prior_hct
 

@@ -21,11 +21,13 @@ def confirm(ctx: Ctx, *markers: str, age: bool = False, ph_negative: bool = Fals
 
 
 def relapse_after_hct(ctx: Ctx) -> tuple[str, ...]:
-    """What to confirm before calling the recorded relapse a relapse *after* allo-HCT."""
+    """What to confirm before calling the recorded relapse a relapse *after* allo-HCT: that it
+    came after the transplant, and that the transplant was allogeneic when the record does not
+    say (``Ctx.hct_type_gap``)."""
     if ctx.status_vs_hct == "after":
-        return ()
-    return (ctx.order_gap("the relapse", "status", ctx.status_date, ctx.hct_dates,
-                          "allo-HCT"),)
+        return ctx.hct_type_gap
+    return (*ctx.hct_type_gap, ctx.order_gap("the relapse", "status", ctx.status_date,
+                                             ctx.hct_dates, "allo-HCT"))
 
 
 def relapse_after_car_t(ctx: Ctx) -> tuple[str, ...]:

@@ -35,6 +35,8 @@ RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
 ICDO3 = "http://terminology.hl7.org/CodeSystem/icd-o-3"
 UCUM = "http://unitsofmeasure.org"
+CPT = "http://www.ama-assn.org/go/cpt"
+ICD10PCS = "http://www.cms.gov/Medicare/Coding/ICD10"
 
 # EHRs send the same systems under OIDs or with cosmetic differences; folding them here keeps
 # the ValueSets free of aliases.
@@ -46,6 +48,8 @@ _SYSTEM_ALIASES = {
     "urn:oid:2.16.840.1.113883.6.90": ICD10CM,
     "https://snomed.info/sct": SNOMED,
     "https://loinc.org": LOINC,
+    "urn:oid:2.16.840.1.113883.6.12": CPT,
+    "urn:oid:2.16.840.1.113883.6.4": ICD10PCS,
 }
 _DOTTED_SYSTEMS = frozenset({ICD10CM})
 _MAP_EQUIVALENCES = frozenset({"equivalent", "equal"})

@@ -87,7 +87,9 @@ def relapse_after_allo_hct(ctx: Ctx, rec: Make) -> Recommendation:
 @rule("AML-CHECKPOINT", "aml", seeds=("000",), when=AML_RR)
 def checkpoint(ctx: Ctx, rec: Make) -> Recommendation:
     """Checkpoint inhibitors in r/r AML are investigational (000)."""
-    return rec(ctx.f_status, ctx.f_prior_hct, hct=ctx.prior_hct or ctx.hct_planned is True)
+    planned = ctx.hct_planned is True
+    return rec(ctx.f_status, ctx.f_prior_hct, hct=ctx.prior_hct or planned,
+               confirm=() if planned else ctx.hct_type_gap)
 
 
 @rule("AML-CD123", "aml", seeds=("000",), when=(*AML_RR, CD123_EXPRESSED),
@@ -131,4 +133,4 @@ def mrd_positive(ctx: Ctx, rec: Make) -> Recommendation:
 def go_after_hct_child(ctx: Ctx, rec: Make) -> Recommendation:
     """A child in remission after allo-HCT: GO consolidation after reduced-intensity HCT has
     phase 1 data (000)."""
-    return rec(ctx.f_age, ctx.f_prior_hct, ctx.f_status)
+    return rec(ctx.f_age, ctx.f_prior_hct, ctx.f_status, confirm=ctx.hct_type_gap)

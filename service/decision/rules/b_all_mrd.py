@@ -99,7 +99,8 @@ def hct_after_mrd_negative_blinatumomab(ctx: Ctx, rec: Make) -> Recommendation |
     if ctx.mrd.state != "negative" or when in (None, "before"):
         return None
     return rec(ctx.mrd.fact, ctx.f_exposure("blinatumomab"), ctx.f_prior_hct,
-               prior_hct=ctx.prior_hct, timing=when, confirm=_mrd_gap(ctx, "blinatumomab"))
+               prior_hct=ctx.prior_hct, timing=when,
+               confirm=(*_mrd_gap(ctx, "blinatumomab"), *ctx.hct_type_gap))
 
 
 @rule("ALL-SEQ-INO-BLIN", "b-all", seeds=("001",), when=(C.B_ALL, C.MRD_POSITIVE))

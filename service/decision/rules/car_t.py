@@ -89,8 +89,8 @@ def age_gate(ctx: Ctx, rec: Make) -> Recommendation:
       unless=CAR_T_EXCLUDED)
 def after_allo_hct(ctx: Ctx, rec: Make) -> Recommendation:
     """Prior transplantation favours CAR T (001 Table 2); tisagenlecleucel caused no new GVHD
-    (000)."""
-    return rec(ctx.f_prior_hct)
+    (000). An HCT of unrecorded donor type is shown with the type to confirm."""
+    return rec(ctx.f_prior_hct, confirm=ctx.hct_type_gap)
 
 
 @rule("CART-VS-HCT", "car-t", seeds=("001",), when=WITH_CAR_T_OPTION,
@@ -127,7 +127,7 @@ def consolidative_hct(ctx: Ctx, rec: Make) -> Recommendation:
     mrd_when = timing(mrd_date, ctx.car_t_dates) if ctx.facts.mrd else None
     return rec(ctx.f_car_t, ctx.f_status, m.fact, ctx.f("kmt2a"),
                ctx.f_exposure("blinatumomab"), ctx.f_prior_hct,
-               timing=when, confirm=gap,
+               timing=when, confirm=(*gap, *ctx.hct_type_gap),
                mrd=m.state if mrd_when == "after" else None,
                mrd_day=ctx.day_after_car_t(mrd_date),
                mrd_before=mrd_when == "before", mrd_undated=mrd_when == "unknown",

@@ -54,9 +54,15 @@ def NEUROLOGIC_COMORBIDITY(ctx: Ctx) -> bool:
     return ctx._value("neurologic_comorbidity") is True
 
 
-@criterion("allo-HCT planned or a prior allo-HCT")
+@criterion("allo-HCT planned or a prior allo-HCT (or HCT of unrecorded donor type)")
 def HCT_PLANNED_OR_PRIOR(ctx: Ctx) -> bool:
     return ctx.hct_planned is True or ctx.prior_hct
+
+
+def _hct_history_gap(ctx: Ctx) -> tuple[str, ...]:
+    """With no transplant planned, a history of HCT of unrecorded donor type is what the
+    caution rests on: ask for the type."""
+    return () if ctx.hct_planned is True else ctx.hct_type_gap
 
 
 @criterion("relapsed or refractory AML")
@@ -202,7 +208,7 @@ def inotuzumab_vod_with_hct(ctx: Ctx, rec: Make) -> Recommendation | None:
     else:
         hct = "possible"
     return rec(ctx.f("hct_planned"), ctx.f_prior_hct,
-               ctx.f("hct_eligible"), hct=hct)
+               ctx.f("hct_eligible"), hct=hct, confirm=ctx.hct_type_gap if hct == "prior" else ())
 
 
 @rule("CAU-AGE-INO", "caution", seeds=("001", "003"), hooks=ALL_HOOKS, drugs=("inotuzumab",),
@@ -287,7 +293,7 @@ def second_hct_after_car_t(ctx: Ctx, rec: Make) -> Recommendation:
     """Prior allo-HCT and remission after CAR T: a second transplant may bring more toxicity
     than efficacy (001). An undated side is shown with what to confirm, never assumed."""
     return rec(ctx.f_car_t, ctx.f_status, ctx.f_prior_hct, timing=ctx.status_vs_car_t,
-               confirm=_remission_after_car_t(ctx))
+               confirm=(*_remission_after_car_t(ctx), *ctx.hct_type_gap))
 
 
 # --- transplant and immune therapy ---------------------------------------------------------
@@ -302,7 +308,7 @@ def checkpoint_with_hct(ctx: Ctx, rec: Make) -> Recommendation | None:
     r/r AML (AML-CHECKPOINT), and r/r B-ALL when the adult blinatumomab + checkpoint-inhibitor
     trial NCT02879695 is named (age 18 or over, or unknown)."""
     if ctx.is_aml or (ctx.is_b and not C.CHILD(ctx)):
-        return rec(ctx.f_prior_hct, ctx.f("hct_planned"))
+        return rec(ctx.f_prior_hct, ctx.f("hct_planned"), confirm=_hct_history_gap(ctx))
     return None
 
 
@@ -312,7 +318,7 @@ def checkpoint_with_hct(ctx: Ctx, rec: Make) -> Recommendation | None:
 def immune_therapy_with_hct(ctx: Ctx, rec: Make) -> Recommendation:
     """AML with transplant planned or in the history, shown with gemtuzumab or r/r options:
     graft-versus-leukemia matters, so caution with any immune-targeting therapy (000)."""
-    return rec(ctx.f("hct_planned"), ctx.f_prior_hct)
+    return rec(ctx.f("hct_planned"), ctx.f_prior_hct, confirm=_hct_history_gap(ctx))
 
 
 @rule("CAU-GO-SOS", "caution", seeds=("000", "002"), hooks=ALL_HOOKS, drugs=("gemtuzumab",),

@@ -158,8 +158,9 @@ def car_t_hiv_nat(ctx: Ctx, rec: Make) -> Recommendation:
 def inotuzumab_vod(ctx: Ctx, rec: Make) -> Recommendation:
     """Inotuzumab: weigh often and check liver function (VOD/SOS); prophylaxis before HCT
     (000)."""
-    return rec(ctx.f("hct_planned"),
-               hct=ctx.hct_planned is True or ctx.prior_hct)
+    planned = ctx.hct_planned is True
+    return rec(ctx.f("hct_planned"), hct=planned or ctx.prior_hct,
+               confirm=() if planned else ctx.hct_type_gap)
 
 
 @rule("MON-GO-HEPATIC", "monitoring", seeds=("000",), hooks=ORDER_HOOKS, drugs=("gemtuzumab",))

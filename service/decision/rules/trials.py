@@ -80,7 +80,7 @@ def relapsed_trials(ctx: Ctx, rec: Make) -> Recommendation:
 def post_hct_maintenance(ctx: Ctx, rec: Make) -> Recommendation:
     """In remission after allo-HCT: blinatumomab as post-transplant maintenance is in a phase 2
     trial (001)."""
-    return rec(ctx.f_prior_hct, ctx.f_status, trials=rec.trials)
+    return rec(ctx.f_prior_hct, ctx.f_status, trials=rec.trials, confirm=ctx.hct_type_gap)
 
 
 @rule("TRIAL-SPECIFIC-PEDS-FRONTLINE", "trial", seeds=("002", "003"),

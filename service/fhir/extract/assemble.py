@@ -182,6 +182,8 @@ def _assemble(col: Collector) -> PatientFacts:
         mrd=mrd,
         mrd_history=mrd_history,
         allo_hct=tuple(dedup_events(col.allo)),
+        auto_hct=tuple(dedup_events(col.auto_hct)),
+        hct_type_unknown=tuple(dedup_events(col.hct_unknown)),
         car_t=tuple(dedup_events(col.car_t)),
         exposures=tuple(exposures),
         findings=tuple(col.findings),

@@ -107,6 +107,8 @@ class Collector:
     icd_hint: list[Cand] = field(default_factory=list)
     clinical_status: list[Cand] = field(default_factory=list)
     allo: list[ProcedureEvent] = field(default_factory=list)
+    auto_hct: list[ProcedureEvent] = field(default_factory=list)
+    hct_unknown: list[ProcedureEvent] = field(default_factory=list)  # donor type not stated
     car_t: list[CarTEvent] = field(default_factory=list)
     exposures: list[Exposure] = field(default_factory=list)
     patients: list[tuple[Mapping[str, Any], str]] = field(default_factory=list)

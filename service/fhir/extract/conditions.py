@@ -1,5 +1,5 @@
 """Condition → the diagnosis (lineage), its ICD-10 remission hint and clinical status, a history
-of allogeneic HCT, and the comorbidities the rules weigh.
+of HCT (allogeneic, autologous or of unstated type), and the comorbidities the rules weigh.
 
 A Condition says different things through its verification status (refuted is not a diagnosis,
 but refutes a comorbidity), its clinical status (current or not) and its codes (several may name
@@ -13,9 +13,10 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from service.facts import ProcedureEvent, Provenance, RecognisedBy
+from service.facts import Provenance, RecognisedBy
 from service.fhir.extract.collector import COMORBIDITY_FIELDS, Cand, Collector
 from service.fhir.extract.dates import parse_fhir_datetime, period_start
+from service.fhir.extract.procedures import HCT_CONCEPTS, record_hct
 from service.fhir.extract.raw import cc_raw, cc_text, codings
 from service.fhir.terminology import ICD10CM, Match
 
@@ -110,18 +111,11 @@ def read_condition(col: Collector, cond: Mapping[str, Any], ref: str) -> None:
         if clinical in _CONDITION_CLINICAL:
             col.clinical_status.append(Cand(clinical, prov(f"clinicalStatus {clinical}")))
 
-    if "allo-hct" in concepts:
+    if concepts & HCT_CONCEPTS:
         onset = parse_fhir_datetime(cond.get("onsetDateTime")) or period_start(
             cond.get("onsetPeriod")
         )
-        if onset is None:
-            col.finding(
-                "missing-date",
-                ref,
-                "history of allogeneic HCT without onset date; timing rules cannot use it",
-                "allo-hct",
-            )
-        col.allo.append(ProcedureEvent(date=onset, source=prov()))
+        record_hct(col, ref, concepts & HCT_CONCEPTS, code, onset, prov(), "an onset date")
 
     for c in concepts & COMORBIDITY_FIELDS.keys():
         if clinical in _NOT_CURRENT_CONDITION:
