@@ -154,8 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also print clinicians' override comments (free text; may hold PHI)")
     p.set_defaults(func=audit)
 
-    p = sub.add_parser("facts", help="print what the service understands of a FHIR Bundle, and where "
-                                           "every resource went")
+    p = sub.add_parser("facts", help="print what the service understands of a FHIR Bundle, "
+                                     "and where every resource went")
     p.add_argument("file", help="a FHIR Bundle or a CDS Hooks request, as JSON")
     p.add_argument("--json", action="store_true",
                    help="the same report as JSON (facts, findings, every resource's fate, "

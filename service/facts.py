@@ -92,6 +92,7 @@ FindingCode = Literal[
     "unknown-reference",  # medicationReference that resolves to nothing in the request
     "wrong-patient",  # resource about another patient than the hook's context; not used
     "unresolved-subject",  # subject not provably the context patient (identifier, Group...)
+    "not-established",  # read, but does not establish the concept (BCR::ABL1 0 %IS, 11q23)
 ]
 # resources set aside because they are not provably the context patient's
 IDENTITY_FINDINGS = frozenset({"wrong-patient", "unresolved-subject"})

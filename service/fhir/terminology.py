@@ -37,6 +37,9 @@ ICDO3 = "http://terminology.hl7.org/CodeSystem/icd-o-3"
 UCUM = "http://unitsofmeasure.org"
 CPT = "http://www.ama-assn.org/go/cpt"
 ICD10PCS = "http://www.cms.gov/Medicare/Coding/ICD10"
+HGNC = "http://www.genenames.org/geneId"  # gene ids, as Genomics Reporting names the system
+HGVS = "http://varnomen.hgvs.org"
+GENERIC_CODES = f"{VALUESET_BASE}generic-codes"
 
 # EHRs send the same systems under OIDs or with cosmetic differences; folding them here keeps
 # the ValueSets free of aliases.
@@ -50,6 +53,9 @@ _SYSTEM_ALIASES = {
     "https://loinc.org": LOINC,
     "urn:oid:2.16.840.1.113883.6.12": CPT,
     "urn:oid:2.16.840.1.113883.6.4": ICD10PCS,
+    # HGNC as mCODE (http://www.genenames.org) and Genomics Reporting's second alias spell it
+    "http://www.genenames.org": HGNC,
+    "http://genenames.org/geneId": HGNC,
 }
 _DOTTED_SYSTEMS = frozenset({ICD10CM})
 _MAP_EQUIVALENCES = frozenset({"equivalent", "equal"})
@@ -85,6 +91,9 @@ def normalise_code(system: str, code: str | None) -> str:
     c = str(code).strip()
     if system in _DOTTED_SYSTEMS:
         c = c.replace(".", "").upper()
+    elif system == HGNC:  # mCODE sends the bare number ("1014"), Genomics Reporting "HGNC:1014"
+        number = c.upper().removeprefix("HGNC:")
+        c = f"HGNC:{number}" if number.isdigit() else c
     return c
 
 
@@ -102,7 +111,7 @@ class Concept:
 
     code: str
     display: str
-    kind: str  # observation | answer | condition | procedure | drug
+    kind: str  # observation | answer | condition | procedure | drug | component | gene
     value_type: str | None = None
     answers: frozenset[str] = frozenset()
     min: int | None = None
@@ -112,6 +121,9 @@ class Concept:
     comorbidity: bool = False
     project_addition: bool = False
     synonyms: tuple[str, ...] = ()
+    # every property as the CodeSystem states it (code -> value), for readers of structure
+    # (genetics: fusion-genes, variant-gene, iscn-translocation ...)
+    properties: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,6 +322,42 @@ def _prop(concept: Mapping[str, Any], name: str) -> Any:
     return None
 
 
+_STRUCTURE_REFERENCES = {"fusion-genes": "gene", "variant-gene": "gene", "detects": "observation"}
+
+
+def _check_structure_properties(concepts: Mapping[str, Concept]) -> None:
+    """The properties that tie a concept to others (a fusion's genes, a level's concept) must
+    name concepts of the right kind: a typo would silently read nothing."""
+    for c in concepts.values():
+        for name, kind in _STRUCTURE_REFERENCES.items():
+            value = c.properties.get(name)
+            for ref in str(value).split() if value else ():
+                if ref not in concepts or concepts[ref].kind != kind:
+                    raise TerminologyError(f"concept {c.code}: {name} {ref!r} is not a {kind}")
+
+
+def _refuse_generic(
+    file: str,
+    system: str,
+    code: Any,
+    target: str,
+    valuesets: Mapping[str, frozenset[tuple[str, str]]],
+    codings: Mapping[tuple[str, str], list[Match]],
+) -> None:
+    """A site map may not send a generic code (ValueSet generic-codes: 69548-6 and the like,
+    read by their components) onto another concept: mapping 69548-6 to 'ph' would make every
+    variant, ETV6::RUNX1 included, a Ph result. One line, at start-up."""
+    key = (system, normalise_code(system, code))
+    if key not in valuesets.get(GENERIC_CODES, frozenset()):
+        return
+    own = [m.concept for m in codings.get(key, [])]
+    if target not in own:
+        raise TerminologyError(
+            f"{file}: {system}|{code} is a generic code ({', '.join(own)}), read by its "
+            f"components and value; it cannot be mapped to {target!r}"
+        )
+
+
 def _build(root: Path) -> Terminology:
     if not root.is_dir():
         raise TerminologyError(f"profiles directory not found: {root}")
@@ -366,9 +414,13 @@ def _build(root: Path) -> Terminology:
             comorbidity=bool(_prop(c, "comorbidity")),
             project_addition=bool(_prop(c, "project-addition")),
             synonyms=tuple(d["value"] for d in c.get("designation", []) if d.get("value")),
+            properties={p["code"]: _prop(c, p["code"]) for p in c.get("property", [])},
         )
-        if concepts[code].kind not in {"observation", "answer", "condition", "procedure", "drug"}:
+        if concepts[code].kind not in {
+            "observation", "answer", "condition", "procedure", "drug", "component", "gene"
+        }:
             raise TerminologyError(f"concept {code}: unknown kind {concepts[code].kind!r}")
+    _check_structure_properties(concepts)
 
     codings: dict[tuple[str, str], list[Match]] = {}
 
@@ -447,6 +499,8 @@ def _build(root: Path) -> Terminology:
                     if how == "not":
                         narrowings.append((f.name, key, tcode))
                         continue
+                    _refuse_generic(f.name, source, element.get("code"), tcode, valuesets,
+                                    codings)
                     add(key, Match(tcode, "site-conceptmap"))
                     site_mappings += 1
     # A site's "this code does not mean that concept" (R4 equivalence 'disjoint', R5

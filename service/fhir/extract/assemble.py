@@ -164,6 +164,9 @@ def _assemble(col: Collector) -> PatientFacts:
     for concept, field_name in ALL_SIMPLE_FIELDS:  # most have no candidate: no call for those
         cands = col.simple.get(field_name)
         simple[field_name] = resolve(col, field_name, cands, concept) if cands else None
+    for (field_name, _), (_, finding) in col.unless_known.items():
+        if simple.get(field_name) is None:
+            col.findings.append(finding)
     mrd, mrd_history = mrd_facts(col)
     exposures = sorted(
         col.exposures, key=lambda e: (e.date is None, time_key(e.date), e.source.resource)

@@ -22,6 +22,7 @@ from service.facts import (
     ProcedureEvent,
     Provenance,
 )
+from service.fhir.extract.dates import time_key
 from service.fhir.extract.identity import subject_problem
 from service.fhir.extract.validation import validation_error
 from service.fhir.terminology import Terminology
@@ -119,6 +120,10 @@ class Collector:
         default_factory=lambda: defaultdict(list)
     )
     own_reference: str | None = field(init=False, default=None)
+    # findings shown only if their fact stays unknown: (field, topic) -> (time, finding)
+    unless_known: dict[tuple[str, str], tuple[datetime | None, DataQualityFinding]] = field(
+        default_factory=dict
+    )
 
     def __post_init__(self) -> None:
         # "Patient/<patient_id>" is how nearly every resource points at its patient; matched as
@@ -134,6 +139,20 @@ class Collector:
         self.findings.append(
             DataQualityFinding(code=code, resource=resource, message=message, concept=concept)
         )
+
+    def finding_unless_known(
+        self, field_name: str, topic: str, when: datetime | None, code: FindingCode,
+        resource: str, message: str, concept: str,
+    ) -> None:
+        """A finding for a result that was read but does not set ``field_name`` (a zero BCR::ABL1
+        level, an 11q23 translocation): shown only when the fact stays unknown, so that "not in
+        the record" is not the whole story, and only the latest of each ``topic``."""
+        key = (field_name, topic)
+        kept = self.unless_known.get(key)
+        if kept is None or time_key(when) >= time_key(kept[0]):
+            finding = DataQualityFinding(code=code, resource=resource, message=message,
+                                         concept=concept)
+            self.unless_known[key] = (when, finding)
 
     # -- gatekeeping ------------------------------------------------------------------
 

@@ -3,8 +3,9 @@
 Most Observations in a chart are ones the contract does not cover (vitals, routine labs); this
 reader is reached only for those that name a contract concept, in their code or a component's.
 It sends each value to the reader of its concept's value type: markers, narratives and MRD have
-their own modules; the simple value types (answer, boolean, integer, percent, count) are read
-here.
+their own modules, and so have the genetic results read by their structure (variant, karyotype,
+transcript level: ``genetics``); the simple value types (answer, boolean, integer, percent,
+count) are read here.
 """
 
 from __future__ import annotations
@@ -17,9 +18,15 @@ from service.facts import FindingCode, Provenance
 from service.fhir.extract.answers import read_answer
 from service.fhir.extract.collector import SIMPLE_FIELDS, Cand, Collector
 from service.fhir.extract.dates import parse_fhir_datetime, period_time
+from service.fhir.extract.genetics import (
+    read_karyotype,
+    read_transcript_level,
+    read_variant,
+    variant_concepts,
+)
 from service.fhir.extract.markers import read_marker, read_narrative
 from service.fhir.extract.mrd import read_mrd
-from service.fhir.extract.raw import cc_text, codings, raw_value
+from service.fhir.extract.raw import cc_text, codings, raw_value, value_key
 from service.fhir.terminology import Match
 from service.fhir.values import (
     Unreadable,
@@ -66,6 +73,12 @@ def read_observation(col: Collector, obs: Mapping[str, Any], ref: str) -> None:
     if not matches and not components:
         return  # not a contract concept: ignored cheaply
     concept = (matches or components[0][1])[0].concept
+    if col.term.concept(concept).value_type == "variant":
+        # a generic code (69548-6): the components say what the result is about, if anything
+        about = variant_concepts(col.term, obs)
+        if not about and not components:
+            return  # a variant about nothing the contract reads (ETV6::RUNX1): not in scope
+        concept = about[0] if about else components[0][1][0].concept
     status = obs.get("status")
     if not col.admit(obs, ref, concept, status):
         return
@@ -93,13 +106,6 @@ def read_observation(col: Collector, obs: Mapping[str, Any], ref: str) -> None:
             _read_value(col, comp, cm[0], ref, when, obs)
 
 
-def _value_key(node: Mapping[str, Any]) -> str | None:
-    for key in node:
-        if key.startswith("value") and key[5:6].isupper():
-            return key
-    return None
-
-
 def _read_value(
     col: Collector,
     node: Mapping[str, Any],
@@ -109,7 +115,7 @@ def _read_value(
     obs: Mapping[str, Any],
 ) -> None:
     concept = col.term.concept(match.concept)
-    vkey = _value_key(node)
+    vkey = value_key(node)
 
     def prov(raw: str) -> Provenance:
         return Provenance(
@@ -129,6 +135,15 @@ def _read_value(
         return
     if vt == "mrd":
         read_mrd(col, node, obs, concept.code, prov, unreadable, vkey)
+        return
+    if vt == "variant":  # genetics: read by structure, never by the generic code
+        read_variant(col, node, ref, when, match.recognised_by)
+        return
+    if vt == "karyotype":
+        read_karyotype(col, node, obs, ref, when, vkey)
+        return
+    if vt == "transcript-level":
+        read_transcript_level(col, node, concept, ref, when, match.recognised_by, vkey)
         return
     if vkey is None:
         absent = cc_text(node.get("dataAbsentReason"))

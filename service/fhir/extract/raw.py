@@ -50,6 +50,14 @@ def raw_value(value: Any, vkey: str) -> str:
     return str(value)
 
 
+def value_key(node: Mapping[str, Any]) -> str | None:
+    """The element holding an Observation's (or a component's) value: 'valueQuantity', ..."""
+    for key in node:
+        if key.startswith("value") and key[5:6].isupper():
+            return key
+    return None
+
+
 def resource_ref(resource: Mapping[str, Any], index: int) -> str:
     rid = resource.get("id")
     rtype = resource.get("resourceType", "?")
