@@ -209,9 +209,15 @@ def test_routine_lymphocyte_subsets_put_no_card_on_a_chart_without_leukemia() ->
         obs("b", loinc("8119-0"), **qty(0.2)),
         obs("c", loinc("8124-0"), **qty(72)),
         obs("d", loinc("8117-4"), when="2025-01-11", valueString="see comment"),
+        obs("e", loinc("8119-0"), status="preliminary", **qty(0.1)),
     )
     assert f.findings == ()
     assert cards(f) == []
+
+
+def test_preliminary_percent_of_cells_is_reported_on_a_leukemia_chart() -> None:
+    f = facts(B_ALL, obs("e", loinc("8119-0"), status="preliminary", **qty(30)))
+    assert "cd20" not in f.markers and codes(f) == ["ignored-status"]
 
 
 def test_unreadable_percent_of_cells_is_reported_on_a_leukemia_chart_and_supersedes_only_cells(

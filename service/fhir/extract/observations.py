@@ -70,7 +70,10 @@ def read_observation(col: Collector, obs: Mapping[str, Any], ref: str) -> None:
     if not col.admit(obs, ref, concept, status):
         return
     if status not in USABLE_OBSERVATION_STATUS:
-        col.finding(
+        # a "% of cells" panel only (routine lymphocyte subsets on most charts): reported on a
+        # leukemia chart only, like everything else about those codes
+        routine = all(m.basis for m in matches) and all(m.basis for _, cm in components for m in cm)
+        (col.gated_finding if routine else col.finding)(
             "ignored-status",
             ref,
             f"status {status!r} is not final / amended / corrected; not used",
