@@ -153,6 +153,22 @@ class MarkerFact(BaseModel):
     source: Provenance
     supporting: tuple[Provenance, ...] = ()  # other results at the same time that agree
     percent_source: Provenance | None = None  # where ``percent`` came from (set with percent)
+    # A % of ALL cells (or lymphocytes), from LOINC "cells/100 cells" flow codes: kept apart from
+    # ``percent`` because it is not a % of blasts. It may support "expressed" (site threshold),
+    # never "negative", never lineage; a call or a % of blasts always wins over it.
+    cells_percent: float | None = None
+    cells_comparator: Comparator | None = None
+    cells_source: Provenance | None = None  # where ``cells_percent`` came from
+
+    def cells_support_expressed(self, threshold: float) -> bool:
+        """Whether ``cells_percent`` is enough to read the marker as expressed: at or above the
+        site ``threshold`` (for CD20 also the seeds' 20 % of blasts: a % of cells cannot pass a
+        cut-off a % of blasts would not), and never a "<" result. Below that it says nothing
+        about the blasts: the marker stays unknown, never negative."""
+        if self.cells_percent is None or self.cells_comparator in ("<", "<="):
+            return False
+        cut = max(threshold, 20.0) if self.marker == "cd20" else threshold
+        return self.cells_percent >= cut
 
 
 class MrdFact(BaseModel):
@@ -347,6 +363,9 @@ class PatientFacts(BaseModel):
                         yield f"markers.{key}.percent", m.percent, m.percent_source or m.source
                     if m.call is not None:
                         yield f"markers.{key}.call", m.call, m.source
+                    if m.cells_percent is not None:
+                        yield (f"markers.{key}.percent_of_cells", m.cells_percent,
+                               m.cells_source or m.source)
             elif name == "mrd" and value is not None:
                 yield "mrd", _mrd_text(value), value.source
             elif name in ("allo_hct", "hct_type_unknown", "auto_hct"):

@@ -15,11 +15,13 @@ from service.decision.vocabulary import FRONTLINE, REMISSION, RR
 @criterion("the record shows an acute leukemia")
 def LEUKEMIA_RECORD(ctx: Ctx) -> bool:
     """Other charts get no cards: a diagnosis, status, marker, MRD, blast count, CAR T, Ph
-    result or an immunotherapy exposure is enough to count as a leukemia record."""
+    result or an immunotherapy exposure is enough to count as a leukemia record. A marker known
+    only as a % of all cells is not: those are routine lymphocyte-subset labs."""
     f = ctx.facts
     return bool(
-        f.lineage or f.disease_status or f.markers or f.mrd or f.bm_blasts_percent or f.car_t
-        or f.ph or any(x.drug_class in {"immunotherapy", "car-t"} for x in f.exposures)
+        f.lineage or f.disease_status or f.mrd or f.bm_blasts_percent or f.car_t or f.ph
+        or any(m.call is not None or m.percent is not None for m in f.markers.values())
+        or any(x.drug_class in {"immunotherapy", "car-t"} for x in f.exposures)
     )
 
 

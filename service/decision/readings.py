@@ -5,6 +5,8 @@ the interpretation conventions live in one place:
 
 - a marker's explicit call (positive / dim / negative) wins over a bare percentage; a bare
   percentage is judged against the site threshold (CD20: the seed's own >= 20 % definition);
+  a % of all cells (not of blasts) is read last, as "expressed" at that threshold or unknown,
+  never negative, and ``MarkerReading.percent`` stays a % of blasts;
 - MRD is positive only on a detected result or a measured level above zero; a "<" result is
   negative *at that limit of detection*; bands follow clinical-rules.md D4;
 - everything unknown stays ``None`` so a rule can say what must be confirmed.
@@ -96,6 +98,17 @@ def read_marker(name: Marker, m: MarkerFact | None, threshold: float) -> MarkerR
             by_policy = True
             status = "positive" if m.percent >= threshold else "negative"
             parts.append(f"{status} at {threshold:g} % (site policy, not evidence)")
+    elif m.cells_percent is not None:
+        # a % of ALL cells (LOINC "cells/100 cells"), not of blasts: may support "expressed",
+        # never "negative" (MarkerFact.cells_support_expressed)
+        parts.append(f"{m.cells_comparator or ''}{percent_text(m.cells_percent)} of all cells, "
+                     "not of blasts")
+        if m.cells_support_expressed(threshold):
+            status, by_policy = "positive", True
+            parts.append("read as expressed (site policy, not evidence)")
+        else:
+            status = None
+            parts.append("says nothing about the blasts: unknown, not negative")
     else:
         status = None
         parts.append("value unreadable")

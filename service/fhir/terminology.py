@@ -28,6 +28,8 @@ LOCAL_SYSTEM = f"{BASE}/CodeSystem/leukemia-cds"
 TOPIC_SYSTEM = f"{BASE}/CodeSystem/card-topic"
 VALUESET_BASE = f"{BASE}/ValueSet/"
 EXT_CODE_STATUS = f"{BASE}/StructureDefinition/external-code-status"
+EXT_VALUE_BASIS = f"{BASE}/StructureDefinition/value-basis"
+PERCENT_OF_CELLS = "percent-of-cells"  # the one value basis: a % of all cells, not of blasts
 
 SNOMED = "http://snomed.info/sct"
 LOINC = "http://loinc.org"
@@ -130,6 +132,9 @@ class Concept:
 class Match:
     concept: str
     recognised_by: RecognisedBy
+    # what the code's value measures when it is not the concept itself (extension value-basis):
+    # "percent-of-cells" for LOINC "cells/100 cells" flow codes (a % of all cells, not of blasts)
+    basis: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +143,7 @@ class ExternalCode:
     code: str
     concept: str
     verified: bool
+    basis: str | None = None
 
 
 @dataclass(slots=True)
@@ -255,13 +261,14 @@ class Terminology:
         return self.concepts[code]
 
     def emittable_codings(self, concept: str) -> list[dict[str, str]]:
-        """Codings the service may *emit* for a concept: the local code plus verified codes."""
+        """Codings the service may *emit* for a concept: the local code plus verified codes
+        (never one that measures something else, such as a % of all cells for a blast marker)."""
         c = self.concepts[concept]
         out = [{"system": LOCAL_SYSTEM, "code": c.code, "display": c.display}]
         out += [
             {"system": e.system, "code": e.code}
             for e in self.external
-            if e.concept == concept and e.verified
+            if e.concept == concept and e.verified and e.basis is None
         ]
         return out
 
@@ -470,9 +477,22 @@ def _build(root: Path) -> Terminology:
                     raise TerminologyError(
                         f"ValueSet-{concept_id}.json: {system}|{code} lacks external-code-status"
                     )
-                add((system, code), Match(concept_id, "standard-code"))
+                basis = next(
+                    (
+                        e.get("valueCode")
+                        for e in c.get("extension", [])
+                        if e.get("url") == EXT_VALUE_BASIS
+                    ),
+                    None,
+                )
+                if basis not in (None, PERCENT_OF_CELLS):
+                    raise TerminologyError(
+                        f"ValueSet-{concept_id}.json: {system}|{code} has unknown value-basis "
+                        f"{basis!r}"
+                    )
+                add((system, code), Match(concept_id, "standard-code", basis))
                 external.append(
-                    ExternalCode(system, c.get("code"), concept_id, status == "verified")
+                    ExternalCode(system, c.get("code"), concept_id, status == "verified", basis)
                 )
 
     site_mappings = 0

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from service.facts import MARKERS, Fact, Marker, MarkerFact, PatientFacts, Provenance
-from service.fhir.extract.collector import ALL_SIMPLE_FIELDS, Collector
+from service.fhir.extract.collector import ALL_SIMPLE_FIELDS, SIMPLE_FIELDS, Collector
 from service.fhir.extract.conditions import read_condition
 from service.fhir.extract.dates import aware, time_key
 from service.fhir.extract.evidence import (
@@ -126,7 +126,7 @@ def _lineage(col: Collector, markers: Mapping[Marker, MarkerFact]) -> Fact[Any] 
     fact = resolve(col, "lineage", col.lineage, "diagnosis")
     if fact is None or fact.value != "all-unspecified":
         return fact
-    for name in ("cd19", "cd22"):
+    for name in ("cd19", "cd22"):  # a % of all cells (cells_percent) never infers lineage
         m = markers.get(name)
         if m is None:
             continue
@@ -152,6 +152,38 @@ def _lineage(col: Collector, markers: Mapping[Marker, MarkerFact]) -> Fact[Any] 
     return fact
 
 
+def _leukemia_chart_findings(
+    col: Collector, markers: Mapping[Marker, MarkerFact], simple: Mapping[str, Any]
+) -> None:
+    """Findings that matter only on a chart with a leukemia diagnosis.
+
+    "% of cells" flow codes and CD3 % are routine lymphocyte-subset labs on most charts, and
+    LOINC 101119-6 narratives are lymphoma immunophenotypes too: what could not be used from
+    them is reported here, so that it never puts a data-quality card on anyone else's chart.
+    """
+    col.findings.extend(col.gated_findings)
+    for name, m in markers.items():
+        if m.call is None and m.percent is None and m.cells_percent is not None \
+                and not m.cells_support_expressed(col.threshold):
+            col.finding(
+                "unreadable-value",
+                (m.cells_source or m.source).resource,
+                f"{name.upper()}: {m.cells_comparator or ''}{m.cells_percent:g}% of all cells "
+                "(or lymphocytes), not of blasts; a low % of all cells says nothing about "
+                f"{name.upper()} on the blasts: unknown, not read as negative",
+                name,
+            )
+    for concept, ref, raw in col.percent_not_count:
+        if simple.get(SIMPLE_FIELDS[concept]) is None:
+            col.finding(
+                "unreadable-value",
+                ref,
+                f"{col.term.concept(concept).display}: {raw} is a % of cells, not the count "
+                "the rules need (the absolute count, per volume); not used",
+                concept,
+            )
+
+
 def _assemble(col: Collector) -> PatientFacts:
     birth, age, pid = age_facts(col)
     markers: dict[Marker, MarkerFact] = {}
@@ -171,12 +203,15 @@ def _assemble(col: Collector) -> PatientFacts:
     exposures = sorted(
         col.exposures, key=lambda e: (e.date is None, time_key(e.date), e.source.resource)
     )
+    lineage = _lineage(col, markers)
+    if lineage is not None:
+        _leukemia_chart_findings(col, markers, simple)
     return PatientFacts(
         patient_id=pid,
         as_of=col.now,
         birth_date=birth,
         age_years=age,
-        lineage=_lineage(col, markers),
+        lineage=lineage,
         icd10_remission_hint=resolve(col, "icd10_remission_hint", col.icd_hint, "diagnosis"),
         condition_clinical_status=resolve(
             col, "condition_clinical_status", col.clinical_status, "diagnosis"

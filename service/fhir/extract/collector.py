@@ -79,6 +79,7 @@ class MarkerCand:
     comparator: str | None = None
     call: str | None = None
     unit: str | None = None
+    of_cells: bool = False  # a % of all cells (LOINC "cells/100 cells"), not of blasts
 
 
 @dataclass(slots=True)
@@ -119,6 +120,14 @@ class Collector:
     tombstones: dict[str, list[tuple[datetime | None, str]]] = field(
         default_factory=lambda: defaultdict(list)
     )
+    # a count concept sent as a % of cells (CD3 %, LOINC 8124-0): (concept, resource, raw value);
+    # never a count, reported only when no count was read (assemble): panels send both
+    percent_not_count: list[tuple[str, str, str]] = field(default_factory=list)
+    # findings about codes in routine or non-leukemia use ("% of cells" lymphocyte-subset
+    # panels; narratives, as LOINC 101119-6 is leukemia *and lymphoma* immunophenotyping):
+    # emitted by assemble only on a chart with a leukemia diagnosis, so they never make cards
+    # on anyone else's chart
+    gated_findings: list[DataQualityFinding] = field(default_factory=list)
     own_reference: str | None = field(init=False, default=None)
     # findings shown only if their fact stays unknown: (field, topic) -> (time, finding)
     unless_known: dict[tuple[str, str], tuple[datetime | None, DataQualityFinding]] = field(
@@ -178,6 +187,14 @@ class Collector:
         code, reason = why
         self.finding(code, ref, f"{reason}; set aside, not used for this patient", concept)
         return True
+
+    def gated_finding(
+        self, code: FindingCode, resource: str | None, message: str, concept: str | None = None
+    ) -> None:
+        """A finding that stands only on a chart with a leukemia diagnosis (see gated_findings)."""
+        self.gated_findings.append(
+            DataQualityFinding(code=code, resource=resource, message=message, concept=concept)
+        )
 
     def entered_in_error_seen(self, ref: str, concept: str | None) -> None:
         self.entered_in_error += 1

@@ -28,7 +28,14 @@ def _latest_group(items: list[Any], when: Callable[[Any], datetime | None]) -> l
 
 
 def superseded(
-    col: Collector, key: str, cands: list[Any], name: str, concept: str | None, code: FindingCode
+    col: Collector,
+    key: str,
+    cands: list[Any],
+    name: str,
+    concept: str | None,
+    code: FindingCode,
+    *,
+    gated: bool = False,
 ) -> bool:
     """True when an unreadable result is as recent as the latest readable one.
 
@@ -46,7 +53,7 @@ def superseded(
             f"{name}: the latest result ({newer[0]}) is unreadable; earlier results are not "
             "used as current"
         )
-        col.finding(code, newer[0], message, concept)
+        (col.gated_finding if gated else col.finding)(code, newer[0], message, concept)
     return bool(newer)
 
 
@@ -106,6 +113,62 @@ def _marker_text(c: MarkerCand) -> str:
 
 
 def resolve_marker(col: Collector, marker: str, cands: list[MarkerCand]) -> MarkerFact | None:
+    """The standing result of one marker.
+
+    A % of all cells (``of_cells``) is a weaker kind of evidence, judged on its own: the latest
+    call or % of blasts stands whenever there is one, and a % of cells is used only when the
+    record holds no call or % of blasts at all (when those conflict or are superseded, the
+    marker is unknown: the weaker evidence does not stand in for them).
+    """
+    blasts = [c for c in cands if not c.of_cells]
+    cells = [c for c in cands if c.of_cells]
+    if not blasts:
+        return _cells_only(col, marker, cells)
+    fact = _resolve_blasts(col, marker, blasts)
+    if fact is None or not cells:
+        return fact
+    extra = _cells_only(col, marker, cells)
+    if extra is None:
+        return fact
+    return fact.model_copy(
+        update={
+            "cells_percent": extra.cells_percent,
+            "cells_comparator": extra.cells_comparator,
+            "cells_source": extra.cells_source,
+        }
+    )
+
+
+def _cells_only(col: Collector, marker: str, cands: list[MarkerCand]) -> MarkerFact | None:
+    """The latest % of all cells by the same rules of evidence (its own unreadable results
+    supersede it under the key ``<marker>:cells``), as a MarkerFact with only that. Its findings
+    are gated (collector.gated_findings): these codes are routine labs on most charts."""
+    key = f"{marker}:cells"
+    name = f"{marker.upper()} % of cells"
+    if superseded(col, key, cands, name, marker, "unreadable-value", gated=True):
+        return None
+    group = _latest_group(cands, lambda c: c.source.effective)
+    if len({(num_key(c.percent), c.comparator) for c in group}) > 1:
+        described = ", ".join(f"{_marker_text(c)} ({c.source.resource})" for c in group)
+        col.gated_finding(
+            "conflict",
+            group[0].source.resource,
+            f"{name}: different results at the same time: {described}; not used",
+            marker,
+        )
+        return None
+    first = group[0]
+    return MarkerFact(
+        marker=marker,  # type: ignore[arg-type]
+        source=first.source,
+        supporting=tuple(c.source for c in group[1:] if c.source != first.source),
+        cells_percent=first.percent,
+        cells_comparator=first.comparator,  # type: ignore[arg-type]
+        cells_source=first.source,
+    )
+
+
+def _resolve_blasts(col: Collector, marker: str, cands: list[MarkerCand]) -> MarkerFact | None:
     if superseded(col, marker, cands, marker.upper(), marker, "unreadable-value"):
         return None
     group = _latest_group(cands, lambda c: c.source.effective)

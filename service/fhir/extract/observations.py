@@ -27,7 +27,7 @@ from service.fhir.extract.genetics import (
 from service.fhir.extract.markers import read_marker, read_narrative
 from service.fhir.extract.mrd import read_mrd
 from service.fhir.extract.raw import cc_text, codings, raw_value, value_key
-from service.fhir.terminology import Match
+from service.fhir.terminology import PERCENT_OF_CELLS, Match
 from service.fhir.values import (
     Unreadable,
     parse_count_per_ul,
@@ -83,7 +83,10 @@ def read_observation(col: Collector, obs: Mapping[str, Any], ref: str) -> None:
     if not col.admit(obs, ref, concept, status):
         return
     if status not in USABLE_OBSERVATION_STATUS:
-        col.finding(
+        # a "% of cells" panel only (routine lymphocyte subsets on most charts): reported on a
+        # leukemia chart only, like everything else about those codes
+        routine = all(m.basis for m in matches) and all(m.basis for _, cm in components for m in cm)
+        (col.gated_finding if routine else col.finding)(
             "ignored-status",
             ref,
             f"status {status!r} is not final / amended / corrected; not used",
@@ -100,10 +103,16 @@ def read_observation(col: Collector, obs: Mapping[str, Any], ref: str) -> None:
                 concept,
             )
         else:
-            _read_value(col, obs, matches[0], ref, when, obs)
+            _read_value(col, obs, _with_basis(matches), ref, when, obs)
     for comp, cm in components:
         if len({m.concept for m in cm}) == 1:
-            _read_value(col, comp, cm[0], ref, when, obs)
+            _read_value(col, comp, _with_basis(cm), ref, when, obs)
+
+
+def _with_basis(matches: list[Match]) -> Match:
+    """The match to read by: one whose code measures something else (a % of all cells) wins,
+    so that a second coding (a local code, a site mapping) cannot lift it to the concept."""
+    return next((m for m in matches if m.basis is not None), matches[0])
 
 
 def _read_value(
@@ -127,8 +136,15 @@ def _read_value(
         col.tombstones[SIMPLE_FIELDS.get(concept.code, concept.code)].append((when, ref))
 
     vt = concept.value_type
+    of_cells = match.basis == PERCENT_OF_CELLS
     if vt == "marker":
-        read_marker(col, node, concept.code, ref, prov, unreadable, vkey)
+        read_marker(col, node, concept.code, ref, prov, unreadable, vkey, of_cells=of_cells)
+        return
+    if of_cells and vt == "count":
+        # CD3 % of lymphocytes is not the CD3 count, whatever its unit says (hospital maps
+        # have swapped the two labels): never a number here; reported in assemble
+        raw = raw_value(node[vkey], vkey) if vkey else "no value"
+        col.percent_not_count.append((concept.code, ref, raw))
         return
     if vt == "narrative":
         read_narrative(col, node, ref, prov, unreadable, vkey)
