@@ -106,6 +106,8 @@ class Collector:
     lineage: list[Cand] = field(default_factory=list)
     icd_hint: list[Cand] = field(default_factory=list)
     clinical_status: list[Cand] = field(default_factory=list)
+    # disease status a Condition's codes state (conditions.py); weighed in assemble
+    derived_status: list[Cand] = field(default_factory=list)
     allo: list[ProcedureEvent] = field(default_factory=list)
     car_t: list[CarTEvent] = field(default_factory=list)
     exposures: list[Exposure] = field(default_factory=list)
