@@ -43,6 +43,8 @@ DiseaseStatus = Literal[
     "second-or-later-relapse",
     "primary-refractory",
     "relapsed-refractory",
+    "relapse",  # in relapse, first or later not recorded (ICD-10-CM, clinicalStatus)
+    "remission",  # in complete remission, first or later not recorded (ICD-10-CM, mCODE)
 ]
 
 Marker = Literal["cd19", "cd20", "cd22", "cd33", "cd123", "cd38"]

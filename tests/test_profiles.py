@@ -148,6 +148,9 @@ def test_secondary_codes_are_exactly_those_the_contract_marks_secondary() -> Non
     assert {c for c, _ in secondary} == {
         "all-unspecified",
         "t-all",
+        "b-all",  # ICD-O-3 morphology (SEER list, not an HL7 package)
+        "b-all-bcr-abl1",
+        "aml",
         "tisagenlecleucel",
         "brexucabtagene",
         # CPT and ICD-10-PCS (CMS tables, OHDSI listings): in no HL7 package

@@ -23,7 +23,7 @@ def no_fallback(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return record_fallbacks(monkeypatch)
 STATUSES = [None, "newly-diagnosed", "post-induction", "cr1", "cr2", "cr3-or-later",
             "first-relapse", "second-or-later-relapse", "primary-refractory",
-            "relapsed-refractory"]
+            "relapsed-refractory", "relapse", "remission"]
 MARKER = st.one_of(st.none(), st.sampled_from(["positive", "dim", "negative"]),
                    st.sampled_from([0.0, 0.5, 5.0, 19.9, 20.0, 60.0, 100.0]))
 MRD = st.one_of(

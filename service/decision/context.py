@@ -141,6 +141,8 @@ class Ctx:
         if s is not None:
             text = STATUS_TEXT[s.value] + (f", {day_text(s.effective)}" if s.effective else
                                            ", date not recorded")
+            if s.resource.startswith("Condition/"):
+                text += " (coded on the diagnosis)"  # ICD-10-CM 5th character, clinicalStatus
         return self._fact("disease_status", FACT_LABEL["disease_status"], s, text)
 
     @property
@@ -157,8 +159,14 @@ class Ctx:
 
     @property
     def frontline(self) -> bool:
-        """Newly diagnosed, after induction or in CR1 and never relapsed as far as we know."""
-        return self.status in FRONTLINE
+        """Newly diagnosed, after induction or in CR1 and never relapsed as far as we know; or
+        in a remission whose number is not recorded (a rule confirms it: gaps.status_number)."""
+        return self.status in FRONTLINE or self.status == "remission"
+
+    @property
+    def cr1_or_early(self) -> bool:
+        """After induction or in CR1, or in a remission whose number is not recorded."""
+        return self.status in ("post-induction", "cr1", "remission")
 
     @per_call
     def blasts(self) -> float | None:

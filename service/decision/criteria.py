@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from service.decision.context import Ctx
 from service.decision.registry import criterion
-from service.decision.vocabulary import FRONTLINE, REMISSION, RR
+from service.decision.vocabulary import REMISSION, RR
 
 
 @criterion("the record shows an acute leukemia")
@@ -61,9 +61,11 @@ def RELAPSED_OR_REFRACTORY(ctx: Ctx) -> bool:
     return ctx.status in RR
 
 
-@criterion("first relapse")
+@criterion("first relapse, or relapse with its number not recorded")
 def FIRST_RELAPSE(ctx: Ctx) -> bool:
-    return ctx.status == "first-relapse"
+    """A relapse whose number the record lacks may be the first: the rule shows its card with
+    the number to confirm (gaps.status_number)."""
+    return ctx.status in ("first-relapse", "relapse")
 
 
 @criterion("in complete remission")
@@ -76,9 +78,12 @@ def AFTER_INDUCTION_OR_CR(ctx: Ctx) -> bool:
     return ctx.status in REMISSION or ctx.status == "post-induction"
 
 
-@criterion("frontline (newly diagnosed, after induction or in CR1)")
+@criterion("frontline (newly diagnosed, after induction or in CR1, or in a remission whose "
+           "number is not recorded)")
 def FRONTLINE_THERAPY(ctx: Ctx) -> bool:
-    return ctx.status in FRONTLINE
+    """A remission whose number the record lacks may be CR1: the rule shows its card with the
+    number to confirm (gaps.status_number)."""
+    return ctx.frontline
 
 
 @criterion("newly diagnosed or after induction")

@@ -7,6 +7,7 @@ Missing is not negative: an option built on an unknown fact is still shown, with
 from __future__ import annotations
 
 from service.decision.context import Ctx
+from service.decision.vocabulary import NUMBER_UNKNOWN
 
 
 def confirm(ctx: Ctx, *markers: str, age: bool = False, ph_negative: bool = False
@@ -18,6 +19,14 @@ def confirm(ctx: Ctx, *markers: str, age: bool = False, ph_negative: bool = Fals
     if ph_negative and ctx.ph is None:
         out.append("Ph-negative status")
     return tuple(out)
+
+
+def status_number(ctx: Ctx) -> tuple[str, ...]:
+    """For a rule that needs which relapse or remission this is: the record's status says
+    "relapse" or "remission" without its number (ICD-10-CM, clinicalStatus, mCODE), so the
+    card names the number to confirm instead of saying the status is not in the record."""
+    wanted = NUMBER_UNKNOWN.get(ctx.status or "")
+    return (wanted,) if wanted else ()
 
 
 def relapse_after_hct(ctx: Ctx) -> tuple[str, ...]:

@@ -8,10 +8,18 @@ from __future__ import annotations
 
 # --- vocabularies the rules share ---------------------------------------------------------
 
-RELAPSE = frozenset({"first-relapse", "second-or-later-relapse", "relapsed-refractory"})
+# "relapse" and "remission" are statuses recorded without their number (an ICD-10-CM "in
+# relapse" code, Condition.clinicalStatus, mCODE "full remission"): they count as relapsed or in
+# remission, and a rule that needs the number shows its card with NUMBER_UNKNOWN to confirm.
+RELAPSE = frozenset({"first-relapse", "second-or-later-relapse", "relapsed-refractory",
+                     "relapse"})
 REFRACTORY = frozenset({"primary-refractory", "relapsed-refractory"})
 RR = RELAPSE | REFRACTORY
-REMISSION = frozenset({"cr1", "cr2", "cr3-or-later"})
+REMISSION = frozenset({"cr1", "cr2", "cr3-or-later", "remission"})
+NUMBER_UNKNOWN = {
+    "relapse": "relapse number (recorded as relapse, not as first or later relapse)",
+    "remission": "remission number (recorded as remission, not as first or later remission)",
+}
 # tisagenlecleucel's label (000 Table 3): refractory, or second or later relapse (D3)
 TISA_STATUSES = frozenset({"primary-refractory", "relapsed-refractory",
                            "second-or-later-relapse"})
@@ -27,6 +35,8 @@ STATUS_TEXT = {
     "second-or-later-relapse": "second or later relapse",
     "primary-refractory": "primary refractory",
     "relapsed-refractory": "relapsed and refractory",
+    "relapse": "relapse, first or later not recorded",
+    "remission": "remission, first or later not recorded",
 }
 LINEAGE_TEXT = {
     "b-all": "B-ALL",

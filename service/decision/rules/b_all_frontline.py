@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from service.decision import criteria as C
 from service.decision.context import Ctx
-from service.decision.gaps import confirm
+from service.decision.gaps import confirm, status_number
 from service.decision.model import Recommendation
 from service.decision.registry import ALL_HOOKS, Make, rule
 
@@ -26,7 +26,9 @@ def rituximab_older(ctx: Ctx, rec: Make) -> Recommendation | None:
         return None
     if rec.focus is not None and not ctx.is_b:
         return None
-    return rec(ctx.cd20.fact, ctx.f_age, ctx.f_ph, confirm=confirm(ctx, ph_negative=True))
+    number = status_number(ctx) if rec.focus is None else ()
+    return rec(ctx.cd20.fact, ctx.f_age, ctx.f_ph,
+               confirm=confirm(ctx, ph_negative=True) + number)
 
 
 @rule("ALL-RITUX-CD20", "b-all", seeds=("000", "004"), when=FRONT, unless=(C.PH_POSITIVE,))
@@ -35,7 +37,8 @@ def rituximab_cd20(ctx: Ctx, rec: Make) -> Recommendation | None:
     cd20 = ctx.cd20
     if cd20.status != "positive" or (ctx.age is not None and ctx.age >= 60):
         return None
-    return rec(cd20.fact, ctx.f_age, ctx.f_ph, confirm=confirm(ctx, age=True, ph_negative=True),
+    return rec(cd20.fact, ctx.f_age, ctx.f_ph,
+               confirm=confirm(ctx, age=True, ph_negative=True) + status_number(ctx),
                percent=cd20.percent, pediatric=ctx.age is not None and ctx.age < 18)
 
 
@@ -54,7 +57,8 @@ def ofatumumab_cd20_low(ctx: Ctx, rec: Make) -> Recommendation | None:
       unless=(C.CD19_NEGATIVE,), tags=("blinatumomab",))
 def peds_standard_risk_blinatumomab(ctx: Ctx, rec: Make) -> Recommendation:
     """A standard-risk child: blinatumomab added to chemotherapy (003)."""
-    return rec(ctx.f_age, ctx.f_status, ctx.cd19.fact, confirm=confirm(ctx, "cd19"))
+    return rec(ctx.f_age, ctx.f_status, ctx.cd19.fact,
+               confirm=confirm(ctx, "cd19") + status_number(ctx))
 
 
 @rule("ALL-FRONT-OLDER-TRIAL", "trial", seeds=("003",), when=EARLY, unless=(C.PH_POSITIVE,))
@@ -86,4 +90,4 @@ def ph_like(ctx: Ctx, rec: Make) -> Recommendation | None:
     """Ph-like signature: no frontline inotuzumab data (003)."""
     if ctx._value("ph_like") != "positive":
         return None
-    return rec(ctx.f("ph_like"), ctx.f_status)
+    return rec(ctx.f("ph_like"), ctx.f_status, confirm=status_number(ctx))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from service.decision import criteria as C
 from service.decision.context import Ctx
-from service.decision.gaps import confirm
+from service.decision.gaps import confirm, status_number
 from service.decision.model import Recommendation
 from service.decision.registry import Make, rule
 from service.decision.timing import Timing, timing
@@ -28,8 +28,8 @@ def mrd_label(ctx: Ctx, rec: Make) -> Recommendation | None:
     """MRD >= 0.1 %: blinatumomab's MRD label (000, 003)."""
     if ctx.mrd.band != "label":
         return None
-    return rec(*_facts(ctx), confirm=confirm(ctx, "cd19"), no_method=ctx.mrd.method is None,
-               later_cr=ctx.status == "cr3-or-later",
+    return rec(*_facts(ctx), confirm=confirm(ctx, "cd19") + status_number(ctx),
+               no_method=ctx.mrd.method is None, later_cr=ctx.status == "cr3-or-later",
                confirm_cr=ctx.status == "post-induction")
 
 
@@ -47,9 +47,9 @@ def mrd_low(ctx: Ctx, rec: Make) -> Recommendation | None:
 def mrd_sitc(ctx: Ctx, rec: Make) -> Recommendation | None:
     """MRD positive after induction or in CR1 at a level below 0.01 % or not given: SITC
     says offer blinatumomab."""
-    if ctx.mrd.band in ("label", "low") or ctx.status not in {"post-induction", "cr1"}:
+    if ctx.mrd.band in ("label", "low") or not ctx.cr1_or_early:
         return None
-    return rec(*_facts(ctx), confirm=confirm(ctx, "cd19"),
+    return rec(*_facts(ctx), confirm=confirm(ctx, "cd19") + status_number(ctx),
                level_known=ctx.mrd.fraction is not None)
 
 
@@ -69,12 +69,12 @@ def frontline_consolidation(ctx: Ctx, rec: Make) -> Recommendation | None:
     consolidation (E1910, 003)."""
     m = ctx.mrd
     sub = m.state == "positive" and m.band == "sub"
-    if not (m.state == "negative" or sub) or ctx.status not in {"post-induction", "cr1"}:
+    if not (m.state == "negative" or sub) or not ctx.cr1_or_early:
         return None
     return rec(m.fact, ctx.f_status, ctx.f_ph, ctx.cd19.fact, ctx.f_age,
                detectable_sub=m.state == "positive",
                sensitivity_ok=m.state == "negative" and m.below_1e4 is True,
-               confirm=confirm(ctx, "cd19", ph_negative=True),
+               confirm=confirm(ctx, "cd19", ph_negative=True) + status_number(ctx),
                age=ctx.age, under55=ctx.age is not None and ctx.age < 55)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from service.decision import criteria as C
 from service.decision.context import Ctx
-from service.decision.gaps import confirm, relapse_after_hct
+from service.decision.gaps import confirm, relapse_after_hct, status_number
 from service.decision.model import Recommendation
 from service.decision.registry import ALL_HOOKS, Make, rule
 from service.decision.timing import timing
@@ -23,12 +23,14 @@ def _adult(ctx: Ctx) -> bool | None:
 
 @rule("ALL-RR-FIRST-RELAPSE", "b-all", seeds=("000",), when=(C.B_ALL, C.FIRST_RELAPSE))
 def first_relapse(ctx: Ctx, rec: Make) -> Recommendation:
-    """SITC: after one line, a trial, blinatumomab, inotuzumab or allo-HCT (000)."""
+    """SITC: after one line, a trial, blinatumomab, inotuzumab or allo-HCT (000). A relapse
+    recorded without its number is shown with the number to confirm."""
     return rec(ctx.f_status, ctx.cd19.fact, ctx.cd22.fact, ctx.f_age,
                ctx.f("prior_lines"),
                blin=ctx.cd19.expressed is not False,
                ino=ctx.cd22.expressed is not False and _adult(ctx) is not False,
-               confirm=confirm(ctx, "cd19", "cd22"))
+               number_unknown=ctx.status == "relapse",
+               confirm=confirm(ctx, "cd19", "cd22") + status_number(ctx))
 
 
 @rule("ALL-BLIN-RR", "b-all", seeds=("000", "001"), when=R_R, unless=(C.CD19_NEGATIVE,),

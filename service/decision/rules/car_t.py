@@ -15,16 +15,19 @@ from __future__ import annotations
 
 from service.decision import criteria as C
 from service.decision.context import Ctx
-from service.decision.gaps import confirm, relapse_after_car_t
+from service.decision.gaps import confirm, relapse_after_car_t, status_number
 from service.decision.model import Recommendation
 from service.decision.registry import Make, criterion, fired, rule
 from service.decision.timing import timing
 from service.decision.vocabulary import TISA_STATUSES
 
 
-@criterion("refractory or second or later relapse (tisagenlecleucel's label)")
+@criterion("refractory or second or later relapse (tisagenlecleucel's label), or relapse "
+           "with its number not recorded")
 def TISA_STATUS(ctx: Ctx) -> bool:
-    return ctx.status in TISA_STATUSES
+    """A relapse whose number the record lacks may be the second: the card is shown with the
+    number to confirm (gaps.status_number)."""
+    return ctx.status in TISA_STATUSES or ctx.status == "relapse"
 
 
 @criterion("25 years or younger, or age not recorded")
@@ -48,9 +51,10 @@ WITH_CAR_T_OPTION = (*CAR_T_SETTING, fired("car-t"))
 AFTER_CAR_T_EXCLUDED = (C.STATUS_BEFORE_CAR_T,)
 
 
-def _product(ctx: Ctx, rec: Make, **variables: object) -> Recommendation:
+def _product(ctx: Ctx, rec: Make, number: tuple[str, ...] = (), **variables: object
+             ) -> Recommendation:
     return rec(ctx.f_age, ctx.f_status, ctx.cd19.fact,
-               confirm=confirm(ctx, "cd19", age=True), **variables)
+               confirm=confirm(ctx, "cd19", age=True) + number, **variables)
 
 
 @rule("CART-TISA", "car-t", seeds=("000",),
@@ -59,7 +63,8 @@ def _product(ctx: Ctx, rec: Make, **variables: object) -> Recommendation:
 def tisagenlecleucel(ctx: Ctx, rec: Make) -> Recommendation:
     """Tisagenlecleucel: B-ALL up to 25 years, refractory or in second or later relapse
     (000 Table 3); SITC strongly recommends CAR T after second- and/or third-line therapy."""
-    return _product(ctx, rec, primary_refractory=ctx.status == "primary-refractory")
+    return _product(ctx, rec, status_number(ctx),
+                    primary_refractory=ctx.status == "primary-refractory")
 
 
 @rule("CART-BREXU", "car-t", seeds=("001", "003"), when=(*CAR_T_SETTING, ADULT_OR_UNKNOWN),

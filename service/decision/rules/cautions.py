@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from service.decision import criteria as C
 from service.decision.context import Ctx
+from service.decision.gaps import status_number
 from service.decision.model import Recommendation
 from service.decision.registry import ALL_HOOKS, ORDER_HOOKS, Make, criterion, either, fired, rule
 from service.decision.vocabulary import CD19_CAR_T, RR
@@ -255,7 +256,7 @@ def cd22_loss(ctx: Ctx, rec: Make) -> Recommendation | None:
 def inotuzumab_frontline_toxicity(ctx: Ctx, rec: Make) -> Recommendation:
     """Inotuzumab ordered in frontline therapy: more grade 5 events in A041501; frontline
     inotuzumab belongs in trials (003; D15)."""
-    return rec(ctx.f_status, ctx.f_age)
+    return rec(ctx.f_status, ctx.f_age, confirm=status_number(ctx))
 
 
 # --- blinatumomab at order entry -------------------------------------------------------------

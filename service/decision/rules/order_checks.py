@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from service.decision import criteria as C
 from service.decision.context import Ctx
+from service.decision.gaps import status_number
 from service.decision.model import Recommendation
 from service.decision.registry import ORDER_HOOKS, Make, criterion, rule
 from service.decision.vocabulary import CD19_CAR_T, DRUG_TEXT, LINEAGE_TEXT, TISA_STATUSES
@@ -91,7 +92,9 @@ def tisagenlecleucel_status(ctx: Ctx, rec: Make) -> Recommendation | None:
     relapse (000 Table 3). An unrecorded status is not a contradiction."""
     if ctx.status is None or ctx.status in TISA_STATUSES:
         return None
-    return rec(ctx.f_status, status=ctx.status_text)
+    # a relapse without its number may be the second (the label's): confirm it
+    number = status_number(ctx) if ctx.status == "relapse" else ()
+    return rec(ctx.f_status, status=ctx.status_text, confirm=number)
 
 
 @rule("ORDER-CART-ADULT-AGE", "order", seeds=("001", "003"), hooks=ORDER_HOOKS,

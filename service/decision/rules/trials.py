@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from service.decision import criteria as C
 from service.decision.context import Ctx
-from service.decision.gaps import relapse_after_car_t
+from service.decision.gaps import relapse_after_car_t, status_number
 from service.decision.model import Recommendation
 from service.decision.registry import Make, criterion, fired, rule
 
@@ -90,4 +90,4 @@ def post_hct_maintenance(ctx: Ctx, rec: Make) -> Recommendation:
 def peds_frontline(ctx: Ctx, rec: Make) -> Recommendation:
     """Child with frontline B-ALL: several pediatric frontline protocols incorporate
     immunotherapy (002; ALL-Together1, 003)."""
-    return rec(ctx.f_age, ctx.f_status, trials=rec.trials)
+    return rec(ctx.f_age, ctx.f_status, trials=rec.trials, confirm=status_number(ctx))

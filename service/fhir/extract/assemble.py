@@ -10,7 +10,7 @@ without a stated lineage is read as B-ALL from CD19 / CD22.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from service.facts import MARKERS, Fact, Marker, MarkerFact, PatientFacts, Provenance
@@ -22,6 +22,7 @@ from service.fhir.extract.evidence import (
     mrd_facts,
     resolve,
     resolve_marker,
+    superseded,
     typed_fact,
 )
 from service.fhir.extract.medications import read_medication_use
@@ -184,6 +185,37 @@ def _leukemia_chart_findings(
             )
 
 
+def _day(t: datetime | None) -> date:
+    return time_key(t).date()
+
+
+def _disease_status(col: Collector, given: Fact[Any] | None) -> Fact[Any] | None:
+    """The explicit disease-status Observation, unless a Condition states a newer status.
+
+    A Condition's ICD-10-CM 5th character or clinicalStatus says "relapse" or "remission"
+    without its number (conditions.py). The explicit Observation is the precise one and wins
+    while it is current: the Condition's status is used only when no status Observation is
+    dated on or after its day (a dated statement beats an undated one). A status Observation
+    nobody could read that is as recent leaves the status unknown, as for any fact.
+    """
+    derived = col.derived_status
+    if not derived:
+        return given
+    explicit = col.simple.get("disease_status") or []
+    if explicit:
+        latest = max(_day(c.source.effective) for c in explicit)
+        derived = [c for c in derived if _day(c.source.effective) > latest]
+        if not derived:
+            return given
+    newest = max(time_key(c.source.effective) for c in derived)
+    if any(time_key(t) >= newest for t, _ in col.tombstones.get("disease_status", ())):
+        if not explicit:  # else resolving the Observations has said so already
+            superseded(col, "disease_status", derived, "disease_status", "disease-status",
+                       "unreadable-value")
+        return given
+    return resolve(col, "disease_status", derived, "disease-status")
+
+
 def _assemble(col: Collector) -> PatientFacts:
     birth, age, pid = age_facts(col)
     markers: dict[Marker, MarkerFact] = {}
@@ -196,6 +228,7 @@ def _assemble(col: Collector) -> PatientFacts:
     for concept, field_name in ALL_SIMPLE_FIELDS:  # most have no candidate: no call for those
         cands = col.simple.get(field_name)
         simple[field_name] = resolve(col, field_name, cands, concept) if cands else None
+    simple["disease_status"] = _disease_status(col, simple["disease_status"])
     for (field_name, _), (_, finding) in col.unless_known.items():
         if simple.get(field_name) is None:
             col.findings.append(finding)

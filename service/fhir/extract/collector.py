@@ -108,6 +108,8 @@ class Collector:
     lineage: list[Cand] = field(default_factory=list)
     icd_hint: list[Cand] = field(default_factory=list)
     clinical_status: list[Cand] = field(default_factory=list)
+    # disease status a Condition's codes state (conditions.py); weighed in assemble
+    derived_status: list[Cand] = field(default_factory=list)
     allo: list[ProcedureEvent] = field(default_factory=list)
     auto_hct: list[ProcedureEvent] = field(default_factory=list)
     hct_unknown: list[ProcedureEvent] = field(default_factory=list)  # donor type not stated
