@@ -129,5 +129,7 @@ def account(resources: Iterable[Any], facts: PatientFacts) -> Accounting:
     for ref, codes_found in findings.items():  # items that are not resources at all
         if ref.startswith("(item "):
             lists["reported"].append(Accounted(ref, "-", ", ".join(codes_found)))
-    return Accounting(*(tuple(v) for v in lists.values()),
-                      worklist=tuple(sorted(worklist.items(), key=lambda kv: (-kv[1], kv[0]))))
+    return Accounting(
+        used=tuple(lists["used"]), superseded=tuple(lists["superseded"]),
+        reported=tuple(lists["reported"]), set_aside=tuple(lists["set_aside"]),
+        worklist=tuple(sorted(worklist.items(), key=lambda kv: (-kv[1], kv[0]))))

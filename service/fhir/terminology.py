@@ -515,22 +515,22 @@ def _build(root: Path) -> Terminology:
                         raise TerminologyError(
                             f"{f.name}: {element.get('code')} maps to unknown concept {tcode!r}"
                         )
-                    key = (source, normalise_code(source, element.get("code")))
+                    mapped = (source, normalise_code(source, element.get("code")))
                     if how == "not":
-                        narrowings.append((f.name, key, tcode))
+                        narrowings.append((f.name, mapped, tcode))
                         continue
                     _refuse_generic(f.name, source, element.get("code"), tcode, valuesets,
                                     codings)
-                    add(key, Match(tcode, "site-conceptmap"))
+                    add(mapped, Match(tcode, "site-conceptmap"))
                     site_mappings += 1
     # A site's "this code does not mean that concept" (R4 equivalence 'disjoint', R5
     # relationship 'not-related-to') removes a shipped or mapped meaning, after every add.
-    for name, key, tcode in narrowings:
-        kept = [m for m in codings.get(key, []) if m.concept != tcode]
-        if len(kept) == len(codings.get(key, [])):
-            raise TerminologyError(f"{name}: {key[0]}|{key[1]} is marked as not {tcode}, but "
-                                   "nothing maps it to that concept")
-        codings[key] = kept
+    for name, narrowed, tcode in narrowings:
+        kept = [m for m in codings.get(narrowed, []) if m.concept != tcode]
+        if len(kept) == len(codings.get(narrowed, [])):
+            raise TerminologyError(f"{name}: {narrowed[0]}|{narrowed[1]} is marked as not "
+                                   f"{tcode}, but nothing maps it to that concept")
+        codings[narrowed] = kept
         site_mappings += 1
 
     topics_file = root / "CodeSystem-card-topic.json"
