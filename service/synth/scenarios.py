@@ -13,6 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from service.synth import real_world as rw
+from service.synth.codes import LOINC as LOINC_SYSTEM
+from service.synth.codes import SNOMED as SNOMED_SYSTEM
 from service.synth.record import Record
 
 # Rule families: the sections of clinical-rules.md section 1, plus the data-quality cards of the
@@ -370,6 +373,99 @@ def _data_quality_gaps(r: Record) -> None:
     r.car_t(None, days_ago=None)
 
 
+# --- the same clinical pictures as real sources encode them (issue 18) ------------------------
+
+def _mcode_b_all_relapse(r: Record) -> None:
+    """mCODE / US problem list: ICD-10-CM plus the ICD-O-3 morphology, a "relapse" with no
+    number, LOINC marrow blasts, the narrative immunophenotype, BCR::ABL1 as a variant."""
+    _person(r, r.rng.randint(30, 45))
+    rw.icd10_diagnosis(r, "C91.00", "Acute lymphoblastic leukemia not having achieved remission",
+                       days_ago=_j(r, 420), morphology="9811/3")
+    rw.icd10_diagnosis(r, "C91.02", "Acute lymphoblastic leukemia, in relapse",
+                       days_ago=_j(r, 10), clinical="relapse", morphology="9811/3")
+    rw.loinc_blasts(r, float(r.rng.randint(60, 78)), days_ago=9)
+    rw.narrative_immunophenotype(r, "positive for CD10, CD79a, TdT, CD19, and CD22",
+                                 days_ago=9)
+    rw.fusion_variant(r, (("HGNC:1014", "BCR"), ("HGNC:76", "ABL1")), present=False,
+                      days_ago=415)
+
+
+def _genomics_ph_t315i(r: Record) -> None:
+    """Genomics Reporting: BCR::ABL1 fusion and ABL1 p.Thr315Ile as 69548-6 variants, read by
+    their components; the karyotype in ISCN."""
+    _person(r, r.rng.randint(55, 65))
+    r.diagnosis("b-all", days_ago=_j(r, 560))
+    r.status("first-relapse", days_ago=_j(r, 6), history=(("cr1", 480),))
+    rw.karyotype(r, "46,XY,t(9;22)(q34.1;q11.2)[20]", days_ago=555)
+    rw.fusion_variant(r, (("HGNC:1014", "BCR"), ("HGNC:76", "ABL1")), days_ago=555)
+    rw.snv_variant(r, "HGNC:76", "ABL1", "p.Thr315Ile", days_ago=5)
+    r.marker("cd19", float(r.rng.randint(85, 95)), days_ago=7)
+    r.marker("cd22", float(r.rng.randint(70, 85)), days_ago=7)
+    r.bm_blasts(float(r.rng.randint(25, 40)), days_ago=7)
+    rw.branded_drug(r, rxnorm="1045402", text=None, days_ago=540, status="completed")
+
+
+def _icd10_t_all(r: Record) -> None:
+    """ICD-10-CM has no T-ALL code: C91.02 with the ICD-O-3 morphology 9837/3 is T-ALL in
+    relapse; CD38 as a lab-to-LOINC flow result (% of cells)."""
+    _person(r, r.rng.randint(20, 35))
+    rw.icd10_diagnosis(r, "C91.02", "Acute lymphoblastic leukemia, in relapse",
+                       days_ago=_j(r, 8), clinical="relapse", morphology="9837/3")
+    rw.flow_percent_of_cells(r, "cd38", "8126-5", float(r.rng.randint(70, 90)), days_ago=7)
+    rw.loinc_blasts(r, float(r.rng.randint(40, 70)), days_ago=7)
+
+
+def _icd10_aml_subtype(r: Record) -> None:
+    """An AML subtype code (C92.A2, multilineage dysplasia, in relapse), CD33 as a flow
+    "% of cells" result, KMT2A by CIBMTR's presence/absence answer."""
+    _person(r, r.rng.randint(50, 68))
+    rw.icd10_diagnosis(r, "C92.A2", "Acute myeloid leukemia with multilineage dysplasia, in "
+                       "relapse", days_ago=_j(r, 9), clinical="relapse")
+    rw.flow_percent_of_cells(r, "cd33", "51293-9", float(r.rng.randint(60, 85)), days_ago=8)
+    rw.loinc_blasts(r, float(r.rng.randint(25, 45)), days_ago=8)
+    r.observation("kmt2a", {"valueCodeableConcept": {"coding": [
+        {"system": SNOMED_SYSTEM, "code": "2667000", "display": "Absent"}]}},
+        days_ago=300, code={"coding": [{"system": LOINC_SYSTEM, "code": "78219-3"}]})
+
+
+def _billing_codes_post_hct(r: Record) -> None:
+    """Billing and pharmacy encodings: allogeneic HCT as CPT 38240, blinatumomab as an RxNorm
+    branded drug with no display, rituximab by a biosimilar's brand only."""
+    _person(r, r.rng.randint(22, 40))
+    r.diagnosis("b-all", days_ago=_j(r, 720))
+    rw.icd10_diagnosis(r, "C91.02", "Acute lymphoblastic leukemia, in relapse",
+                       days_ago=_j(r, 7), clinical="relapse")
+    rw.coded_procedure(r, rw.CPT, "38240", "Allogeneic hematopoietic progenitor cell "
+                       "transplantation", days_ago=380)
+    rw.branded_drug(r, rxnorm="1597267", text=None, days_ago=600)
+    rw.branded_drug(r, rxnorm=None, text="Truxima 375 mg/m2 IV", days_ago=650)
+    r.marker("cd19", float(r.rng.randint(85, 96)), days_ago=6)
+    r.marker("cd22", float(r.rng.randint(60, 80)), days_ago=6)
+    r.bm_blasts(float(r.rng.randint(20, 40)), days_ago=6)
+
+
+def _pcs_car_t_relapse(r: Record) -> None:
+    """Tisagenlecleucel as ICD-10-PCS XW033J7, then a coded relapse after it."""
+    _person(r, r.rng.randint(16, 24))
+    r.diagnosis("b-all", days_ago=_j(r, 900))
+    rw.coded_procedure(r, rw.ICD10PCS, "XW033J7", "Introduction of tisagenlecleucel into "
+                       "peripheral vein", days_ago=200)
+    r.status("second-or-later-relapse", days_ago=_j(r, 5), history=(("cr2", 170),))
+    r.marker("cd19", float(r.rng.randint(80, 95)), days_ago=5)
+    r.bm_blasts(float(r.rng.randint(15, 35)), days_ago=5)
+
+
+def _etv6_runx1_child(r: Record) -> None:
+    """The issue's misread: a 69548-6 variant about ETV6::RUNX1 is not Ph."""
+    _person(r, r.rng.randint(3, 8))
+    r.diagnosis("b-all", days_ago=_j(r, 12))
+    r.status("newly-diagnosed", days_ago=_j(r, 11))
+    rw.fusion_variant(r, (("HGNC:3797", "ETV6"), ("HGNC:10471", "RUNX1")), days_ago=10)
+    rw.loinc_blasts(r, float(r.rng.randint(70, 90)), days_ago=11)
+    rw.narrative_immunophenotype(r, "positive for CD10, CD19, CD22, CD79a and TdT",
+                                 days_ago=11)
+
+
 SCENARIOS: dict[str, Scenario] = {s.id: s for s in (
     Scenario(
         "b-all-cr1-mrd-positive", "Adult Ph− B-ALL in CR1 with MRD 0.3 %",
@@ -512,4 +608,45 @@ SCENARIOS: dict[str, Scenario] = {s.id: s for s in (
         planted=("missing-value", "unreadable-mrd", "ignored-status", "entered-in-error",
                  "unknown-reference", "missing-date"),
     ),
+    Scenario(
+        "mcode-b-all-relapse", "B-ALL in relapse, encoded the mCODE / US problem-list way",
+        "ICD-10-CM C91.02 + ICD-O-3 9811/3, relapse number not recorded, LOINC 11150-0 blasts, "
+        "narrative immunophenotype (101119-6), BCR::ABL1 absent as a variant.",
+        ("b-all", "workup"),
+        ("ALL-RR-FIRST-RELAPSE", "ALL-BLIN-RR", "ALL-INO-RR", "ALL-RR-HIGH-BURDEN-INO-FIRST",
+         "DX-GENETICS-ALL"),
+        ("blinatumomab", "inotuzumab"), _mcode_b_all_relapse),
+    Scenario(
+        "genomics-ph-t315i", "Ph+ B-ALL relapse with ABL1 T315I, as Genomics Reporting variants",
+        "BCR::ABL1 fusion and ABL1 p.Thr315Ile read by their components; t(9;22) in ISCN; "
+        "dasatinib as an RxNorm SCD.",
+        ("b-all",), ("ALL-PH-T315I", "ALL-PH-RR-BLIN", "ALL-PH-RR-INO"),
+        ("blinatumomab",), _genomics_ph_t315i),
+    Scenario(
+        "icd10-t-all-morphology", "T-ALL in relapse, as C91.02 with ICD-O-3 9837/3",
+        "ICD-10-CM has no T-ALL code; the morphology says T-lymphoblastic; CD38 as a % of cells.",
+        ("t-all", "caution"), ("TALL-DARA", "TALL-NO-B-AGENTS", "CAU-DARA-BLOODBANK"),
+        ("daratumumab", "blinatumomab"), _icd10_t_all),
+    Scenario(
+        "icd10-aml-subtype", "AML subtype code in relapse, CD33 as a flow % of cells",
+        "C92.A2 (multilineage dysplasia, in relapse), LOINC 51293-9 CD33, KMT2A absent (78219-3).",
+        ("aml", "caution"), ("AML-GO-RELAPSE", "AML-CD33-NOVEL", "CAU-GO-SOS"),
+        ("gemtuzumab",), _icd10_aml_subtype),
+    Scenario(
+        "billing-codes-post-hct", "B-ALL relapse after allo-HCT, coded by billing and pharmacy",
+        "CPT 38240, blinatumomab as RxNorm SBD 1597267 without a display, rituximab as Truxima.",
+        ("b-all", "car-t", "caution"),
+        ("ALL-RELAPSE-POST-HCT", "CART-PRIOR-HCT", "CAU-SEQUENCING-CD19", "CAU-CHECKPOINT-HCT"),
+        ("tisagenlecleucel", "inotuzumab"), _billing_codes_post_hct),
+    Scenario(
+        "pcs-car-t-relapse", "Relapse after tisagenlecleucel coded as ICD-10-PCS XW033J7",
+        "The CAR T infusion as billing codes it, then a later relapse.",
+        ("car-t", "trial", "workup"),
+        ("POSTCART-RELAPSE", "TRIAL-POST-CART", "DX-RETEST-TARGET-AT-RELAPSE"),
+        ("blinatumomab",), _pcs_car_t_relapse),
+    Scenario(
+        "etv6-runx1-child", "Child with newly diagnosed B-ALL and ETV6::RUNX1 as a variant",
+        "A 69548-6 variant about ETV6::RUNX1 is not Ph: no Ph+ card.",
+        ("b-all", "workup"), ("ALL-FRONT-PEDS-SR-BLIN", "DX-GENETICS-ALL"),
+        ("blinatumomab",), _etv6_runx1_child),
 )}
