@@ -18,8 +18,10 @@ from typing import Any
 import pytest
 
 from service.fhir.extract.identity import subject_problem
-from tests.conftest import PATIENT_ID, SERVICE_FOR_HOOK, blinatumomab_order, draft_orders
+from tests.conftest import PATIENT_ID, blinatumomab_order, draft_orders
 from tests.fhir_helpers import extract_draft_orders, extract_facts
+from tests.test_vignettes import call as _post
+from tests.test_vignettes import shown as _ids
 from tests.vignettes.build import VIGNETTES, request
 
 EXTENSION = "org.leukemia-cds.recommendation"
@@ -76,16 +78,6 @@ def _with_subject(body: dict[str, Any], subject: Any) -> dict[str, Any]:
         if "subject" in res:
             res["subject"] = copy.deepcopy(subject)
     return body
-
-
-def _post(client, body: dict[str, Any]) -> list[dict[str, Any]]:
-    response = client.post(f"/cds-services/{SERVICE_FOR_HOOK[body['hook']]}", json=body)
-    assert response.status_code == 200, response.get_data(as_text=True)
-    return response.get_json()["cards"]
-
-
-def _ids(cards: list[dict[str, Any]]) -> set[str]:
-    return {i for c in cards for i in c["extension"][EXTENSION]["ids"]}
 
 
 def test_the_relapse_vignette_as_sent_gives_its_options(client) -> None:

@@ -11,17 +11,28 @@ from service.decision.context import Ctx
 from service.decision.registry import criterion
 from service.decision.vocabulary import REMISSION, RR
 
+# Drugs given for acute leukemia only (their labels): an exposure to one marks a leukemia chart.
+# Rituximab, daratumumab and tocilizumab are given far more often for other diseases.
+_ACUTE_LEUKEMIA_DRUGS = frozenset({"blinatumomab", "inotuzumab", "gemtuzumab"})
+# How contract data arrives: the service's own codes, or a site's map onto them.
+_CONTRACT_CODED = frozenset({"local-code", "site-conceptmap"})
+
 
 @criterion("the record shows an acute leukemia")
 def LEUKEMIA_RECORD(ctx: Ctx) -> bool:
-    """Other charts get no cards: a diagnosis, status, marker, MRD, blast count, CAR T, Ph
-    result or an immunotherapy exposure is enough to count as a leukemia record. A marker known
-    only as a % of all cells is not: those are routine lymphocyte-subset labs."""
+    """Other charts get no cards. A diagnosis, status, MRD, CAR T, a marker on blasts or an
+    exposure to a drug given only for acute leukemia is enough to count as a leukemia record.
+    A marrow blast count or a BCR::ABL1 result counts only in the contract's own codes: in
+    standard codes (LOINC 11150-0, BCR::ABL1 PCR or FISH) they fill MDS, myeloma and CML charts
+    too. A marker known only as a % of all cells never counts: those are routine labs."""
     f = ctx.facts
     return bool(
-        f.lineage or f.disease_status or f.mrd or f.bm_blasts_percent or f.car_t or f.ph
+        f.lineage or f.disease_status or f.mrd or f.car_t
         or any(m.call is not None or m.percent is not None for m in f.markers.values())
-        or any(x.drug_class in {"immunotherapy", "car-t"} for x in f.exposures)
+        or any(x.drug in _ACUTE_LEUKEMIA_DRUGS or x.drug_class == "car-t"
+               for x in f.exposures)
+        or (f.bm_blasts_percent and f.bm_blasts_percent.source.recognised_by in _CONTRACT_CODED)
+        or (f.ph and f.ph.source.recognised_by in _CONTRACT_CODED)
     )
 
 

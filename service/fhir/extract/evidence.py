@@ -149,13 +149,7 @@ def _cells_only(col: Collector, marker: str, cands: list[MarkerCand]) -> MarkerF
         return None
     group = _latest_group(cands, lambda c: c.source.effective)
     if len({(num_key(c.percent), c.comparator) for c in group}) > 1:
-        described = ", ".join(f"{_marker_text(c)} ({c.source.resource})" for c in group)
-        col.gated_finding(
-            "conflict",
-            group[0].source.resource,
-            f"{name}: different results at the same time: {described}; not used",
-            marker,
-        )
+        _conflict(col.gated_finding, group, name, marker)
         return None
     first = group[0]
     return MarkerFact(
@@ -168,6 +162,14 @@ def _cells_only(col: Collector, marker: str, cands: list[MarkerCand]) -> MarkerF
     )
 
 
+def _conflict(report: Callable[..., None], group: list[MarkerCand], name: str,
+              marker: str) -> None:
+    """Different marker results at one time: reported, none used."""
+    described = ", ".join(f"{_marker_text(c)} ({c.source.resource})" for c in group)
+    report("conflict", group[0].source.resource,
+           f"{name}: different results at the same time: {described}; not used", marker)
+
+
 def _resolve_blasts(col: Collector, marker: str, cands: list[MarkerCand]) -> MarkerFact | None:
     if superseded(col, marker, cands, marker.upper(), marker, "unreadable-value"):
         return None
@@ -175,13 +177,7 @@ def _resolve_blasts(col: Collector, marker: str, cands: list[MarkerCand]) -> Mar
     percents = {(num_key(c.percent), c.comparator) for c in group if c.percent is not None}
     calls = {c.call for c in group if c.call is not None}
     if len(percents) > 1 or len(calls) > 1:
-        described = ", ".join(f"{_marker_text(c)} ({c.source.resource})" for c in group)
-        col.finding(
-            "conflict",
-            group[0].source.resource,
-            f"{marker.upper()}: different results at the same time: {described}; not used",
-            marker,
-        )
+        _conflict(col.finding, group, marker.upper(), marker)
         return None
     with_percent = next((c for c in group if c.percent is not None), None)
     with_call = next((c for c in group if c.call is not None), None)
