@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from service.facts import PatientFacts
-from service.fhir.extract.raw import iter_resources, resource_ref
+from service.fhir.extract.raw import codings, iter_resources, resource_ref
 
 # findings that say why a resource was not used at all, rather than what is wrong with it
 _SET_ASIDE = {
@@ -65,12 +65,9 @@ def _codes(res: Mapping[str, Any]) -> str:
     cc = res.get("code") or res.get("medicationCodeableConcept") or res.get("medicationReference")
     if not isinstance(cc, dict):
         return "(no code)"
-    out = []
-    for coding in (cc.get("coding") or [])[:2] if isinstance(cc.get("coding"), list) else []:
-        if isinstance(coding, dict):
-            system = str(coding.get("system") or "(no system)")
-            display = f" {coding['display']!r}" if isinstance(coding.get("display"), str) else ""
-            out.append(f"{system} {coding.get('code')}{display}")
+    out = [f"{c.get('system') or '(no system)'} {c.get('code')}"
+           + (f" {c['display']!r}" if isinstance(c.get("display"), str) else "")
+           for c in codings(cc)[:2]]
     if not out:
         text = cc.get("text") or cc.get("display") or cc.get("reference")
         out.append(f"text {text!r}" if isinstance(text, str) else "(no code)")
