@@ -35,6 +35,7 @@ DIAGNOSIS = {
 RX = {"blinatumomab": "1597258", "inotuzumab": "1942950", "gemtuzumab": "1294580",
       "rituximab": "121191", "daratumumab": "1721947", "dasatinib": "475342",
       "imatinib": "282388"}
+LOCAL_DRUGS = {"tocilizumab", "ponatinib"}  # sent with the contract's local code
 CAR_T = {"tisagenlecleucel", "brexucabtagene", "obecabtagene"}
 LOINC_MARKER = {"cd33": "51155-0", "cd20": "51115-4"}
 
@@ -134,6 +135,10 @@ def resources(v: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
             obs(observation(code, valueBoolean=v[key]))
     if "prior_lines" in v:
         obs(observation("prior-lines", valueInteger=v["prior_lines"]))
+    for code in ("crs-grade", "icans-grade", "ice-score"):  # toxicity in progress, dated today
+        key = code.replace("-", "_")
+        if key in v:
+            obs(observation(code, days_ago=v.get("tox_days_ago", 0), valueInteger=v[key]))
     if "cd3" in v:
         obs(observation("cd3-count", valueQuantity={"value": v["cd3"], "unit": "cells/uL",
                                                     "system": UCUM, "code": "/uL"}))
@@ -152,13 +157,17 @@ def resources(v: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
         if not v.get("car_t_undated"):  # an undated infusion: the order in time is unknown
             cart["performedDateTime"] = _when(v.get("car_t_days_ago", 150))
         out["procedures"].append(cart)
-    for drug in v.get("exposures", []):
+    for item in v.get("exposures", []):
+        # "drug", or { drug, days_ago, status } for a dated course or one still running
+        spec = {"drug": item} if isinstance(item, str) else item
+        drug = spec["drug"]
         out["medicationRequests"].append({
-            "resourceType": "MedicationRequest", "id": _id(drug), "status": "completed",
+            "resourceType": "MedicationRequest", "id": _id(drug),
+            "status": spec.get("status", "completed"),
             "intent": "order", "subject": {"reference": f"Patient/{PATIENT_ID}"},
             "medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": RX[drug]}],
                                           "text": drug},
-            "authoredOn": _when(v.get("exposure_days_ago", 200))})
+            "authoredOn": _when(spec.get("days_ago", v.get("exposure_days_ago", 200)))})
     return out
 
 
@@ -173,6 +182,8 @@ def draft(drug: str, order_id: str) -> dict[str, Any]:
         concept = {"coding": [{"system": LOCAL, "code": drug}], "text": drug}
     elif drug in RX:
         concept = {"coding": [{"system": RXNORM, "code": RX[drug]}], "text": drug}
+    elif drug in LOCAL_DRUGS:
+        concept = {"coding": [{"system": LOCAL, "code": drug}], "text": drug}
     else:
         concept = {"text": drug}
     return {"resourceType": "MedicationRequest", **base, "medicationCodeableConcept": concept}
@@ -182,7 +193,10 @@ def request(v: dict[str, Any], hook: str | None = None) -> dict[str, Any]:
     """The full CDS Hooks request body for a vignette (hook overridable for select/sign)."""
     hook = hook or v.get("hook", "patient-view")
     prefetch = empty_prefetch()
-    if "age" in v:
+    if "age_months" in v:  # an infant: age in completed months
+        born = date.today() - timedelta(days=int(30.44 * v["age_months"]) + 10)
+        prefetch["patient"]["birthDate"] = born.isoformat()
+    elif "age" in v:
         born = date.today() - timedelta(days=int(365.25 * v["age"]) + 100)
         prefetch["patient"]["birthDate"] = born.isoformat()
     else:
