@@ -11,7 +11,8 @@ Assertions (all optional): `expect` / `absent` (catalogue ids on some card / on 
 `indicators` ({id: indicator of the card carrying it}), `lead` (the first card's lead id),
 `says` / `never_says` (phrases in / nowhere in any card's summary or detail, case-insensitive),
 `says_on` / `summary_says` ({id: phrases} in the text / summary of the card carrying it),
-`delete` (whether some card offers to delete a draft).
+`delete` (whether some card offers to delete a draft), `order` (ids whose carrying cards
+appear in this order, each on a card of its own: which option the clinician reads first).
 """
 
 from __future__ import annotations
@@ -94,6 +95,11 @@ def test_reviewed_patient(client, v: dict[str, Any]) -> None:
         head = carrying(cards, rule_id)["summary"].lower()
         for phrase in phrases:
             assert phrase.lower() in head, f"{rule_id}: {phrase!r} not in summary {head!r}"
+    if "order" in v:
+        where = [next(i for i, c in enumerate(cards) if rule_id in c["extension"][EXTENSION]["ids"])
+                 for rule_id in v["order"] if carrying(cards, rule_id)]
+        assert where == sorted(set(where)) and len(set(where)) == len(where), \
+            f"{v['order']} not in this order on separate cards: {shown}"
     if "delete" in v:
         deletes = any(a["type"] == "delete" for c in cards for s in c.get("suggestions", [])
                       for a in s["actions"])
