@@ -71,7 +71,7 @@ def test_dim_cd19_counts_as_expressed() -> None:
 
 @pytest.mark.parametrize(("blasts", "emd", "high", "low"), [
     (50.0, None, True, False), (49.9, None, False, True), (10.0, "present", True, False),
-    (None, None, False, False),
+    (None, None, False, False), (None, "present", True, False),
 ])
 def test_burden_band_edge(blasts, emd, high, low) -> None:
     got = set(ids(run(relapse(blasts=blasts, emd=emd))))
@@ -118,6 +118,59 @@ def test_cns_disease_points_to_car_t_and_inotuzumab() -> None:
     assert "ALL-CNS-EMD" not in ids(run(relapse(cns="cns1", emd="absent")))
 
 
+@pytest.mark.parametrize("cns", ["cns2", "cns3"])
+def test_cns_disease_is_not_extramedullary_high_burden(cns) -> None:
+    """Review W4: CNS status is recorded apart from extramedullary disease; isolated CNS
+    relapse is neither high nor low marrow burden, so no inotuzumab-first advice."""
+    got = set(ids(run(relapse(blasts=0.5, cns=cns, emd="absent"))))
+    assert "ALL-CNS-EMD" in got
+    assert not got & {"ALL-RR-HIGH-BURDEN-INO-FIRST", "ALL-RR-LOW-BURDEN-BLIN",
+                      "CAU-BLIN-EFFICACY"}
+    # marrow burden still counts with CNS disease
+    got = set(ids(run(relapse(blasts=60, cns=cns))))
+    assert "ALL-RR-HIGH-BURDEN-INO-FIRST" in got
+    rec = by_id(run(relapse(blasts=60, cns=cns)), "ALL-RR-HIGH-BURDEN-INO-FIRST")
+    assert rec.variables["emd"] is False
+
+
+@pytest.mark.parametrize(("age", "ino"), [(17, False), (0, False), (18, True), (None, True)])
+def test_no_inotuzumab_first_or_inotuzumab_option_under_its_labelled_age(age, ino) -> None:
+    """Review W3/O9: one age rule for every inotuzumab option (criteria.INO_LABEL_MIN_AGE)."""
+    recs = run(relapse(age=age, blasts=60, ph="negative"))
+    got = set(ids(recs))
+    ino_ids = {"ALL-RR-HIGH-BURDEN-INO-FIRST", "ALL-INO-RR", "ALL-INO-MINIHCVD-SALVAGE"}
+    assert (ino_ids <= got) is ino and (not ino_ids & got or ino)
+    assert ("ALL-INO-PEDS" in got) is not ino
+    assert by_id(recs, "ALL-RR-FIRST-RELAPSE").variables["ino"] is ino
+    assert ("ALL-PH-RR-INO" in ids(run(relapse(age=age, ph="positive")))) is ino
+    ineligible = by_id(run(relapse(age=age, hct_eligible=False)), "ALL-HCT-INELIGIBLE")
+    assert ineligible.variables["ino"] is ino
+
+
+def test_inotuzumab_label_age_is_one_constant(monkeypatch) -> None:
+    from service.decision import criteria
+    monkeypatch.setattr(criteria, "INO_LABEL_MIN_AGE", 1)
+    got = set(ids(run(relapse(age=10, blasts=60))))
+    assert {"ALL-INO-RR", "ALL-RR-HIGH-BURDEN-INO-FIRST"} <= got
+    assert "ALL-INO-PEDS" not in got
+
+
+def test_low_burden_preference_says_when_the_relapse_followed_blinatumomab() -> None:
+    """Review M6: the relapse (dated after the course) followed blinatumomab."""
+    rec = by_id(run(relapse(blasts=30, exposures=("blinatumomab",))), "ALL-RR-LOW-BURDEN-BLIN")
+    assert rec.variables["after_blin"] is True
+    assert by_id(run(relapse(blasts=30)), "ALL-RR-LOW-BURDEN-BLIN").variables["after_blin"] is False
+
+
+def test_not_hct_eligible_is_not_offered_allo_hct_or_hyper_cvd() -> None:
+    """Review U4/M6: the record's own limits."""
+    first = by_id(run(relapse(hct_eligible=False)), "ALL-RR-FIRST-RELAPSE")
+    assert first.variables["hct"] is False
+    assert by_id(run(relapse()), "ALL-RR-FIRST-RELAPSE").variables["hct"] is True
+    assert "ALL-INO-MINIHCVD-SALVAGE" not in ids(run(relapse(fit=False)))
+    assert "ALL-INO-MINIHCVD-SALVAGE" in ids(run(relapse(fit=None)))
+
+
 # --- MRD bands ------------------------------------------------------------------------------------
 
 def in_cr(fraction, status="cr1", **kw):
@@ -140,7 +193,10 @@ def test_mrd_bands(fraction, label, low, consolidation) -> None:
     assert ("ALL-BLIN-MRD-LABEL" in got) is label
     assert ("ALL-BLIN-MRD-LOW" in got) is low
     assert ("ALL-FRONT-BLIN-CONSOLIDATION" in got) is consolidation
-    assert "TRIAL-MRD-POS-ALL" in got
+    # below E1910's MRD-negative cut-off (< 0.01 %) no CAR T trial prompt, no second
+    # blinatumomab card (review M8)
+    assert ("TRIAL-MRD-POS-ALL" in got) is not consolidation
+    assert "ALL-BLIN-MRD-SITC" not in got
     if consolidation:
         assert by_id(recs, "ALL-FRONT-BLIN-CONSOLIDATION").variables["detectable_sub"] is True
 
@@ -165,6 +221,24 @@ def test_e1910_needs_ph_negative_and_frontline() -> None:
                                                               status="cr2")))
     rec = by_id(run(in_cr(None, mrd_result=neg, ph=None)), "ALL-FRONT-BLIN-CONSOLIDATION")
     assert "Ph-negative status" in rec.variables["confirm"]
+
+
+@pytest.mark.parametrize(("status", "cr1"), [("cr1", True), ("post-induction", True),
+                                          ("remission", True), ("cr2", False)])
+def test_low_band_is_within_consolidation_approval_in_cr1_only(status, cr1) -> None:
+    """Review W1: in CR1 blinatumomab as part of consolidation is labelled whatever the MRD
+    (003); "below the label" is said only in a later remission."""
+    rec = by_id(run(in_cr(5e-4, status=status)), "ALL-BLIN-MRD-LOW")
+    assert rec.variables["cr1"] is cr1
+    if status == "remission":
+        assert any("remission number" in c for c in rec.variables["confirm"])
+
+
+def test_sub_band_ph_positive_keeps_the_sitc_card() -> None:
+    """Below 0.01 % with Ph+ there is no consolidation card (E1910 was Ph-negative): SITC's
+    card stays."""
+    got = set(ids(run(in_cr(9e-5, ph="positive"))))
+    assert "ALL-BLIN-MRD-SITC" in got and "ALL-FRONT-BLIN-CONSOLIDATION" not in got
 
 
 def test_label_band_in_later_cr_is_flagged_outside_label() -> None:
@@ -252,6 +326,31 @@ def test_child_newly_diagnosed_gets_pediatric_blinatumomab_and_protocols() -> No
     assert {"ALL-FRONT-PEDS-SR-BLIN", "TRIAL-SPECIFIC-PEDS-FRONTLINE"} <= got
     assert "ALL-FRONT-INO" not in got  # adult frontline InO trials note
     assert "ALL-FRONT-PEDS-SR-BLIN" not in ids(run(new(age=18)))
+
+
+@pytest.mark.parametrize(("kw", "shown"), [
+    ({"age": 0}, False), ({"age": 1}, True), ({"age": 9}, True), ({"age": 10}, False),
+    ({"age": 5, "kmt2a": "positive"}, False), ({"age": 5, "cns": "cns3"}, False),
+    ({"age": 5, "cns": "cns2"}, True), ({"age": 5, "cns": "cns1"}, True),
+])
+def test_pediatric_standard_risk_card_only_where_standard_risk_is_possible(kw, shown) -> None:
+    """Review W2: infants, 10 or older, KMT2A-r and CNS3 rule standard risk out."""
+    assert ("ALL-FRONT-PEDS-SR-BLIN" in ids(run(new(**kw)))) is shown
+
+
+def test_pediatric_standard_risk_asks_for_unknown_kmt2a_and_cns() -> None:
+    rec = by_id(run(new(age=5, kmt2a=None)), "ALL-FRONT-PEDS-SR-BLIN")
+    assert {"KMT2A status", "CNS status"} <= set(rec.variables["confirm"])
+    rec = by_id(run(new(age=5, cns="cns1")), "ALL-FRONT-PEDS-SR-BLIN")
+    assert not {"KMT2A status", "CNS status"} & set(rec.variables["confirm"])
+
+
+def test_ofatumumab_hyper_cvad_not_for_a_patient_recorded_unfit() -> None:
+    """Review U4: an intensive regimen is not offered against the team's recorded fitness."""
+    low = {"cd19": 95, "cd22": 90, "cd20": 10}
+    assert "ALL-OFATUMUMAB-CD20LOW" not in ids(run(new(markers=low, fit=False)))
+    assert "ALL-OFATUMUMAB-CD20LOW" in ids(run(new(markers=low, fit=True)))
+    assert "ALL-OFATUMUMAB-CD20LOW" in ids(run(new(markers=low)))
 
 
 def test_ph_like_note() -> None:

@@ -83,3 +83,38 @@ def test_relapse_after_car_t() -> None:
     got = ids(recs)
     assert "TRIAL-POST-CART" in got and "DX-RETEST-TARGET-AT-RELAPSE" in got
     assert "CART-TISA" not in got  # options after CAR T are POSTCART-RELAPSE's
+
+
+@pytest.mark.parametrize(("kw", "strong", "confirm"), [
+    ({"status": "second-or-later-relapse"}, True, False),
+    ({"status": "relapsed-refractory", "age": 40}, True, False),
+    ({"status": "primary-refractory", "prior_lines": 2}, True, False),
+    ({"status": "primary-refractory"}, True, True),
+    ({"status": "primary-refractory", "prior_lines": 1}, False, False),
+    ({"status": "relapse"}, True, True),
+    ({"status": "first-relapse", "age": 40}, False, False),
+    ({"status": "second-or-later-relapse", "markers": {"cd19": "negative"}}, False, False),
+    ({"status": "second-or-later-relapse", "car_t": "tisagenlecleucel"}, False, False),
+])
+def test_sitc_strong_recommendation_after_second_line(kw, strong, confirm) -> None:
+    """Review M7: SITC's "strongly recommended" CAR T leads after second-line therapy, only
+    beside a CAR T product the record allows."""
+    recs = run(rr(**kw))
+    assert ("CART-SITC-LATER-LINE" in ids(recs)) is strong
+    if strong:
+        assert bool(by_id(recs, "CART-SITC-LATER-LINE").variables["confirm"]) is confirm
+
+
+def test_car_t_card_comes_before_the_other_options_only_after_second_line() -> None:
+    from service.paths import cards_dir
+    from service.render.catalogue import load_catalogue
+    group = load_catalogue(cards_dir()).groups["options-car-t"]
+    assert group.priority_for(["CART-TISA", "CART-SITC-LATER-LINE"]) < 30
+    assert group.priority_for(["CART-BREXU"]) > 30
+
+
+def test_car_t_or_transplant_not_when_recorded_not_hct_eligible() -> None:
+    """Review M6: "with a suitable donor, HCT may be preferable" is not for an ineligible
+    patient."""
+    assert "CART-VS-HCT" in ids(run(rr()))
+    assert "CART-VS-HCT" not in ids(run(rr(hct_eligible=False)))

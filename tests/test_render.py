@@ -91,7 +91,7 @@ def test_the_card_says_what_to_do_and_leaves_the_trial_data_to_the_rule_page() -
     assert "median OS 7.7 vs 4.0 months" not in card["detail"]
     assert "median OS 7.7 vs 4.0 months" in CATALOGUE.entries["ALL-BLIN-RR"].evidence
     sources, note = card["detail"].splitlines()[-3::2]
-    assert sources == ("**Sources:** 001 (2022), 000 (2020) · [Evidence and rule]"
+    assert sources == ("**Sources:** 003 (2025), 001 (2022), 000 (2020) · [Evidence and rule]"
                        "(https://cds.example/rules/ALL-BLIN-RR)")
     assert note.endswith("confirm the current label._")
 

@@ -205,13 +205,27 @@ class Ctx:
         return self._value("kmt2a")  # type: ignore[return-value]
 
     @property
-    def emd(self) -> bool | None:
-        """Extramedullary or CNS disease: True if either is documented, None if neither is known."""
+    def cns_disease(self) -> bool | None:
+        """CNS2 or CNS3 recorded: True; CNS1: False; None when the CNS status is unknown."""
         cns = self._value("cns_status")
+        return None if cns is None else cns in {"cns2", "cns3"}
+
+    @property
+    def extramedullary(self) -> bool | None:
+        """Extramedullary disease outside the CNS (the contract's `extramedullary`, which it
+        keeps apart from `cns-status`): None when not recorded."""
         em = self._value("extramedullary")
-        if em == "present" or cns in {"cns2", "cns3"}:
+        return None if em is None else em == "present"
+
+    @property
+    def emd(self) -> bool | None:
+        """Extramedullary or CNS disease: True if either is documented, None if neither is known.
+
+        For the cards that speak to both (CNS or extramedullary relapse); the burden split
+        (`high_burden`) reads `extramedullary` alone."""
+        if self.extramedullary or self.cns_disease:
             return True
-        if em == "absent" and cns == "cns1":
+        if self.extramedullary is False and self.cns_disease is False:
             return False
         return None
 
@@ -223,12 +237,16 @@ class Ctx:
     def high_burden(self) -> bool | None:
         """001 Table 3: >= 50 % marrow blasts and/or extramedullary disease (D14).
 
-        False needs a marrow blast count under 50 % and no documented extramedullary disease;
-        None when the blast count is unknown and nothing documents extramedullary disease.
+        Extramedullary means outside the CNS: the contract records CNS status apart, and
+        SITC's inotuzumab-first advice is for a high disease burden, not CNS disease (review W4).
+        True: >= 50 % blasts or extramedullary disease recorded. False: blasts under 50 % with
+        no extramedullary disease documented and no CNS disease. None: the blast count is
+        unknown, or blasts are under 50 % with CNS disease (isolated CNS relapse is neither
+        high nor low marrow burden: the CNS card speaks to it).
         """
-        if (self.blasts is not None and self.blasts >= 50) or self.emd:
+        if (self.blasts is not None and self.blasts >= 50) or self.extramedullary:
             return True
-        if self.blasts is not None:
+        if self.blasts is not None and not self.cns_disease:
             return False
         return None
 

@@ -120,6 +120,45 @@ def ADULT(ctx: Ctx) -> bool:
     return ctx.age is not None and ctx.age >= 18
 
 
+# Inotuzumab's labelled age, as the sources describe it: the 2017 approval for adults (001).
+# Every rule that asks "is inotuzumab labelled at this age?" asks `ino_labelled_age` or the two
+# criteria below, so a change of label (the pediatric labelling that followed the seeds) is an
+# edit here, not a hunt through the rules.
+INO_LABEL_MIN_AGE = 18
+
+
+def ino_labelled_age(ctx: Ctx) -> bool | None:
+    """Whether inotuzumab's label (as the sources report it) covers the patient's age; None
+    when the age is not recorded (the card then asks for it)."""
+    return None if ctx.age is None else ctx.age >= INO_LABEL_MIN_AGE
+
+
+@criterion(f"under inotuzumab's labelled age in the sources (adults, {INO_LABEL_MIN_AGE} or "
+           "over)")
+def INO_AGE_UNLABELLED(ctx: Ctx) -> bool:
+    return ino_labelled_age(ctx) is False
+
+
+@criterion(f"within inotuzumab's labelled age in the sources ({INO_LABEL_MIN_AGE} or over)")
+def INO_AGE_LABELLED(ctx: Ctx) -> bool:
+    return ino_labelled_age(ctx) is True
+
+
+# Standard risk in childhood B-ALL: the sources report the blinatumomab result for "childhood
+# standard-risk B-ALL" (003) without defining it, and the record holds no risk group. What
+# rules standard risk out is the product owner's requirement (issue 19), not a seed's claim:
+# under 1 year, 10 or older, KMT2A rearranged, CNS3.
+STANDARD_RISK_MIN_AGE, STANDARD_RISK_MAX_AGE = 1, 10
+
+
+@criterion("standard risk ruled out (under 1 year, 10 or older, KMT2A rearranged or CNS3; "
+           "product requirement, not from the sources)")
+def NOT_STANDARD_RISK(ctx: Ctx) -> bool:
+    age = ctx.age
+    return ((age is not None and not STANDARD_RISK_MIN_AGE <= age < STANDARD_RISK_MAX_AGE)
+            or ctx.kmt2a == "positive" or ctx._value("cns_status") == "cns3")
+
+
 # --- antigens ------------------------------------------------------------------------------
 
 
@@ -151,12 +190,12 @@ def PH_NEGATIVE(ctx: Ctx) -> bool:
     return ctx.ph == "negative"
 
 
-@criterion("high burden (marrow blasts >= 50 % or extramedullary disease)")
+@criterion("high burden (marrow blasts >= 50 % or extramedullary, non-CNS, disease)")
 def HIGH_BURDEN(ctx: Ctx) -> bool:
     return ctx.high_burden is True
 
 
-@criterion("low burden (marrow blasts < 50 %, no extramedullary disease)")
+@criterion("low burden (marrow blasts < 50 %, no extramedullary or CNS disease)")
 def LOW_BURDEN(ctx: Ctx) -> bool:
     return ctx.high_burden is False
 
@@ -190,6 +229,13 @@ def STATUS_BEFORE_HCT(ctx: Ctx) -> bool:
 @criterion("disease status recorded before the latest CAR T infusion")
 def STATUS_BEFORE_CAR_T(ctx: Ctx) -> bool:
     return ctx.status_vs_car_t == "before"
+
+
+@criterion("not fit for intensive therapy (recorded not eligible for intensive induction)")
+def INTENSIVE_UNFIT(ctx: Ctx) -> bool:
+    """The team's own record: a patient recorded unfit for intensive induction is not offered
+    a hyper-CVAD-based regimen (004's ofatumumab and inotuzumab salvage data)."""
+    return ctx._value("intensive_induction_eligible") is False
 
 
 @criterion("allo-HCT planned or the patient is eligible")

@@ -213,7 +213,8 @@ class Renderer:
         groups = self.cat.groups
         ordered = sorted(
             drafts.values(),
-            key=lambda d: (-d.rank, groups[d.key[0]].priority, d.order),
+            key=lambda d: (-d.rank, groups[d.key[0]].priority_for(r.id for r, _ in d.members),
+                           d.order),
         )
         if len(ordered) > self.max_cards:
             keep, rest = ordered[: self.max_cards - 1], ordered[self.max_cards - 1:]

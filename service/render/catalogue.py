@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -184,7 +184,9 @@ class Group:
     important first) as fit in 139 characters, at most ``MAX_CLAUSES``: hand-written
     sentences, never cut mid-word. ``clauses`` is those entry clauses compiled as one template,
     each shown only when its entry is on the card. ``label`` names the group on the card that
-    folds whatever exceeds the card limit.
+    folds whatever exceeds the card limit. ``priority_with`` (entry id -> priority): a card
+    holding one of these entries sorts at that priority instead, when it is lower (a strong
+    recommendation that should be read before the other options only in its own setting).
     """
 
     id: str
@@ -193,6 +195,13 @@ class Group:
     head: Tmpl
     clauses: Tmpl
     label: str
+    priority_with: tuple[tuple[str, int], ...] = ()
+
+    def priority_for(self, ids: Iterable[str]) -> int:
+        """The card's priority among cards of one indicator, given the entry ids it holds."""
+        present = set(ids)
+        return min((p for rid, p in self.priority_with if rid in present),
+                   default=self.priority)
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,7 +330,7 @@ def _build(cards_dir: Path, shared: dict[str, Any], seeds: dict[str, SeedInfo]) 
     )
 
 
-GROUP_KEYS = frozenset({"priority", "label", "head"})
+GROUP_KEYS = frozenset({"priority", "label", "head", "priority_with"})
 
 
 def _group(gid: str, raw: dict[str, Any], entries: dict[str, Entry]) -> Group:
@@ -339,8 +348,14 @@ def _group(gid: str, raw: dict[str, Any], entries: dict[str, Entry]) -> Group:
     clauses = "\n".join(
         f"{{% if '{e.id}' in has %}}{{% set this = v['{e.id}'] %}}{e.clause}{{% endif %}}"
         for e in members if e.clause.strip())
+    raised = tuple((str(rid), int(p)) for rid, p in raw.get("priority_with", {}).items())
+    strangers = [rid for rid, _ in raised if rid not in {e.id for e in members}]
+    if strangers:
+        raise ValueError(f"catalogue.toml: group {gid}: priority_with names {strangers}, "
+                         "not entries of this group")
     return Group(gid, int(raw["priority"]), tuple(e.id for e in members),
-                 _template(PLAIN, raw.get("head", "")), _template(PLAIN, clauses), raw["label"])
+                 _template(PLAIN, raw.get("head", "")), _template(PLAIN, clauses), raw["label"],
+                 raised)
 
 
 def _entry(file: str, rid: str, raw: dict[str, Any], codes: dict[str, CodeRef],

@@ -43,9 +43,10 @@ def rituximab_cd20(ctx: Ctx, rec: Make) -> Recommendation | None:
 
 
 @rule("ALL-OFATUMUMAB-CD20LOW", "b-all", seeds=("004",), when=EARLY,
-      unless=(C.PH_POSITIVE, C.CHILD))
+      unless=(C.PH_POSITIVE, C.CHILD, C.INTENSIVE_UNFIT))
 def ofatumumab_cd20_low(ctx: Ctx, rec: Make) -> Recommendation | None:
-    """CD20 on 1 % to < 20 % of blasts: ofatumumab with hyper-CVAD (adult data, 004)."""
+    """CD20 on 1 % to < 20 % of blasts: ofatumumab with hyper-CVAD (adult data, 004). The
+    regimen is hyper-CVAD: not for a patient recorded unfit for intensive induction (U4)."""
     cd20 = ctx.cd20
     if cd20.percent is None or not 1 <= cd20.percent < 20 or cd20.status == "positive":
         return None
@@ -54,11 +55,18 @@ def ofatumumab_cd20_low(ctx: Ctx, rec: Make) -> Recommendation | None:
 
 
 @rule("ALL-FRONT-PEDS-SR-BLIN", "b-all", seeds=("003",), when=(*FRONT, C.CHILD),
-      unless=(C.CD19_NEGATIVE,), tags=("blinatumomab",))
+      unless=(C.CD19_NEGATIVE, C.NOT_STANDARD_RISK), tags=("blinatumomab",))
 def peds_standard_risk_blinatumomab(ctx: Ctx, rec: Make) -> Recommendation:
-    """A standard-risk child: blinatumomab added to chemotherapy (003)."""
-    return rec(ctx.f_age, ctx.f_status, ctx.cd19.fact,
-               confirm=confirm(ctx, "cd19") + status_number(ctx))
+    """A standard-risk child: blinatumomab added to chemotherapy (003).
+
+    Shown only where standard risk is possible (criteria.NOT_STANDARD_RISK: the product
+    owner's exclusions, review W2); an unknown KMT2A or CNS status is asked for, with the
+    risk group the record never holds."""
+    risk = tuple(label for label, known in (("KMT2A status", ctx.kmt2a is not None),
+                                            ("CNS status", ctx.cns_disease is not None))
+                 if not known)
+    return rec(ctx.f_age, ctx.f_status, ctx.cd19.fact, ctx.f("kmt2a"), ctx.f("cns_status"),
+               confirm=confirm(ctx, "cd19") + risk + status_number(ctx))
 
 
 @rule("ALL-FRONT-OLDER-TRIAL", "trial", seeds=("003",), when=EARLY, unless=(C.PH_POSITIVE,))

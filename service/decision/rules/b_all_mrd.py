@@ -1,7 +1,8 @@
 """B-ALL after induction or in remission: what a measurable-residual-disease result opens.
 
 Three MRD bands (clinical-rules.md D4): >= 0.1 % (blinatumomab's label), 0.01 % to < 0.1 %
-(below the label: GMALL, SITC) and detected below 0.01 %. "After a drug" is a claim about dates:
+(below the MRD label: GMALL, SITC; in CR1, within the consolidation approval 003 reports, E1910)
+and detected below 0.01 %. "After a drug" is a claim about dates:
 an MRD drawn before the latest course says nothing about response to it.
 """
 
@@ -33,21 +34,30 @@ def mrd_label(ctx: Ctx, rec: Make) -> Recommendation | None:
                confirm_cr=ctx.status == "post-induction")
 
 
-@rule("ALL-BLIN-MRD-LOW", "b-all", seeds=("000", "001"), when=MRD_POSITIVE,
+@rule("ALL-BLIN-MRD-LOW", "b-all", seeds=("000", "001", "003"), when=MRD_POSITIVE,
       unless=(C.CD19_NEGATIVE,), tags=("blinatumomab",))
 def mrd_low(ctx: Ctx, rec: Make) -> Recommendation | None:
-    """MRD 0.01 % to < 0.1 %: below the label; GMALL and SITC support blinatumomab."""
+    """MRD 0.01 % to < 0.1 %: below the MRD label (>= 0.1 %); GMALL and SITC support
+    blinatumomab. In CR1 (or after induction) blinatumomab as part of consolidation is approved
+    whatever the MRD level (003; E1910 gave it to MRD-positive patients), so "below the label"
+    is said only in a later remission (review W1)."""
     if ctx.mrd.band != "low":
         return None
-    return rec(*_facts(ctx), confirm=confirm(ctx, "cd19"), no_method=ctx.mrd.method is None)
+    cr1 = ctx.cr1_or_early
+    return rec(*_facts(ctx), confirm=confirm(ctx, "cd19") + (status_number(ctx) if cr1 else ()),
+               no_method=ctx.mrd.method is None, cr1=cr1,
+               after_induction=ctx.status == "post-induction")
 
 
 @rule("ALL-BLIN-MRD-SITC", "b-all", seeds=("000",), when=MRD_POSITIVE,
       unless=(C.CD19_NEGATIVE,), tags=("blinatumomab",))
 def mrd_sitc(ctx: Ctx, rec: Make) -> Recommendation | None:
     """MRD positive after induction or in CR1 at a level below 0.01 % or not given: SITC
-    says offer blinatumomab."""
+    says offer blinatumomab. Below 0.01 % in Ph-negative (or unknown) disease the consolidation
+    card (E1910) carries SITC's advice: one card per drug, not two (review M8)."""
     if ctx.mrd.band in ("label", "low") or not ctx.cr1_or_early:
+        return None
+    if ctx.mrd.band == "sub" and ctx.ph != "positive":
         return None
     return rec(*_facts(ctx), confirm=confirm(ctx, "cd19") + status_number(ctx),
                level_known=ctx.mrd.fraction is not None)
@@ -62,11 +72,12 @@ def mrd_persistent(ctx: Ctx, rec: Make) -> Recommendation | None:
     return rec(*_facts(ctx), results=len(ctx.facts.mrd_history))
 
 
-@rule("ALL-FRONT-BLIN-CONSOLIDATION", "b-all", seeds=("003",), when=MRD_SETTING,
+@rule("ALL-FRONT-BLIN-CONSOLIDATION", "b-all", seeds=("000", "003"), when=MRD_SETTING,
       unless=(C.PH_POSITIVE, C.CD19_NEGATIVE), tags=("blinatumomab",))
 def frontline_consolidation(ctx: Ctx, rec: Make) -> Recommendation | None:
     """MRD negative (or detected below 0.01 %) after induction or in CR1: blinatumomab
-    consolidation (E1910, 003)."""
+    consolidation (E1910, 003). MRD detected below 0.01 % is still MRD-positive: SITC's
+    "offer blinatumomab" (000) is said here rather than on a second card."""
     m = ctx.mrd
     sub = m.state == "positive" and m.band == "sub"
     if not (m.state == "negative" or sub) or not ctx.cr1_or_early:
@@ -115,6 +126,8 @@ def sequence_ino_blin(ctx: Ctx, rec: Make) -> list[Recommendation]:
         when = _mrd_vs(ctx, drug)
         if when in (None, "before") or target.expressed is False:
             continue
+        if other == "inotuzumab" and C.ino_labelled_age(ctx) is False:
+            continue  # not offered under its labelled age (criteria.INO_LABEL_MIN_AGE)
         out.append(rec(ctx.mrd.fact, ctx.f_exposure(drug), target.fact,
                        after=drug, next=other, timing=when, confirm=_mrd_gap(ctx, drug)))
     return out

@@ -21,19 +21,30 @@ def _adult(ctx: Ctx) -> bool | None:
     return None if ctx.age is None else ctx.age >= 18
 
 
+def _ino(ctx: Ctx) -> bool:
+    """Inotuzumab can be named on an option card: CD22 not negative and the age not under its
+    labelled age (criteria.ino_labelled_age; unknown age is not a no)."""
+    return ctx.cd22.expressed is not False and C.ino_labelled_age(ctx) is not False
+
+
+def _relapse_after_blinatumomab(ctx: Ctx) -> bool:
+    """The recorded relapse follows a course of blinatumomab (both dated, relapse later)."""
+    return timing(ctx.status_date, ctx.exposure_dates("blinatumomab")) == "after"
+
+
 @rule("ALL-RR-FIRST-RELAPSE", "b-all", seeds=("000",), when=(C.B_ALL, C.FIRST_RELAPSE))
 def first_relapse(ctx: Ctx, rec: Make) -> Recommendation:
     """SITC: after one line, a trial, blinatumomab, inotuzumab or allo-HCT (000). A relapse
     recorded without its number is shown with the number to confirm."""
     return rec(ctx.f_status, ctx.cd19.fact, ctx.cd22.fact, ctx.f_age,
                ctx.f("prior_lines"),
-               blin=ctx.cd19.expressed is not False,
-               ino=ctx.cd22.expressed is not False and _adult(ctx) is not False,
+               blin=ctx.cd19.expressed is not False, ino=_ino(ctx),
+               hct=ctx.hct_eligible is not False,
                number_unknown=ctx.status == "relapse",
                confirm=confirm(ctx, "cd19", "cd22") + status_number(ctx))
 
 
-@rule("ALL-BLIN-RR", "b-all", seeds=("000", "001"), when=R_R, unless=(C.CD19_NEGATIVE,),
+@rule("ALL-BLIN-RR", "b-all", seeds=("000", "001", "003"), when=R_R, unless=(C.CD19_NEGATIVE,),
       tags=("blinatumomab", "blinatumomab-rr"))
 def blinatumomab_rr(ctx: Ctx, rec: Make) -> Recommendation:
     """Blinatumomab's label: r/r B-cell precursor ALL in adults and children (000, 001)."""
@@ -44,17 +55,19 @@ def blinatumomab_rr(ctx: Ctx, rec: Make) -> Recommendation:
 
 
 @rule("ALL-INO-RR", "b-all", seeds=("000", "001"), when=R_R,
-      unless=(C.CD22_NEGATIVE, C.CHILD), tags=("inotuzumab",))
+      unless=(C.CD22_NEGATIVE, C.INO_AGE_UNLABELLED), tags=("inotuzumab",))
 def inotuzumab_rr(ctx: Ctx, rec: Make) -> Recommendation:
     """Inotuzumab ozogamicin: adults with r/r B-ALL, any Ph status (000, 001)."""
     return rec(ctx.f_status, ctx.cd22.fact, ctx.f_age, ctx.f_ph,
                confirm=confirm(ctx, "cd22", age=True))
 
 
-@rule("ALL-INO-PEDS", "b-all", seeds=("002",), hooks=ALL_HOOKS, drugs=("inotuzumab",),
-      when=(C.CHILD,), tags=("inotuzumab",))
+@rule("ALL-INO-PEDS", "b-all", seeds=("001", "002"), hooks=ALL_HOOKS, drugs=("inotuzumab",),
+      when=(C.INO_AGE_UNLABELLED,), tags=("inotuzumab",))
 def inotuzumab_child(ctx: Ctx, rec: Make) -> Recommendation | None:
-    """Inotuzumab in a child: pediatric data are from trials (002).
+    """Inotuzumab under its labelled age: the adult approval (001, 2017) is a regulatory
+    statement, so the card carries "confirm the current label"; pediatric data are from
+    compassionate use (002).
 
     patient-view: relapsed/refractory CD22-expressing B-ALL. Order entry: any inotuzumab
     order for a child with B-lineage (or unknown lineage) disease."""
@@ -68,18 +81,27 @@ def inotuzumab_child(ctx: Ctx, rec: Make) -> Recommendation | None:
 
 
 @rule("ALL-RR-HIGH-BURDEN-INO-FIRST", "b-all", seeds=("000", "001"),
-      when=(*R_R, C.HIGH_BURDEN), unless=(C.CD22_NEGATIVE,), tags=("inotuzumab",))
+      when=(*R_R, C.HIGH_BURDEN), unless=(C.CD22_NEGATIVE, C.INO_AGE_UNLABELLED),
+      tags=("inotuzumab",))
 def high_burden_inotuzumab_first(ctx: Ctx, rec: Make) -> Recommendation:
-    """High burden (>= 50 % blasts or extramedullary disease): inotuzumab first (001, D14)."""
-    return rec(ctx.f_blasts, *ctx.f_emd, ctx.cd22.fact, ctx.cd19.fact, blasts=ctx.blasts,
-               emd=bool(ctx.emd), confirm=confirm(ctx, "cd22"))
+    """High burden (>= 50 % blasts or extramedullary, non-CNS, disease): inotuzumab first
+    (001, D14). Not under inotuzumab's labelled age: a headline "inotuzumab first" for a child
+    the same card leaves inotuzumab out for contradicts itself (review W3)."""
+    return rec(ctx.f_blasts, ctx.f("extramedullary"), ctx.cd22.fact, ctx.cd19.fact,
+               blasts=ctx.blasts, emd=bool(ctx.extramedullary),
+               confirm=confirm(ctx, "cd22", age=True))
 
 
 @rule("ALL-RR-LOW-BURDEN-BLIN", "b-all", seeds=("001",), when=(*R_R, C.LOW_BURDEN),
       unless=(C.CD19_NEGATIVE,), tags=("blinatumomab", "blinatumomab-rr"))
 def low_burden_blinatumomab(ctx: Ctx, rec: Make) -> Recommendation:
-    """Low burden: blinatumomab preferred (001 Table 3)."""
-    return rec(ctx.f_blasts, ctx.cd19.fact, blasts=ctx.blasts, confirm=confirm(ctx, "cd19"))
+    """Low burden: blinatumomab preferred (001 Table 3). When the recorded relapse followed a
+    course of blinatumomab the card says so: the preference was not written for a relapse on
+    or after it (review M6)."""
+    after_blin = _relapse_after_blinatumomab(ctx)
+    facts = (ctx.f_exposure("blinatumomab"),) if after_blin else ()
+    return rec(ctx.f_blasts, ctx.cd19.fact, *facts, blasts=ctx.blasts,
+               after_blin=after_blin, confirm=confirm(ctx, "cd19"))
 
 
 @rule("ALL-RR-BRIDGE-TO-HCT", "b-all", seeds=("000", "001"),
@@ -93,8 +115,8 @@ def bridge_to_hct(ctx: Ctx, rec: Make) -> Recommendation:
 @rule("ALL-HCT-INELIGIBLE", "b-all", seeds=("001",), when=(*R_R, C.HCT_INELIGIBLE))
 def hct_ineligible(ctx: Ctx, rec: Make) -> Recommendation:
     """Not a transplant candidate: inotuzumab may continue up to 6 cycles (001)."""
-    return rec(ctx.f("hct_eligible"), ctx.cd19.fact, ctx.cd22.fact,
-               blin=ctx.cd19.expressed is not False, ino=ctx.cd22.expressed is not False)
+    return rec(ctx.f("hct_eligible"), ctx.cd19.fact, ctx.cd22.fact, ctx.f_age,
+               blin=ctx.cd19.expressed is not False, ino=_ino(ctx))
 
 
 @rule("ALL-RELAPSE-POST-HCT", "b-all", seeds=("000", "001"), when=(*R_R, C.PRIOR_HCT),
@@ -103,14 +125,16 @@ def relapse_after_allo_hct(ctx: Ctx, rec: Make) -> Recommendation:
     """Relapse after allo-HCT: the relapse must follow the transplant; an undated side is
     shown with what to confirm, never assumed."""
     return rec(ctx.f_prior_hct, ctx.f_status, ctx.cd19.fact, ctx.cd22.fact,
-               blin=ctx.cd19.expressed is not False, ino=ctx.cd22.expressed is not False,
+               blin=ctx.cd19.expressed is not False, ino=_ino(ctx),
                timing=ctx.status_vs_hct, confirm=relapse_after_hct(ctx))
 
 
 @rule("ALL-INO-MINIHCVD-SALVAGE", "b-all", seeds=("004",), when=(*R_R, C.PH_NEGATIVE),
-      unless=(C.CD22_NEGATIVE, C.CHILD), tags=("inotuzumab",))
+      unless=(C.CD22_NEGATIVE, C.INO_AGE_UNLABELLED, C.INTENSIVE_UNFIT), tags=("inotuzumab",))
 def inotuzumab_mini_hcvd(ctx: Ctx, rec: Make) -> Recommendation:
-    """Inotuzumab with mini-hyper-CVD in Ph-negative salvage (004, phase 2, adults)."""
+    """Inotuzumab with mini-hyper-CVD in Ph-negative salvage (004, phase 2, adults). Not for a
+    patient the team recorded unfit for intensive therapy: it is a chemotherapy regimen
+    (review U4)."""
     return rec(ctx.f_ph, ctx.f_status, ctx.cd22.fact,
                first_salvage=ctx.status == "first-relapse", confirm=confirm(ctx, "cd22"))
 
@@ -124,7 +148,7 @@ def ph_blinatumomab(ctx: Ctx, rec: Make) -> Recommendation:
 
 
 @rule("ALL-PH-RR-INO", "b-all", seeds=("001",), when=(*R_R, C.PH_POSITIVE),
-      unless=(C.CD22_NEGATIVE, C.CHILD), tags=("inotuzumab",), trials=("NCT02311998",))
+      unless=(C.CD22_NEGATIVE, C.INO_AGE_UNLABELLED), tags=("inotuzumab",), trials=("NCT02311998",))
 def ph_inotuzumab(ctx: Ctx, rec: Make) -> Recommendation:
     """Ph+ r/r B-ALL: inotuzumab after TKI failure (001)."""
     return rec(ctx.f_ph, ctx.cd22.fact, ctx.f_age, confirm=confirm(ctx, "cd22", age=True),
@@ -159,4 +183,4 @@ def cns_or_extramedullary(ctx: Ctx, rec: Make) -> Recommendation:
     return rec(*ctx.f_emd, ctx.cd19.fact, ctx.cd22.fact,
                cns=ctx._value("cns_status") in {"cns2", "cns3"},
                extramedullary=ctx._value("extramedullary") == "present",
-               car_t=ctx.cd19.expressed is not False, ino=ctx.cd22.expressed is not False)
+               car_t=ctx.cd19.expressed is not False, ino=_ino(ctx))

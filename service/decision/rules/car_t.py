@@ -45,6 +45,23 @@ def AGE_26_OR_OVER(ctx: Ctx) -> bool:
     return ctx.age is not None and ctx.age >= 26
 
 
+# SITC's "after second-line and/or third-line therapy" (000), read from the status: a relapse
+# after a second line, refractory to salvage, or primary refractory after two or more lines.
+_LATER_LINE = frozenset({"second-or-later-relapse", "relapsed-refractory"})
+
+
+@criterion("after second-line therapy (second or later relapse, relapsed and refractory, or "
+           "primary refractory with two or more prior lines or their number not recorded), or "
+           "relapse with its number not recorded")
+def AFTER_SECOND_LINE(ctx: Ctx) -> bool:
+    """Missing is not negative: a relapse without its number, or primary refractory disease
+    without a count of prior lines, is shown with what to confirm."""
+    if ctx.status in _LATER_LINE or ctx.status == "relapse":
+        return True
+    lines = ctx._value("prior_lines")
+    return ctx.status == "primary-refractory" and (lines is None or lines >= 2)  # type: ignore[operator]
+
+
 CAR_T_SETTING = (C.B_ALL, C.RELAPSED_OR_REFRACTORY)
 CAR_T_EXCLUDED = (C.CD19_NEGATIVE, C.PRIOR_CAR_T)
 WITH_CAR_T_OPTION = (*CAR_T_SETTING, fired("car-t"))
@@ -90,6 +107,19 @@ def age_gate(ctx: Ctx, rec: Make) -> Recommendation:
     return rec(ctx.f_age)
 
 
+@rule("CART-SITC-LATER-LINE", "car-t", seeds=("000",),
+      when=(*WITH_CAR_T_OPTION, AFTER_SECOND_LINE), unless=CAR_T_EXCLUDED)
+def sitc_strong_recommendation(ctx: Ctx, rec: Make) -> Recommendation:
+    """After second-line therapy SITC's only "strongly recommended" immunotherapy is CAR T
+    (000): this entry leads the CAR T card and puts that card before the other options
+    (catalogue.toml `priority_with`), instead of 001's blinatumomab preference (review M7).
+    Shown only beside a CAR T product option the record allows."""
+    lines = ctx._value("prior_lines")
+    gap = (("number of prior lines (at least two: after second-line therapy)",)
+           if ctx.status == "primary-refractory" and lines is None else ())
+    return rec(ctx.f_status, ctx.f("prior_lines"), confirm=status_number(ctx) + gap)
+
+
 @rule("CART-PRIOR-HCT", "car-t", seeds=("000", "001"), when=(*WITH_CAR_T_OPTION, C.PRIOR_HCT),
       unless=CAR_T_EXCLUDED)
 def after_allo_hct(ctx: Ctx, rec: Make) -> Recommendation:
@@ -99,10 +129,11 @@ def after_allo_hct(ctx: Ctx, rec: Make) -> Recommendation:
 
 
 @rule("CART-VS-HCT", "car-t", seeds=("001",), when=WITH_CAR_T_OPTION,
-      unless=(*CAR_T_EXCLUDED, C.PRIOR_HCT))
+      unless=(*CAR_T_EXCLUDED, C.PRIOR_HCT, C.HCT_INELIGIBLE))
 def car_t_or_transplant(ctx: Ctx, rec: Make) -> Recommendation:
     """No prior HCT: with a suitable donor HCT may be preferable; patients avoiding HCT may do
-    better with CAR T (001)."""
+    better with CAR T (001). Not for a patient recorded as not HCT-eligible: the record has
+    already answered the question (review M6)."""
     return rec(ctx.f_prior_hct)
 
 

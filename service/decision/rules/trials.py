@@ -45,9 +45,12 @@ def approved_first(ctx: Ctx, rec: Make) -> Recommendation:
       trials=("NCT03876769",  # first: CASSIOPEIA, 25 or younger after induction / in CR1
               "NCT05535855", "NCT04788472", "NCT04740203", "NCT03919526", "NCT06078306",
               "NCT06481241"))
-def mrd_positive(ctx: Ctx, rec: Make) -> Recommendation:
+def mrd_positive(ctx: Ctx, rec: Make) -> Recommendation | None:
     """MRD-positive B-ALL: SITC advises a trial to reach MRD negativity (000); CAR T trials for
-    MRD after induction are ongoing (003)."""
+    MRD after induction are ongoing (003). Not for MRD detected below 0.01 %: that is under
+    E1910's MRD-negative cut-off, where the consolidation card applies (review M8)."""
+    if ctx.mrd.band == "sub":
+        return None
     trials = rec.trials if UP_TO_25_EARLY(ctx) else rec.trials[1:]
     return rec(ctx.mrd.fact, ctx.f_status, ctx.f_age, trials=trials)
 
