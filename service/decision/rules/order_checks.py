@@ -206,8 +206,10 @@ def adult_car_t_setting(ctx: Ctx, rec: Make) -> Recommendation | None:
                    setting="after-car-t", product=product, status=ctx.status_text)
     if ctx.status is None or ctx.status in RR:
         return None
+    where = {"newly-diagnosed": "in newly diagnosed disease",
+             "post-induction": "after induction"}.get(ctx.status, f"in {ctx.status_text}")
     return rec(ctx.f_status, ctx.mrd.fact, drug=DRUG_TEXT[rec.focus or ""], setting="status",
-               product="", status=ctx.status_text)
+               product="", status=where)
 
 
 def _blin_setting(ctx: Ctx) -> str | None:
