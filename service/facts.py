@@ -76,6 +76,7 @@ DrugId = Literal[
     "dasatinib",
     "imatinib",
     "ponatinib",
+    "nilotinib",
     "tisagenlecleucel",
     "brexucabtagene",
     "obecabtagene",

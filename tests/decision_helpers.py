@@ -27,7 +27,8 @@ NOW = datetime(2025, 3, 1, tzinfo=UTC)
 _DRUG_CLASS = {
     "blinatumomab": "immunotherapy", "inotuzumab": "immunotherapy", "gemtuzumab": "immunotherapy",
     "rituximab": "immunotherapy", "daratumumab": "immunotherapy", "tocilizumab": "other",
-    "dasatinib": "tki", "imatinib": "tki", "ponatinib": "tki", "tisagenlecleucel": "car-t",
+    "dasatinib": "tki", "imatinib": "tki", "ponatinib": "tki", "nilotinib": "tki",
+    "tisagenlecleucel": "car-t",
     "brexucabtagene": "car-t", "obecabtagene": "car-t",
 }
 

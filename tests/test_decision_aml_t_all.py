@@ -83,3 +83,30 @@ def test_t_all_cd38_negative_and_newly_diagnosed() -> None:
 def test_t_all_with_b_markers_still_gets_no_b_agents() -> None:
     got = ids(run(tall(markers={"cd19": 90, "cd22": 90, "cd20": 50})))
     assert not any(i.startswith(("ALL-", "CART-")) for i in got)
+
+
+def test_cd33_bare_percent_under_the_site_cut_off_asks_to_confirm_not_cd33_negative() -> None:
+    """W6: the seeds give no CD33 cut-off; a bare 15 % is site policy, not a negative call."""
+    low = by_id(run(aml(status="first-relapse", markers={"cd33": 15})), "AML-GO-CD33NEG")
+    assert low.variables["low"] is True and low.variables["percent"] == 15
+    called = by_id(run(aml(status="first-relapse", markers={"cd33": "negative"})),
+                   "AML-GO-CD33NEG")
+    assert called.variables["low"] is False
+
+
+def test_go_for_unfit_aml_fires_and_is_unchanged_by_the_immunotherapy_scope_note() -> None:
+    """M9: the card says it covers immunotherapy only; when it fires is unchanged."""
+    recs = run(aml(age=74, status="newly-diagnosed", fit=False, markers={"cd33": "positive"}))
+    assert "AML-GO-UNFIT" in ids(recs) and "AML-GO-INDUCTION" not in ids(recs)
+
+
+def test_relapsed_t_all_work_up_asks_for_cd38() -> None:
+    """O6: CD38 is daratumumab's target (004); at T-ALL relapse the work-up asks for it."""
+    recs = run(patient(lineage="t-all", status="second-or-later-relapse"))
+    rec = by_id(recs, "DX-MARKERS-DX-RELAPSE")
+    assert rec.variables["missing"] == ("CD38",) and rec.variables["t_all"] is True
+    tested = run(patient(lineage="t-all", status="second-or-later-relapse",
+                         markers={"cd38": "positive"}))
+    assert "DX-MARKERS-DX-RELAPSE" not in ids(tested)
+    at_diagnosis = run(patient(lineage="t-all", status="newly-diagnosed"))
+    assert "CD38" not in by_id(at_diagnosis, "DX-ALL-MARKERS").variables["missing"]

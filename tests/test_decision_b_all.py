@@ -357,3 +357,19 @@ def test_ph_like_note() -> None:
     assert "ALL-PH-LIKE" in ids(run(new(ph_like="positive")))
     assert "DX-PHLIKE-PROXY" in ids(run(new()))
     assert "DX-PHLIKE-PROXY" not in ids(run(new(ph_like="negative")))
+
+
+@pytest.mark.parametrize(("cd20", "older", "confirm_cd20"), [
+    (40, True, False), ("positive", True, False), (None, True, True),
+    (10, False, False), (19.9, False, False), ("negative", False, False),
+])
+def test_rituximab_order_at_60_or_over_only_for_cd20_positive_or_unknown(cd20, older,
+                                                                        confirm_cd20) -> None:
+    """W5: under 20 % ORDER-RITUX-CD20-LOW speaks; ALL-RITUX-OLDER must not also call the
+    disease CD20-positive. CD20 not in the record: the card names CD20 to confirm."""
+    markers = {"cd19": "positive"} | ({"cd20": cd20} if cd20 is not None else {})
+    recs = run(patient(age=78, status="newly-diagnosed", ph="negative", markers=markers),
+               "rituximab")
+    assert ("ALL-RITUX-OLDER" in ids(recs)) is older
+    if older:
+        assert ("CD20" in by_id(recs, "ALL-RITUX-OLDER").variables["confirm"]) is confirm_cd20

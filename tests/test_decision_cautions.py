@@ -64,3 +64,12 @@ def test_t_all_and_aml_get_no_b_cell_cautions() -> None:
     for lineage in ("t-all", "aml"):
         got = ids(run(rr(lineage=lineage, kmt2a="positive", neuro=True, hepatic=True)))
         assert not {"CAU-LINEAGE-SWITCH", "CAU-NEURO", "CAU-HEPATIC", "CAU-CD19-NEG"} & set(got)
+
+
+def test_cd19_bare_percent_under_the_site_cut_off_is_a_confirm_not_cd19_negative() -> None:
+    """W6: a bare 15 % after blinatumomab is read against the site cut-off (site policy):
+    the caution says so and asks to confirm CD19; a lab call stays 'CD19-negative'."""
+    low = by_id(run(rr(markers={"cd19": 15, "cd22": "positive"})), "CAU-CD19-NEG")
+    assert low.variables["low"] is True and low.variables["percent"] == 15
+    called = by_id(run(rr(markers={"cd19": "negative", "cd22": "positive"})), "CAU-CD19-NEG")
+    assert called.variables["low"] is False

@@ -9,7 +9,7 @@ from service.facts import DataQualityFinding
 from tests.decision_helpers import by_id, ids, mrd, order, patient, run
 
 CRITICAL = {"ORDER-CD19-AGENT-LINEAGE", "ORDER-CD19-NEG", "ORDER-CD22-CONTRA", "ORDER-TISA-AGE",
-            "ORDER-CART-ADULT-AGE", "ORDER-GO-CONTRA", "ORDER-RITUX-CONTRA"}
+            "ORDER-CART-ADULT-AGE", "ORDER-GO-CONTRA", "ORDER-RITUX-CONTRA", "ORDER-TKI-T315I"}
 
 
 def b(**kw):
@@ -80,7 +80,8 @@ def test_car_t_without_product_is_not_judged_as_cd19() -> None:
 def test_inotuzumab_contradictions(kw, crit) -> None:
     recs = run(b(age=40, **kw), "inotuzumab")
     assert ("ORDER-CD22-CONTRA" in ids(recs)) is crit
-    assert "MON-INO-VOD" in ids(recs)
+    # a contradicted draft gets no routine monitoring (F4)
+    assert ("MON-INO-VOD" in ids(recs)) is not crit
 
 
 def test_inotuzumab_order_cautions() -> None:
@@ -102,7 +103,8 @@ def test_gemtuzumab_in_aml(kw, crit, workup) -> None:
     recs = run(b(lineage="aml", age=50, status="first-relapse", **kw), "gemtuzumab")
     assert ("ORDER-GO-CONTRA" in ids(recs)) is crit
     assert ("DX-CD33-FOR-GO" in ids(recs)) is workup
-    assert {"MON-GO-HEPATIC", "CAU-GO-SOS"} <= set(ids(recs))
+    # a contradicted draft gets no routine caution or monitoring (F4)
+    assert ({"MON-GO-HEPATIC", "CAU-GO-SOS"} <= set(ids(recs))) is not crit
 
 
 def test_gemtuzumab_in_all_is_critical() -> None:
@@ -169,3 +171,211 @@ def test_two_drafts_of_one_drug_say_it_once() -> None:
                    orders_in_focus=[order("blinatumomab", resource="MedicationRequest/a"),
                                     order("blinatumomab", resource="MedicationRequest/b")])
     assert ids(twice).count("MON-BLIN-ADMISSION") == 1
+
+
+# --- the order against its indication (issue 19 points 2, 3, 7) --------------------------------
+
+
+def test_critical_order_checks_mark_the_draft_contradicted_and_only_they_do() -> None:
+    """F4 rests on the tag: every critical ORDER-* entry marks CONTRADICTED, nothing else."""
+    from service.decision import RULES
+    from service.decision.registry import CONTRADICTED
+    from service.paths import cards_dir
+    from service.render import load_catalogue
+
+    entries = load_catalogue(cards_dir()).entries
+    critical_ids = {i for i, r in RULES.items()
+                    if r.family == "order" and entries[i].indicator == "critical"}
+    assert critical_ids == CRITICAL
+    assert {i for i, r in RULES.items() if CONTRADICTED in r.tags} == CRITICAL
+
+
+def test_a_contradicted_draft_keeps_only_its_order_checks_the_other_draft_keeps_all() -> None:
+    recs = run(b(lineage="aml", age=60, status="first-relapse",
+                 markers={"cd33": "positive"}), "blinatumomab", "gemtuzumab")
+    blin = {r.id for r in recs if r.focus == "blinatumomab"}
+    go = {r.id for r in recs if r.focus == "gemtuzumab"}
+    assert blin == {"ORDER-CD19-AGENT-LINEAGE"}
+    assert {"MON-GO-HEPATIC", "CAU-GO-SOS"} <= go
+
+
+@pytest.mark.parametrize("drug", ["dasatinib", "imatinib", "nilotinib"])
+def test_tki_other_than_ponatinib_with_t315i_is_critical(drug) -> None:
+    recs = run(b(age=50, status="first-relapse", ph="positive", t315i="detected"), drug)
+    assert critical(recs) == {"ORDER-TKI-T315I"}
+    assert "ORDER-TKI-PH" not in ids(recs)
+
+
+@pytest.mark.parametrize(("kw", "expected"), [
+    ({"ph": "positive", "t315i": "detected"}, set()),  # ponatinib is the one for T315I
+    ({"ph": "positive"}, set()),
+    ({"ph": "negative"}, {"ORDER-TKI-PH"}),
+    ({"ph": "negative", "ph_like": "positive"}, {"ORDER-TKI-PH"}),
+    ({"ph": None}, {"ORDER-INDICATION-CONFIRM"}),
+])
+def test_ponatinib_indication(kw, expected) -> None:
+    recs = run(b(age=50, status="first-relapse", **kw), "ponatinib")
+    got = set(ids(recs)) & {"ORDER-TKI-T315I", "ORDER-TKI-PH", "ORDER-INDICATION-CONFIRM"}
+    assert got == expected and not critical(recs)
+
+
+def test_tki_ph_negative_says_so_for_ph_like() -> None:
+    recs = run(b(ph="negative", ph_like="positive", status="newly-diagnosed"), "dasatinib")
+    assert by_id(recs, "ORDER-TKI-PH").variables["ph_like"] is True
+    assert "ph" in {f.name for f in by_id(recs, "ORDER-TKI-PH").facts}
+
+
+def test_tki_on_a_chart_with_no_acute_leukemia_gets_no_indication_card() -> None:
+    """Imatinib and dasatinib are given for CML and GIST too: no diagnosis, no judgement."""
+    for kw in ({}, {"ph": "negative"}, {"t315i": "detected"}):
+        assert run(b(lineage=None, **kw), "imatinib") == []
+
+
+@pytest.mark.parametrize(("kw", "expected"), [
+    ({"status": "newly-diagnosed", "blasts": 90}, "ORDER-BLIN-SETTING"),
+    ({"status": "cr2", "mrd_result": mrd(1e-4, below=True)}, "ORDER-BLIN-SETTING"),
+    ({"status": "cr3-or-later", "mrd_result": mrd(detected=False)}, "ORDER-BLIN-SETTING"),
+    ({"status": "cr2"}, "ORDER-INDICATION-CONFIRM"),
+    ({"status": None}, "ORDER-INDICATION-CONFIRM"),
+    ({"status": "cr2", "mrd_result": mrd(2e-3)}, None),
+    ({"status": "cr1", "mrd_result": mrd(3e-3)}, None),
+    ({"status": "cr1", "mrd_result": mrd(1e-4, below=True)}, None),  # E1910 consolidation
+    ({"status": "cr1"}, None),
+    ({"status": "post-induction"}, None),
+    ({"status": "first-relapse"}, None),
+    ({"status": "primary-refractory"}, None),
+])
+def test_blinatumomab_setting(kw, expected) -> None:
+    recs = run(b(age=35, **kw), "blinatumomab")
+    got = set(ids(recs)) & {"ORDER-BLIN-SETTING", "ORDER-INDICATION-CONFIRM"}
+    assert got == ({expected} if expected else set())
+    assert not critical(recs)
+
+
+def test_blinatumomab_setting_is_not_judged_in_t_all() -> None:
+    recs = run(b(lineage="t-all", status="newly-diagnosed"), "blinatumomab")
+    assert critical(recs) == {"ORDER-CD19-AGENT-LINEAGE"}
+    assert not {"ORDER-BLIN-SETTING", "ORDER-INDICATION-CONFIRM"} & set(ids(recs))
+
+
+@pytest.mark.parametrize("drug", ["brexucabtagene", "obecabtagene"])
+@pytest.mark.parametrize(("kw", "expected"), [
+    ({"status": "newly-diagnosed"}, "ORDER-CART-ADULT-SETTING"),
+    ({"status": "cr1", "mrd_result": mrd(3e-3)}, "ORDER-CART-ADULT-SETTING"),
+    ({"status": "cr2", "mrd_result": mrd(1e-4, below=True)}, "ORDER-CART-ADULT-SETTING"),
+    ({"status": "first-relapse", "car_t": "brexucabtagene"}, None),  # relapse after CAR T
+    ({"status": None}, "ORDER-INDICATION-CONFIRM"),
+    ({"status": "first-relapse"}, None),
+    ({"status": "relapse"}, None),
+    ({"status": "primary-refractory"}, None),
+])
+def test_adult_car_t_setting(drug, kw, expected) -> None:
+    recs = run(b(age=40, **kw), drug)
+    got = set(ids(recs)) & {"ORDER-CART-ADULT-SETTING", "ORDER-INDICATION-CONFIRM"}
+    assert got == ({expected} if expected else set())
+    assert not critical(recs)
+
+
+def test_adult_car_t_after_another_infusion_names_it() -> None:
+    """p15: the only relapse on record predates the latest CAR T infusion (2024-09-01)."""
+    from datetime import UTC, datetime
+
+    from service.facts import Fact
+    from tests.decision_helpers import src
+
+    facts = b(age=30, status="first-relapse", car_t="brexucabtagene")
+    stale = facts.model_copy(update={"disease_status": Fact(
+        value="first-relapse",
+        source=src("Observation/status", "first-relapse", datetime(2024, 8, 1, tzinfo=UTC)))})
+    rec = by_id(run(stale, "obecabtagene"), "ORDER-CART-ADULT-SETTING")
+    assert rec.variables["setting"] == "after-car-t"
+    assert rec.variables["product"] == "brexucabtagene autoleucel"
+    assert not critical(run(stale, "obecabtagene"))
+
+
+@pytest.mark.parametrize(("kw", "expected"), [
+    ({"aml_risk": "adverse", "fit": True}, "ORDER-GO-RISK"),
+    ({"aml_risk": "adverse"}, "ORDER-GO-RISK"),
+    ({"aml_risk": "adverse", "fit": False}, None),  # unfit: GO has its own indication
+    ({"aml_risk": "favorable", "fit": True}, None),
+    ({"aml_risk": "intermediate", "fit": True}, None),
+    ({"fit": True}, "ORDER-INDICATION-CONFIRM"),
+])
+def test_gemtuzumab_induction_risk(kw, expected) -> None:
+    recs = run(b(lineage="aml", age=50, status="newly-diagnosed", markers={"cd33": "positive"},
+                 **kw), "gemtuzumab")
+    got = set(ids(recs)) & {"ORDER-GO-RISK", "ORDER-INDICATION-CONFIRM"}
+    assert got == ({expected} if expected else set())
+    assert not critical(recs)
+
+
+def test_gemtuzumab_risk_is_only_for_induction() -> None:
+    recs = run(b(lineage="aml", age=50, status="first-relapse", markers={"cd33": "positive"},
+                 aml_risk="adverse"), "gemtuzumab")
+    assert not {"ORDER-GO-RISK", "ORDER-INDICATION-CONFIRM"} & set(ids(recs))
+
+
+@pytest.mark.parametrize(("kw", "expected"), [
+    ({"lineage": "t-all", "markers": {}}, {"ORDER-DARA-CD38-CONFIRM"}),
+    ({"lineage": "t-all", "markers": {"cd38": "positive"}}, set()),
+    ({"lineage": "t-all", "markers": {"cd38": "negative"}}, {"ORDER-DARA-CD38"}),
+    ({"lineage": "t-all", "markers": {"cd38": 10}}, {"ORDER-DARA-CD38"}),
+    ({"lineage": None, "markers": {}}, set()),  # myeloma charts: no leukemia, no card
+])
+def test_daratumumab_cd38(kw, expected) -> None:
+    recs = run(b(**kw), "daratumumab")
+    assert set(ids(recs)) & {"ORDER-DARA-CD38", "ORDER-DARA-CD38-CONFIRM"} == expected
+    assert not critical(recs)
+
+
+def test_daratumumab_cd38_bare_percent_is_not_called_negative() -> None:
+    recs = run(b(lineage="t-all", markers={"cd38": 10}), "daratumumab")
+    assert by_id(recs, "ORDER-DARA-CD38").variables["low"] is True
+    called = run(b(lineage="t-all", markers={"cd38": "negative"}), "daratumumab")
+    assert by_id(called, "ORDER-DARA-CD38").variables["low"] is False
+
+
+@pytest.mark.parametrize(("drug", "markers"), [
+    ("blinatumomab", {"cd19": 15, "cd22": "positive"}),
+    ("tisagenlecleucel", {"cd19": 15}),
+    ("inotuzumab", {"cd19": "positive", "cd22": 10}),
+])
+def test_bare_percent_under_the_site_cut_off_is_a_warning_not_a_contradiction(drug, markers
+                                                                               ) -> None:
+    recs = run(b(markers=markers), drug)
+    assert not critical(recs)
+    rec = by_id(recs, "ORDER-MARKER-BELOW-CUTOFF")
+    assert rec.variables["cutoff"] == 20.0
+    # and the routine monitoring stays: the order is not contradicted
+    assert any(i.startswith("MON-") for i in ids(recs))
+
+
+def test_bare_cd33_percent_under_the_cut_off_is_a_warning_and_a_call_is_critical() -> None:
+    low = run(b(lineage="aml", status="first-relapse", markers={"cd33": 15}), "gemtuzumab")
+    assert not critical(low) and "ORDER-MARKER-BELOW-CUTOFF" in ids(low)
+    called = run(b(lineage="aml", status="first-relapse", markers={"cd33": "negative"}),
+                 "gemtuzumab")
+    assert critical(called) == {"ORDER-GO-CONTRA"}
+    assert "ORDER-MARKER-BELOW-CUTOFF" not in ids(called)
+
+
+def test_the_site_cut_off_moves_the_warning() -> None:
+    facts = b(markers={"cd19": 15, "cd22": "positive"})
+    assert "ORDER-MARKER-BELOW-CUTOFF" not in ids(run(facts, "blinatumomab", threshold=10))
+
+
+def test_a_lineage_contradiction_speaks_instead_of_the_cut_off() -> None:
+    recs = run(b(lineage="aml", markers={"cd19": 15}), "blinatumomab")
+    assert critical(recs) == {"ORDER-CD19-AGENT-LINEAGE"}
+    assert "ORDER-MARKER-BELOW-CUTOFF" not in ids(recs)
+
+
+def test_go_in_all_with_an_inferred_b_lineage_says_it_was_inferred() -> None:
+    facts = b(markers={"cd19": 92})
+    lin = facts.lineage
+    assert lin is not None
+    inferred = facts.model_copy(update={"lineage": lin.model_copy(update={
+        "source": lin.source.model_copy(update={"recognised_by": "inferred"})})})
+    rec = by_id(run(inferred, "gemtuzumab"), "ORDER-GO-CONTRA")
+    assert rec.variables["lineage"] == "ALL (B-ALL inferred from markers)"
+    assert by_id(run(facts, "gemtuzumab"), "ORDER-GO-CONTRA").variables["lineage"] == "B-ALL"

@@ -153,6 +153,7 @@ def test_secondary_codes_are_exactly_those_the_contract_marks_secondary() -> Non
         "aml",
         "tisagenlecleucel",
         "brexucabtagene",
+        "nilotinib",  # RxNorm ingredient from CPIC's drug table (cpic-schema), no HL7 package
         # CPT and ICD-10-PCS (CMS tables, OHDSI listings): in no HL7 package
         "allo-hct",
         "auto-hct",

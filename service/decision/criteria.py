@@ -162,19 +162,29 @@ def NOT_STANDARD_RISK(ctx: Ctx) -> bool:
 # --- antigens ------------------------------------------------------------------------------
 
 
-@criterion("CD19 negative")
+# "negative" gates the options that need the antigen: a lab call, or a bare % under the site's
+# cut-off (site policy). "called negative" is the lab's call only: the one an order can be
+# contradicted by (a critical card); a bare % under the cut-off is a "confirm" (W6).
+
+
+@criterion("CD19 negative (lab call) or a bare % under the site's cut-off")
 def CD19_NEGATIVE(ctx: Ctx) -> bool:
     return ctx.cd19.expressed is False
 
 
-@criterion("CD22 negative")
+@criterion("CD22 negative (lab call) or a bare % under the site's cut-off")
 def CD22_NEGATIVE(ctx: Ctx) -> bool:
     return ctx.cd22.expressed is False
 
 
-@criterion("CD33 negative")
+@criterion("CD33 negative (lab call) or a bare % under the site's cut-off")
 def CD33_NEGATIVE(ctx: Ctx) -> bool:
     return ctx.cd33.expressed is False
+
+
+@criterion("CD19 called negative by the lab")
+def CD19_CALLED_NEGATIVE(ctx: Ctx) -> bool:
+    return ctx.cd19.called_negative
 
 
 # --- genetics, burden, history -------------------------------------------------------------

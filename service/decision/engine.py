@@ -8,7 +8,9 @@ leukemia concept (otherwise nothing: other charts get no cards).
 
 order-select / order-sign: only drafts of a drug the service knows are spoken to; the record's
 data-quality rules run once, then for each draft the rules that concern its drug, each
-recommendation focused on that drug.
+recommendation focused on that drug. A draft the record contradicts (an order check marked
+CONTRADICTED: a critical card offering to delete it) keeps only its order checks: routine
+cautions and monitoring for an order the service has just said to remove are noise (F4).
 
 A rule declared `every_call` (data set aside as not this patient's) runs last on every call,
 whatever the record and the drafts: what it reports is about the request itself.
@@ -25,7 +27,7 @@ from types import MappingProxyType
 from service.decision.context import Ctx, focus_drug
 from service.decision.criteria import LEUKEMIA_RECORD
 from service.decision.model import Recommendation
-from service.decision.registry import ORDER_HOOKS, Rule
+from service.decision.registry import CONTRADICTED, ORDER_HOOKS, Rule
 from service.facts import DraftOrder
 
 
@@ -68,7 +70,10 @@ class Engine:
         for order, drug in zip(drafts, drugs, strict=True):
             rules = self.drug_rules.get((hook, drug)) if drug else None
             if rules:
-                out += _name_order(run(ctx, rules, drug), order.resource, self.registry)
+                recs = run(ctx, rules, drug)
+                if CONTRADICTED in ctx.fired:
+                    recs = [r for r in recs if self.registry[r.id].family == "order"]
+                out += _name_order(recs, order.resource, self.registry)
         return out
 
 

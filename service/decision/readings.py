@@ -4,7 +4,11 @@ Rules ask questions ("is CD19 expressed?", "which MRD band?") rather than poke a
 the interpretation conventions live in one place:
 
 - a marker's explicit call (positive / dim / negative) wins over a bare percentage; a bare
-  percentage is judged against the site threshold (CD20: the seed's own >= 20 % definition);
+  percentage is judged against the site threshold (CD20: the seed's own >= 20 % definition).
+  A bare % under the site threshold reads ``negative`` for gating (options that need the
+  antigen are not offered) but is ``below_cutoff``, not ``called_negative``: the seeds give no
+  cut-off for CD19, CD22, CD33, CD123 or CD38, so a card says "below the site's cut-off (site
+  policy, not evidence): confirm", never "negative", and it is never a contradiction (W6);
   a % of all cells (not of blasts) is read last, as "expressed" at that threshold or unknown,
   never negative, and ``MarkerReading.percent`` stays a % of blasts;
 - MRD is positive only on a detected result or a measured level above zero; a "<" result is
@@ -46,6 +50,17 @@ class MarkerReading:
         if self.status is None:
             return None
         return self.status != "negative"
+
+    @property
+    def called_negative(self) -> bool:
+        """Negative by the lab's call (or, for CD20, under the seed's own 20 % definition):
+        the only negative an order can be contradicted by."""
+        return self.status == "negative" and not self.by_policy
+
+    @property
+    def below_cutoff(self) -> bool:
+        """A bare % under the site's threshold: site policy, not evidence; confirm it."""
+        return self.status == "negative" and self.by_policy
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +112,9 @@ def read_marker(name: Marker, m: MarkerFact | None, threshold: float) -> MarkerR
         else:
             by_policy = True
             status = "positive" if m.percent >= threshold else "negative"
-            parts.append(f"{status} at {threshold:g} % (site policy, not evidence)")
+            parts.append(f"positive at {threshold:g} % (site policy, not evidence)"
+                         if status == "positive" else
+                         f"below the site's {threshold:g} % cut-off (site policy, not evidence)")
     elif m.cells_percent is not None:
         # a % of ALL cells (LOINC "cells/100 cells"), not of blasts: may support "expressed",
         # never "negative" (MarkerFact.cells_support_expressed)

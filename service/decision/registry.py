@@ -28,6 +28,9 @@ if TYPE_CHECKING:
 PATIENT_VIEW: frozenset[str] = frozenset({"patient-view"})
 ORDER_HOOKS: frozenset[str] = frozenset({"order-select", "order-sign"})
 ALL_HOOKS: frozenset[str] = PATIENT_VIEW | ORDER_HOOKS
+# The tag an order check marks when the record contradicts the draft (a critical card with the
+# delete action): the engine then shows none of that draft's routine cautions or monitoring.
+CONTRADICTED = "order-contradicted"
 
 
 @dataclass(frozen=True, slots=True)

@@ -58,6 +58,7 @@ DRUG_TEXT = {
     "dasatinib": "dasatinib",
     "imatinib": "imatinib",
     "ponatinib": "ponatinib",
+    "nilotinib": "nilotinib",
     "tisagenlecleucel": "tisagenlecleucel",
     "brexucabtagene": "brexucabtagene autoleucel",
     "obecabtagene": "obecabtagene autoleucel",

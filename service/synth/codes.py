@@ -56,6 +56,7 @@ DRUGS: dict[str, Drug] = {
         Drug("dasatinib", "Dasatinib oral", "475342", "dasatinib 140 MG oral tablet"),
         Drug("imatinib", "Imatinib oral", "282388", "imatinib 400 MG oral tablet"),
         Drug("ponatinib", "Ponatinib (Iclusig) oral", None, "Iclusig 45 mg tablet"),
+        Drug("nilotinib", "Nilotinib (Tasigna) oral", None, "nilotinib 200 MG oral capsule"),
         Drug("tisagenlecleucel", "Tisagenlecleucel (Kymriah) CAR T-cell infusion", None,
              "tisagenlecleucel suspension for IV infusion (Kymriah)", car_t=True),
         Drug("brexucabtagene", "Brexucabtagene autoleucel (Tecartus) CAR T-cell infusion", None,

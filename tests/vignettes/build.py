@@ -35,7 +35,7 @@ DIAGNOSIS = {
 RX = {"blinatumomab": "1597258", "inotuzumab": "1942950", "gemtuzumab": "1294580",
       "rituximab": "121191", "daratumumab": "1721947", "dasatinib": "475342",
       "imatinib": "282388"}
-LOCAL_DRUGS = {"tocilizumab", "ponatinib"}  # sent with the contract's local code
+LOCAL_DRUGS = {"tocilizumab", "ponatinib", "nilotinib"}  # sent with the contract's local code
 CAR_T = {"tisagenlecleucel", "brexucabtagene", "obecabtagene"}
 LOINC_MARKER = {"cd33": "51155-0", "cd20": "51115-4"}
 

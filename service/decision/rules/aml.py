@@ -62,7 +62,9 @@ def go_induction(ctx: Ctx, rec: Make) -> Recommendation:
 @rule("AML-GO-UNFIT", "aml", seeds=("000",), when=(*AML_NEW, UNFIT_FOR_INDUCTION),
       unless=(C.CD33_NEGATIVE,), tags=("gemtuzumab",))
 def go_unfit(ctx: Ctx, rec: Make) -> Recommendation:
-    """SITC: consider GO in newly diagnosed AML not eligible for intensive induction (000)."""
+    """SITC: consider GO in newly diagnosed AML not eligible for intensive induction (000).
+    The seeds are immunotherapy guidance: the card says it covers immunotherapy only and makes
+    no claim about non-immunotherapy regimens for unfit patients (M9)."""
     return rec(*_go_frontline_facts(ctx), confirm=confirm(ctx, "cd33"))
 
 
@@ -117,8 +119,11 @@ def other_targets(ctx: Ctx, rec: Make) -> Recommendation:
 @rule("AML-GO-CD33NEG", "aml", seeds=("000",),
       when=(C.AML, C.CD33_NEGATIVE, either(C.RELAPSED_OR_REFRACTORY, C.NEWLY_DIAGNOSED)))
 def go_cd33_negative(ctx: Ctx, rec: Make) -> Recommendation:
-    """CD33-negative AML: GO is not indicated (000: CD33+ patients may be eligible)."""
-    return rec(ctx.cd33.fact)
+    """CD33-negative AML: GO is not indicated (000: CD33+ patients may be eligible). A bare %
+    under the site's cut-off is site policy, not evidence (the seeds give no CD33 cut-off):
+    the card asks to confirm CD33 instead of calling the AML CD33-negative (W6)."""
+    cd33 = ctx.cd33
+    return rec(cd33.fact, low=cd33.below_cutoff, percent=cd33.percent or 0.0)
 
 
 @rule("AML-MRD", "aml", seeds=("000",), when=(C.AML, C.AFTER_INDUCTION_OR_CR, C.MRD_POSITIVE))

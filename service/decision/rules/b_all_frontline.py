@@ -15,20 +15,23 @@ EARLY = (C.B_ALL, C.EARLY_FRONTLINE)
 
 @rule("ALL-RITUX-OLDER", "b-all", seeds=("004",), hooks=ALL_HOOKS, drugs=("rituximab",))
 def rituximab_older(ctx: Ctx, rec: Make) -> Recommendation | None:
-    """Rituximab at 60 or over: reasonable, benefit unproven (004).
+    """Rituximab at 60 or over in CD20-positive B-ALL: reasonable, benefit unproven (004).
 
-    patient-view: frontline CD20-positive, not Ph+ disease. Order entry: any rituximab order
-    for a B-ALL patient of 60 or over."""
+    patient-view: frontline CD20-positive, not Ph+ disease. Order entry: a rituximab order for
+    a B-ALL patient of 60 or over whose CD20 is positive (>= 20 %, the seed's definition) or
+    not in the record (then CD20 is named to confirm). Under 20 % the card would contradict
+    ORDER-RITUX-CD20-LOW and call the disease CD20-positive when it is not (W5)."""
     if ctx.age is None or ctx.age < 60:
         return None
-    if rec.focus is None and not (ctx.is_b and ctx.frontline and ctx.cd20.status == "positive"
+    cd20 = ctx.cd20.status
+    if rec.focus is None and not (ctx.is_b and ctx.frontline and cd20 == "positive"
                                   and ctx.ph != "positive"):
         return None
-    if rec.focus is not None and not ctx.is_b:
+    if rec.focus is not None and not (ctx.is_b and cd20 in ("positive", "dim", None)):
         return None
     number = status_number(ctx) if rec.focus is None else ()
     return rec(ctx.cd20.fact, ctx.f_age, ctx.f_ph,
-               confirm=confirm(ctx, ph_negative=True) + number)
+               confirm=confirm(ctx, "cd20") + confirm(ctx, ph_negative=True) + number)
 
 
 @rule("ALL-RITUX-CD20", "b-all", seeds=("000", "004"), when=FRONT, unless=(C.PH_POSITIVE,))

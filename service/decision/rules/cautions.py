@@ -93,10 +93,13 @@ def _b_all_shown(ctx: Ctx, rec: Make, *tags: str) -> bool:
 @rule("CAU-CD19-NEG", "caution", seeds=("000",), when=(C.B_ALL, C.CD19_NEGATIVE))
 def cd19_negative(ctx: Ctx, rec: Make) -> Recommendation:
     """CD19-negative B-ALL: blinatumomab is rendered ineffective by CD19 loss and CD19 CAR T
-    needs the antigen; consider CD22-directed therapy or a trial (000)."""
-    return rec(ctx.cd19.fact, ctx.cd22.fact, ctx.f_car_t if ctx.prior_car_t else None,
+    needs the antigen; consider CD22-directed therapy or a trial (000). A bare % under the
+    site's cut-off is site policy, not evidence: the card asks to confirm CD19 (W6)."""
+    cd19 = ctx.cd19
+    return rec(cd19.fact, ctx.cd22.fact, ctx.f_car_t if ctx.prior_car_t else None,
                loss=ctx.lost_after("cd19", *CD19_DIRECTED, car_t=True),
-               cd22_expressed=ctx.cd22.expressed is True)
+               cd22_expressed=ctx.cd22.expressed is True, low=cd19.below_cutoff,
+               percent=cd19.percent or 0.0)
 
 
 @rule("CAU-LINEAGE-SWITCH", "caution", seeds=("001", "002"), hooks=ALL_HOOKS,

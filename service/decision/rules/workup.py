@@ -37,9 +37,12 @@ CAR_T_SHOWN = fired("car-t")
 
 def _wanted_markers(ctx: Ctx) -> tuple[Marker, ...]:
     """The panel the seed asks for: CD33 and CD123 in AML; CD19, CD20 and CD22 in B-ALL, ALL of
-    unstated lineage, and T-ALL at diagnosis (or with no status); none otherwise."""
+    unstated lineage, and T-ALL at diagnosis (or with no status); CD38 in r/r T-ALL (the
+    target of daratumumab, 004); none otherwise."""
     if ctx.is_aml:
         return ("cd33", "cd123")
+    if ctx.is_t and ctx.rr:
+        return ("cd38",)
     if ctx.is_b or ctx.lineage == "all-unspecified" or (
         ctx.is_t and ctx.status in (None, "newly-diagnosed")
     ):
@@ -51,16 +54,18 @@ def _marker_facts(ctx: Ctx, wanted: tuple[Marker, ...]) -> list[FactUsed]:
     return [ctx.marker(m).fact for m in wanted]
 
 
-@rule("DX-MARKERS-DX-RELAPSE", "workup", seeds=("000",), when=(C.RELAPSED_OR_REFRACTORY,))
+@rule("DX-MARKERS-DX-RELAPSE", "workup", seeds=("000", "004"),
+      when=(C.RELAPSED_OR_REFRACTORY,))
 def markers_at_relapse(ctx: Ctx, rec: Make) -> Recommendation | None:
     """Relapse: repeat the immunophenotype; markers at diagnosis and at relapse identify the
-    drugs that can be used (000)."""
+    drugs that can be used (000). In T-ALL that is CD38: daratumumab is considered for r/r
+    CD38-positive ALL, particularly T-lineage (004; O6)."""
     wanted = _wanted_markers(ctx)
     missing = ctx.missing_markers(*wanted)
     if not missing:
         return None
     return rec(ctx.f_status, *_marker_facts(ctx, wanted), missing=tuple(missing),
-               aml=ctx.is_aml)
+               aml=ctx.is_aml, t_all=ctx.is_t)
 
 
 @rule("DX-ALL-MARKERS", "workup", seeds=("000",),
