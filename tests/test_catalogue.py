@@ -154,3 +154,15 @@ def test_marker_threshold_setting() -> None:
     assert Settings.from_env({}).policy.marker_positive_percent == 20.0
     with pytest.raises(ConfigError, match="MARKER_POSITIVE_PERCENT"):
         Settings.from_env({"LEUKEMIA_CDS_MARKER_POSITIVE_PERCENT": "0"})
+
+
+def test_trial_status_follows_the_newest_seed_that_speaks_of_it() -> None:
+    """S4: a status says which source describes it and when; where 003 (the newest) reports
+    a result, the status says so instead of calling the trial current."""
+    trials = load_catalogue(cards_dir()).trials
+    aall1731 = trials["NCT03914625"].status
+    assert "current" not in aall1731 and "003" in aall1731 and "96.0" in aall1731
+    assert trials["NCT03628053"].status.startswith("ongoing phase 3 as 001 describes it")
+    for nct, info in trials.items():
+        if not any(key in info.status for key in ("(003)", "003 (", "(003,", "000-003")):
+            assert "describes it" in info.status or "per 004" in info.status, nct

@@ -77,9 +77,12 @@ def test_d26_exactly_18_is_flagged() -> None:
 
 
 def test_d27_two_cycle_cap_when_hct_planned_or_possible_not_when_ineligible() -> None:
-    assert by_id(run(rr(age=40)), "CAU-INO-VOD-HCT").variables["hct"] == "possible"
+    assert by_id(run(rr(age=40), "inotuzumab"),
+                 "CAU-INO-VOD-HCT").variables["hct"] == "possible"
+    assert by_id(run(rr(age=40)), "CAU-INO-VOD-NOTE").variables["hct"] == "possible"
     got = ids(run(rr(age=40, hct_eligible=False)))
-    assert "CAU-INO-VOD-HCT" not in got and "ALL-HCT-INELIGIBLE" in got
+    assert not {"CAU-INO-VOD-HCT", "CAU-INO-VOD-NOTE"} & set(got)
+    assert "ALL-HCT-INELIGIBLE" in got
 
 
 def test_checkpoint_trial_with_transplant_in_view_carries_the_gvhd_caution() -> None:

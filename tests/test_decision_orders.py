@@ -146,8 +146,13 @@ def test_blinatumomab_monitoring_by_setting() -> None:
 
 
 def test_car_t_monitoring_proximity_only_for_tisagenlecleucel() -> None:
-    assert "MON-CART-PROXIMITY" in ids(run(b(), "tisagenlecleucel"))
-    assert "MON-CART-PROXIMITY" not in ids(run(b(age=30), "brexucabtagene"))
+    """The seeds' proximity advice is tisagenlecleucel's; other CAR T orders get the entry
+    saying so, pointing to the product label (O8)."""
+    assert by_id(run(b(), "tisagenlecleucel"), "MON-CART-PROXIMITY").variables["tisa"] is True
+    for drug in ("brexucabtagene", "obecabtagene"):
+        assert by_id(run(b(age=30), drug), "MON-CART-PROXIMITY").variables["tisa"] is False
+    assert by_id(run(b(age=30), None, car_t=True),
+                 "MON-CART-PROXIMITY").variables["tisa"] is False
 
 
 def test_unrecognised_order_gives_no_cards_even_with_findings() -> None:
@@ -379,3 +384,15 @@ def test_go_in_all_with_an_inferred_b_lineage_says_it_was_inferred() -> None:
     rec = by_id(run(inferred, "gemtuzumab"), "ORDER-GO-CONTRA")
     assert rec.variables["lineage"] == "ALL (B-ALL inferred from markers)"
     assert by_id(run(facts, "gemtuzumab"), "ORDER-GO-CONTRA").variables["lineage"] == "B-ALL"
+
+
+def test_blinatumomab_admission_setting_outside_r_r_and_mrd() -> None:
+    """S1: newly diagnosed, or MRD negative in CR: the sources give no admission rule
+    ("other"); a remission with MRD not recorded stays unknown."""
+    def setting(**kw) -> str:
+        return by_id(run(b(**kw), "blinatumomab"), "MON-BLIN-ADMISSION").variables["setting"]
+    assert setting(status="newly-diagnosed") == "other"
+    assert setting(status="cr1", mrd_result=mrd(1e-4, below=True)) == "other"
+    assert setting(status="cr1", mrd_result=mrd(2e-3)) == "mrd"
+    assert setting(status="cr1") == "unknown"
+    assert setting(status="first-relapse") == "rr"

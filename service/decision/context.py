@@ -432,6 +432,17 @@ class Ctx:
         last_two = [read_mrd(m).state for m in history[-2:]]
         return last_two == ["positive", "positive"]
 
+    # --- exposure counts ---------------------------------------------------------------------
+
+    def exposure_count(self, drug: str) -> tuple[int, datetime | None]:
+        """How many entries of ``drug`` the record holds (orders, administrations, statements)
+        and the latest date among them. A card says these ("inotuzumab 3 times on record")
+        so the clinician need not count them (O4); entries are not cycles, and the card
+        does not call them so."""
+        found = self.facts.exposed_to(drug)  # type: ignore[arg-type]
+        dates = [e.date for e in found if e.date is not None]
+        return len(found), max(dates) if dates else None
+
 
 def focus_drug(order: DraftOrder) -> str | None:
     """The drug an order hook speaks to: a known drug id, or "car-t" for an unnamed CAR T."""

@@ -16,6 +16,7 @@ from service.decision.context import Ctx
 from service.decision.gaps import status_number
 from service.decision.model import Recommendation
 from service.decision.registry import ALL_HOOKS, ORDER_HOOKS, Make, criterion, either, fired, rule
+from service.decision.timing import follows_any
 from service.decision.vocabulary import CD19_CAR_T, RR
 
 CD19_DIRECTED = ("blinatumomab", "tisagenlecleucel", "brexucabtagene", "obecabtagene")
@@ -33,6 +34,17 @@ def LINEAGE_SWITCH_FUSION(ctx: Ctx) -> bool:
 @criterion("prior blinatumomab")
 def PRIOR_BLINATUMOMAB(ctx: Ctx) -> bool:
     return ctx.exposure("blinatumomab") is not None
+
+
+@criterion("CD19 called dim on a result drawn after a blinatumomab course")
+def CD19_DIM_AFTER_BLINATUMOMAB(ctx: Ctx) -> bool:
+    """A lab's dim call (not a bare % against the site threshold) dated after blinatumomab:
+    003's "loss/alteration of CD19 expression". Dim before the course, or no course, is not
+    an alteration after it; either date missing does not assert it."""
+    cd19 = ctx.cd19
+    if cd19.status != "dim" or cd19.by_policy:
+        return False
+    return follows_any(ctx.marker_date("cd19"), ctx.exposure_dates("blinatumomab"))
 
 
 @criterion("prior inotuzumab")
@@ -102,32 +114,39 @@ def cd19_negative(ctx: Ctx, rec: Make) -> Recommendation:
                percent=cd19.percent or 0.0)
 
 
-@rule("CAU-LINEAGE-SWITCH", "caution", seeds=("001", "002"), hooks=ALL_HOOKS,
-      drugs=("blinatumomab", *CD19_CAR_T_PRODUCTS, "car-t"), when=(LINEAGE_SWITCH_FUSION,),
-      reacts_to=("blinatumomab", "car-t"))
-def lineage_switch(ctx: Ctx, rec: Make) -> Recommendation | None:
-    """KMT2A or BCR::ABL1 fusion: sustained CD19 pressure can select a switch to myeloid
-    lineage (002), often seen with KMT2A rearrangement (001).
-
-    patient-view: B-ALL shown with blinatumomab or CAR T options, or after CD19-directed
-    therapy or CAR T. Order entry: blinatumomab or a CD19 CAR T product unless T-ALL/AML; an
-    unnamed CAR T only for B-ALL."""
-    if rec.focus is None:
-        if not ctx.is_b or not (not ctx.fired.isdisjoint({"blinatumomab", "car-t"})
-                                or ctx.exposure(*CD19_DIRECTED) or ctx.prior_car_t):
-            return None
-    elif rec.focus == "car-t":
-        if not ctx.is_b:
-            return None
-    elif C.T_ALL_OR_AML(ctx):
-        return None
+def _fusions(ctx: Ctx) -> tuple[str, ...]:
     fusions: list[str] = []
     if ctx.kmt2a == "positive":
         fusions.append("KMT2A rearrangement")
     if ctx.ph == "positive":
         fusions.append("BCR::ABL1")
-    return rec(ctx.f("kmt2a"), ctx.f_ph, fusions=tuple(fusions),
-               kmt2a=ctx.kmt2a == "positive")
+    return tuple(fusions)
+
+
+@rule("CAU-LINEAGE-SWITCH", "caution", seeds=("001", "002"), hooks=ORDER_HOOKS,
+      drugs=(*CD19_CAR_T_PRODUCTS, "car-t"), when=(LINEAGE_SWITCH_FUSION,))
+def lineage_switch(ctx: Ctx, rec: Make) -> Recommendation | None:
+    """A CD19 CAR T order with a KMT2A or BCR::ABL1 fusion: sustained CD19 pressure from
+    persisting CAR T cells can select a switch to myeloid lineage (002), often seen with KMT2A
+    rearrangement (001). A warning on the CAR T order only: the passage is about persisting
+    CAR T cells, not the TKI + blinatumomab backbone 003 endorses (M1). Order entry: a CD19
+    CAR T product unless T-ALL/AML; an unnamed CAR T only for B-ALL."""
+    if rec.focus == "car-t":
+        if not ctx.is_b:
+            return None
+    elif C.T_ALL_OR_AML(ctx):
+        return None
+    return rec(ctx.f("kmt2a"), ctx.f_ph, fusions=_fusions(ctx), kmt2a=ctx.kmt2a == "positive")
+
+
+@rule("CAU-LINEAGE-SWITCH-NOTE", "caution", seeds=("001", "002"),
+      when=(C.B_ALL, LINEAGE_SWITCH_FUSION, either(fired("car-t"), C.PRIOR_CAR_T)))
+def lineage_switch_note(ctx: Ctx, rec: Make) -> Recommendation:
+    """patient-view, KMT2A or BCR::ABL1 fusion with CAR T options shown or a CAR T infusion on
+    record: the lineage-switch risk as information inside the CAR T card; the warning is for
+    the CAR T order (CAU-LINEAGE-SWITCH)."""
+    return rec(ctx.f("kmt2a"), ctx.f_ph, ctx.f_car_t if ctx.prior_car_t else None,
+               fusions=_fusions(ctx), kmt2a=ctx.kmt2a == "positive")
 
 
 @rule("CAU-SEQUENCING-CD19", "caution", seeds=("001",), hooks=ALL_HOOKS,
@@ -147,15 +166,19 @@ def sequencing_cd19(ctx: Ctx, rec: Make) -> Recommendation | None:
 
 
 @rule("CAU-NEURO", "caution", seeds=("001", "002"), hooks=ALL_HOOKS,
-      drugs=("blinatumomab", *CD19_CAR_T_PRODUCTS), when=(NEUROLOGIC_COMORBIDITY,),
+      drugs=("blinatumomab", *CD19_CAR_T_PRODUCTS, "car-t"), when=(NEUROLOGIC_COMORBIDITY,),
       reacts_to=("blinatumomab", "car-t"))
 def neurologic_comorbidity(ctx: Ctx, rec: Make) -> Recommendation | None:
-    """Neurologic comorbidity: a risk factor for CAR T neurotoxicity (002); 001 Table 2 lists
-    neurologic disease under inotuzumab.
+    """Neurologic comorbidity: a risk factor for CAR T neurotoxicity (002); blinatumomab's own
+    neurotoxicity (about 50 %, 15 % grade >= 3, median day 7; 002); 001 Table 2 lists
+    neurologic disease under inotuzumab. The summary speaks of the drug at hand (M2).
 
     patient-view: B-ALL shown with blinatumomab or CAR T options. Order entry: blinatumomab or
-    a CD19 CAR T product unless T-ALL/AML."""
-    if not _b_all_shown(ctx, rec, "blinatumomab", "car-t"):
+    a CD19 CAR T product unless T-ALL/AML; an unnamed CAR T only for B-ALL."""
+    if rec.focus == "car-t":
+        if not ctx.is_b:
+            return None
+    elif not _b_all_shown(ctx, rec, "blinatumomab", "car-t"):
         return None
     if rec.focus is None:
         blin, cart = "blinatumomab" in ctx.fired, "car-t" in ctx.fired
@@ -165,16 +188,20 @@ def neurologic_comorbidity(ctx: Ctx, rec: Make) -> Recommendation | None:
 
 
 @rule("CAU-BLIN-EFFICACY", "caution", seeds=("003",), hooks=ALL_HOOKS, drugs=("blinatumomab",),
-      when=(C.RELAPSED_OR_REFRACTORY, C.HIGH_BURDEN), reacts_to=("blinatumomab-rr",))
+      when=(C.RELAPSED_OR_REFRACTORY, either(C.HIGH_BURDEN, CD19_DIM_AFTER_BLINATUMOMAB)),
+      reacts_to=("blinatumomab-rr",))
 def blinatumomab_efficacy(ctx: Ctx, rec: Make) -> Recommendation | None:
-    """High burden (>= 50 % blasts or extramedullary disease): blinatumomab was less effective
-    (003).
+    """High burden (>= 50 % blasts or extramedullary disease), or CD19 called dim after a
+    blinatumomab course (a re-challenge, O5): blinatumomab was less effective (003).
 
     patient-view: B-ALL shown with a relapsed/refractory blinatumomab option. Order entry:
     blinatumomab unless T-ALL/AML."""
     if not _b_all_shown(ctx, rec, "blinatumomab-rr"):
         return None
-    return rec(ctx.f_blasts, *ctx.f_emd, blasts=ctx.blasts, emd=bool(ctx.emd))
+    dim = CD19_DIM_AFTER_BLINATUMOMAB(ctx)
+    return rec(ctx.f_blasts, *ctx.f_emd, ctx.cd19.fact if dim else None,
+               ctx.f_exposure("blinatumomab") if dim else None,
+               blasts=ctx.blasts, emd=bool(ctx.emd), burden=C.HIGH_BURDEN(ctx), cd19_dim=dim)
 
 
 @rule("CAU-PH-CHEMOFREE-CNS", "caution", seeds=("003",), hooks=ALL_HOOKS,
@@ -193,26 +220,60 @@ def ph_chemotherapy_free_cns(ctx: Ctx, rec: Make) -> Recommendation | None:
 # --- inotuzumab ----------------------------------------------------------------------------
 
 
+def _hct_outlook(ctx: Ctx) -> str | None:
+    """Planned, prior, possible (not recorded either way), or None: recorded not eligible."""
+    if ctx.hct_planned is True:
+        return "planned"
+    if ctx.prior_hct:
+        return "prior"
+    if ctx.hct_eligible is False:
+        return None
+    return "possible"
+
+
+def _ino_offered(ctx: Ctx) -> bool:
+    """patient-view: an inotuzumab option is offered, not only mentioned: the InO options are
+    for adults (a child gets ALL-INO-PEDS, which points to the adult approval and a trial)."""
+    return ctx.is_b and "inotuzumab" in ctx.fired and not C.CHILD(ctx)
+
+
 @rule("CAU-INO-VOD-HCT", "caution", seeds=("000",), hooks=ALL_HOOKS, drugs=("inotuzumab",),
       reacts_to=("inotuzumab",))
 def inotuzumab_vod_with_hct(ctx: Ctx, rec: Make) -> Recommendation | None:
     """Inotuzumab carries a black-box warning for fatal SOS/VOD in patients who undergo HCT
-    after it: limit cycles when HCT is planned or possible (000; D27).
+    after it: limit cycles when HCT is planned or possible (000; D27). The card counts the
+    inotuzumab already on record (O4).
 
-    patient-view: B-ALL shown with inotuzumab options. Order entry: inotuzumab unless
-    T-ALL/AML. Not said when the patient is recorded as not eligible for HCT."""
-    if not _b_all_shown(ctx, rec, "inotuzumab"):
+    A warning where the order or the record involves inotuzumab (F2): order entry of
+    inotuzumab unless T-ALL/AML; patient-view only with inotuzumab on record, HCT planned or an
+    inotuzumab option offered. Otherwise an offered option carries CAU-INO-VOD-NOTE (info).
+    Not said when the patient is recorded as not eligible for HCT."""
+    if rec.focus is None:
+        if not (ctx.is_b and PRIOR_INOTUZUMAB(ctx)
+                and (ctx.hct_planned is True or _ino_offered(ctx))):
+            return None
+    elif C.T_ALL_OR_AML(ctx):
         return None
-    if ctx.hct_planned is True:
-        hct = "planned"
-    elif ctx.prior_hct:
-        hct = "prior"
-    elif ctx.hct_eligible is False:
+    hct = _hct_outlook(ctx)
+    if hct is None:
         return None
-    else:
-        hct = "possible"
-    return rec(ctx.f("hct_planned"), ctx.f_prior_hct,
-               ctx.f("hct_eligible"), hct=hct, confirm=ctx.hct_type_gap if hct == "prior" else ())
+    n, last = ctx.exposure_count("inotuzumab")
+    return rec(ctx.f("hct_planned"), ctx.f_prior_hct, ctx.f("hct_eligible"),
+               ctx.f_exposure("inotuzumab"), hct=hct, n=n,
+               last=last.date().isoformat() if last else None,
+               confirm=ctx.hct_type_gap if hct == "prior" else ())
+
+
+@rule("CAU-INO-VOD-NOTE", "caution", seeds=("000",), when=(C.B_ALL, fired("inotuzumab")),
+      unless=(C.CHILD, PRIOR_INOTUZUMAB))
+def inotuzumab_vod_note(ctx: Ctx, rec: Make) -> Recommendation | None:
+    """patient-view, an inotuzumab option offered and no inotuzumab on record: the VOD / 2-cycle
+    caution as information inside the options card (F2); the warning is for the order."""
+    hct = _hct_outlook(ctx)
+    if hct is None:
+        return None
+    return rec(ctx.f("hct_planned"), ctx.f_prior_hct, ctx.f("hct_eligible"), hct=hct,
+               confirm=ctx.hct_type_gap if hct == "prior" else ())
 
 
 @rule("CAU-AGE-INO", "caution", seeds=("001", "003"), hooks=ALL_HOOKS, drugs=("inotuzumab",),
@@ -308,7 +369,9 @@ def second_hct_after_car_t(ctx: Ctx, rec: Make) -> Recommendation:
 def checkpoint_with_hct(ctx: Ctx, rec: Make) -> Recommendation | None:
     """Checkpoint inhibitors around allo-HCT raise GVHD risk (acute 56 %, chronic 29 %, 000).
 
-    Shown with the checkpoint-inhibitor prompts when transplant is planned or in the history:
+    Information inside the trial prompt, never a warning: checkpoint inhibitors are not
+    contract drugs, so nobody has ordered or recorded one (F1). Shown with the
+    checkpoint-inhibitor prompts when transplant is planned or in the history:
     r/r AML (AML-CHECKPOINT), and r/r B-ALL when the adult blinatumomab + checkpoint-inhibitor
     trial NCT02879695 is named (age 18 or over, or unknown)."""
     if ctx.is_aml or (ctx.is_b and not C.CHILD(ctx)):
@@ -341,17 +404,20 @@ def gemtuzumab_sos(ctx: Ctx, rec: Make) -> Recommendation | None:
 # --- T-ALL -----------------------------------------------------------------------------------
 
 
-@rule("CAU-DARA-BLOODBANK", "caution", seeds=("004",), hooks=ALL_HOOKS, drugs=("daratumumab",))
-def daratumumab_blood_bank(ctx: Ctx, rec: Make) -> Recommendation | None:
-    """Daratumumab binds CD38 on red cells and makes the indirect Coombs test positive,
-    interfering with blood-group testing (004).
+@rule("CAU-DARA-BLOODBANK", "caution", seeds=("004",), hooks=ORDER_HOOKS,
+      drugs=("daratumumab",))
+def daratumumab_blood_bank(ctx: Ctx, rec: Make) -> Recommendation:
+    """Every daratumumab order: it binds CD38 on red cells and makes the indirect Coombs test
+    positive, interfering with blood-group testing (004). A warning on the order only (F3)."""
+    return rec(ctx.marker("cd38").fact)
 
-    patient-view: r/r T-ALL shown with daratumumab (CD38 not negative). Order entry: every
-    daratumumab order."""
-    cd38 = ctx.marker("cd38")
-    if rec.focus is None and not (ctx.is_t and ctx.rr and cd38.expressed is not False):
-        return None
-    return rec(cd38.fact)
+
+@rule("CAU-DARA-BLOODBANK-NOTE", "caution", seeds=("004",),
+      when=(C.T_ALL, fired("daratumumab")))
+def daratumumab_blood_bank_note(ctx: Ctx, rec: Make) -> Recommendation:
+    """patient-view, T-ALL shown with daratumumab: the blood-bank note as information inside
+    the T-ALL options (F3); the warning is for the daratumumab order."""
+    return rec(ctx.marker("cd38").fact)
 
 
 # --- trials ----------------------------------------------------------------------------------

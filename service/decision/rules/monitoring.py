@@ -25,13 +25,17 @@ def _drug_text(rec: Make) -> str:
     return "blinatumomab" if rec.focus == "blinatumomab" else "CAR T"
 
 
-def _blin_setting(ctx: Ctx) -> Literal["rr", "mrd", "unknown"]:
-    """Relapsed/refractory, MRD-positive after induction or in CR, or not shown by the record."""
+def _blin_setting(ctx: Ctx) -> Literal["rr", "mrd", "other", "unknown"]:
+    """Relapsed/refractory; MRD-positive after induction or in CR; "other": newly diagnosed,
+    or after induction / in CR with MRD negative (frontline or consolidation use, for which
+    the seeds give no admission rule, S1); "unknown": the record does not show which."""
     if ctx.status in RR:
         return "rr"
-    if (ctx.status in REMISSION or ctx.status == "post-induction") \
-            and ctx.mrd.state == "positive":
+    early = ctx.status in REMISSION or ctx.status == "post-induction"
+    if early and ctx.mrd.state == "positive":
         return "mrd"
+    if ctx.status == "newly-diagnosed" or (early and ctx.mrd.state == "negative"):
+        return "other"
     return "unknown"
 
 
@@ -58,7 +62,8 @@ def immune_effector_watch(ctx: Ctx, rec: Make) -> Recommendation:
 @rule("MON-BLIN-ADMISSION", "monitoring", seeds=("000",), hooks=ORDER_HOOKS, drugs=BLIN)
 def blinatumomab_admission(ctx: Ctx, rec: Make) -> Recommendation:
     """Blinatumomab cycle 1: hospitalize for the first 9 days in r/r disease, 3 days in the MRD
-    setting (SITC text, 000)."""
+    setting (SITC text, 000). Frontline or consolidation use (newly diagnosed, or MRD negative
+    after induction / in CR): the card says the sources give no admission rule for it."""
     return rec(ctx.f_status, ctx.mrd.fact, setting=_blin_setting(ctx))
 
 
@@ -116,12 +121,13 @@ def car_t_infection(ctx: Ctx, rec: Make) -> Recommendation:
     return rec()
 
 
-@rule("MON-CART-PROXIMITY", "monitoring", seeds=("000",), hooks=ORDER_HOOKS,
-      drugs=("tisagenlecleucel",))
+@rule("MON-CART-PROXIMITY", "monitoring", seeds=("000",), hooks=ORDER_HOOKS, drugs=CAR_T)
 def tisagenlecleucel_proximity(ctx: Ctx, rec: Make) -> Recommendation:
     """Tisagenlecleucel: stay near the treatment centre for the first month, seen 2-3 times in
-    the first 7 days (SITC text, 000)."""
-    return rec()
+    the first 7 days (SITC text, 000). The seeds give this only for tisagenlecleucel: on
+    another (or an unnamed) CAR T order the card says so and points to the product label (O8),
+    claiming nothing more."""
+    return rec(tisa=rec.focus == "tisagenlecleucel")
 
 
 @rule("MON-CART-PERSISTENCE", "monitoring", seeds=("001",), hooks=ORDER_HOOKS, drugs=CAR_T)

@@ -29,7 +29,7 @@ def no_b_lineage_agents(ctx: Ctx, rec: Make) -> Recommendation:
 
 @rule("TALL-DARA", "t-all", seeds=("003", "004"),
       when=(C.T_ALL, either(C.RELAPSED_OR_REFRACTORY, C.NEWLY_DIAGNOSED)),
-      unless=(CD38_NEGATIVE,),
+      unless=(CD38_NEGATIVE,), tags=("daratumumab",),
       trials=("NCT05289687", "NCT03384654", "NCT03207542", "NCT06570915",  # r/r
               "NCT06253637"))  # last: newly diagnosed, very high risk (DARATALL-VHR)
 def daratumumab(ctx: Ctx, rec: Make) -> Recommendation:
@@ -63,5 +63,6 @@ def venetoclax_etp(ctx: Ctx, rec: Make) -> Recommendation:
 @rule("TALL-ALEMTUZUMAB", "t-all", seeds=("003", "004"), when=T_RR)
 def avoid_alemtuzumab(ctx: Ctx, rec: Make) -> Recommendation:
     """Avoid alemtuzumab: no responses in r/r T-ALL, with viral reactivations (003),
-    neutropenia and CMV viremia (004)."""
+    neutropenia and CMV viremia (004). Information inside the T-ALL options, not a warning:
+    alemtuzumab is not a contract drug, so it is neither ordered nor recorded here (F3)."""
     return rec(ctx.f_status)
