@@ -66,6 +66,7 @@ COMPILED = (
     "service/decision/rules/monitoring.py",
     "service/decision/rules/order_checks.py",
     "service/decision/rules/t_all.py",
+    "service/decision/rules/toxicity.py",
     "service/decision/rules/trials.py",
     "service/decision/rules/workup.py",
     "service/decision/timing.py",

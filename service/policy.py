@@ -38,6 +38,15 @@ class Policy:
         20.0, env="MARKER_POSITIVE_PERCENT", low=1, high=100,
         doc="a bare marker percentage (no positive/negative call) at or above this counts as "
             "expressed; the seeds define a cut-off only for CD20 (>= 20 %)")
+    # The seeds give no time after which a recorded grade stops describing the patient. CRS and
+    # ICANS are graded at least daily while they last, so a grade a week old with none since
+    # is no longer what the patient has now; 7 days still covers a weekend or a transfer without
+    # a new grade, and the blinatumomab neurotoxicity onset the seeds give (median day 7, 002).
+    toxicity_current_days: int = knob(
+        7, env="TOXICITY_CURRENT_DAYS", low=1, high=60,
+        doc="a recorded CRS / ICANS grade counts as current (read by the rules) for this many "
+            "days, and only when dated on or after the latest CAR T infusion or blinatumomab "
+            "course start; the seeds give no such window")
 
     @classmethod
     def knobs(cls) -> dict[str, tuple[str, Knob, Any]]:

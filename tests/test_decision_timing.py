@@ -113,8 +113,10 @@ def test_relapse_recorded_before_the_car_t_is_not_a_relapse_after_it() -> None:
     stale = by_id(recs, "DQ-STATUS-UNKNOWN").variables["stale"]
     assert stale["event"] == "CAR T infusion" and stale["event_date"] == "2024-09-01"
     assert stale["status_date"] == "2024-08-20"
-    assert any(s.startswith("Latest status (second or later relapse, 2024-08-20) predates")
-               for s in summaries(facts))
+    # the options built on the pre-infusion status are withheld, and the card says so (M5)
+    assert by_id(recs, "DQ-STATUS-UNKNOWN").variables["withheld"] is True
+    assert any(s.startswith("Options withheld: latest status (second or later relapse, "
+                            "2024-08-20) predates") for s in summaries(facts))
     assert not any("after CAR T" in s for s in summaries(facts))
 
 

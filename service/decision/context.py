@@ -10,7 +10,7 @@ Rules import those names from the modules that define them; this module is only 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Generic, TypeVar, overload
 
 from service.decision.model import FactUsed
@@ -371,8 +371,10 @@ class Ctx:
         if e is None:
             return None
         when = e.date.date().isoformat() if e.date else "date not recorded"
-        return FactUsed(f"exposures.{drug}", f"Prior {DRUG_TEXT[drug]}", when,
-                        e.source.resource)
+        # a course still running (resource status active) is current therapy, not "prior"
+        label = (f"{DRUG_TEXT[drug][:1].upper()}{DRUG_TEXT[drug][1:]} running, started"
+                 if e.status == "active" else f"Prior {DRUG_TEXT[drug]}")
+        return FactUsed(f"exposures.{drug}", label, when, e.source.resource)
 
     # --- markers ---------------------------------------------------------------------------
 
@@ -442,6 +444,87 @@ class Ctx:
         found = self.facts.exposed_to(drug)  # type: ignore[arg-type]
         dates = [e.date for e in found if e.date is not None]
         return len(found), max(dates) if dates else None
+
+    # --- toxicity in progress ------------------------------------------------------------------
+
+    @per_call
+    def blin_course(self) -> Exposure | None:
+        """The blinatumomab course still running: the latest blinatumomab exposure whose
+        resource status is ``active`` (an infusion in progress, not a prior course)."""
+        e = self.exposure("blinatumomab")
+        return e if e is not None and e.status == "active" else None
+
+    @per_call
+    def f_blin_course(self) -> FactUsed | None:
+        """The running blinatumomab course as a fact ("running, started ...", not "prior")."""
+        return self.f_exposure("blinatumomab") if self.blin_course is not None else None
+
+    @per_call
+    def status_vs_blin_course(self) -> Timing | None:
+        """Recorded status against the start of a blinatumomab course still running (None: no
+        course running)."""
+        course = self.blin_course
+        return None if course is None else timing(self.status_date, (course.date,))
+
+    @per_call
+    def _effector_starts(self) -> tuple[tuple[date, str], ...]:
+        """Dated starts of immune-effector therapy (CAR T infusions, blinatumomab courses),
+        oldest first, each with what it was ("car-t" / "blinatumomab")."""
+        starts = [(d.date(), "car-t") for d in self.car_t_dates if d is not None]
+        starts += [(d.date(), "blinatumomab") for d in self.exposure_dates("blinatumomab")
+                   if d is not None]
+        return tuple(sorted(starts))
+
+    def current_grade(self, name: str) -> int | None:
+        """A CRS / ICANS grade (``crs_grade`` / ``icans_grade``) that still describes the
+        patient, else None.
+
+        Current means dated within the site's window before the request
+        (``policy.toxicity_current_days``) and not before the latest dated CAR T infusion or
+        blinatumomab course start: a grade from before it belongs to an earlier course and must
+        not pass for this one. A grade recorded on the infusion day counts (grading follows the
+        infusion). An undated grade, or a request without a time, is not read as current."""
+        fact = getattr(self.facts, name)
+        as_of = self.facts.as_of
+        if fact is None or fact.effective is None or as_of is None:
+            return None
+        day = fact.effective.date()
+        age = (as_of.date() - day).days
+        if age > self.policy.toxicity_current_days or age < -1:
+            return None
+        starts = self._effector_starts
+        if starts and starts[-1][0] > day:
+            return None
+        return int(fact.value)
+
+    def toxicity_after(self, name: str) -> str | None:
+        """What the current grade follows: "car-t", "blinatumomab" (the latest dated therapy
+        on or before it) or None (no dated immune-effector therapy on record before it)."""
+        fact = getattr(self.facts, name)
+        if self.current_grade(name) is None or fact is None or fact.effective is None:
+            return None
+        day = fact.effective.date()
+        before = [kind for start, kind in self._effector_starts if start <= day]
+        return before[-1] if before else None
+
+    def f_toxicity(self, name: str) -> FactUsed:
+        """A CRS / ICANS grade or ICE score with its date and its day after the latest CAR T
+        infusion or blinatumomab course start (day 0 = the start), as the card shows it."""
+        fact = getattr(self.facts, name)
+        if fact is None:
+            return self._fact(name, FACT_LABEL[name], None)
+        eff = fact.effective
+        text = f"{fact.value}, " + (day_text(eff) if eff else "date not recorded")
+        if eff is not None:
+            before = [(start, kind) for start, kind in self._effector_starts
+                      if start <= eff.date()]
+            if before:
+                start, kind = before[-1]
+                what = "the CAR T infusion" if kind == "car-t" else "blinatumomab start"
+                text += f" (day {(eff.date() - start).days} after {what})"
+            elif self._effector_starts:
+                text += " (before the latest CAR T infusion or blinatumomab course)"
+        return FactUsed(name, FACT_LABEL[name], text, fact.resource)
 
 
 def focus_drug(order: DraftOrder) -> str | None:

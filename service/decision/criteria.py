@@ -256,3 +256,17 @@ def HCT_PLANNED_OR_ELIGIBLE(ctx: Ctx) -> bool:
 @criterion("not eligible for allo-HCT")
 def HCT_INELIGIBLE(ctx: Ctx) -> bool:
     return ctx.hct_eligible is False
+
+
+# --- therapy in progress -------------------------------------------------------------------
+
+
+@criterion("B-ALL relapse or remission status recorded before the latest CAR T infusion or "
+           "before a blinatumomab course still running")
+def STATUS_PREDATES_THERAPY(ctx: Ctx) -> bool:
+    """The status describes the patient before the therapy now in progress: options and trial
+    prompts built on it would be stale (review M5), so patient-view withholds them and
+    DQ-STATUS-UNKNOWN says so and asks for the current status. Same-day or undated: not
+    asserted (the order in time is unknown)."""
+    return ctx.is_b and (ctx.rr or ctx.status in REMISSION) and (
+        ctx.status_vs_car_t == "before" or ctx.status_vs_blin_course == "before")

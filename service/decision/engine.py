@@ -25,10 +25,13 @@ from dataclasses import replace
 from types import MappingProxyType
 
 from service.decision.context import Ctx, focus_drug
-from service.decision.criteria import LEUKEMIA_RECORD
+from service.decision.criteria import LEUKEMIA_RECORD, STATUS_PREDATES_THERAPY
 from service.decision.model import Recommendation
 from service.decision.registry import CONTRADICTED, ORDER_HOOKS, Rule
 from service.facts import DraftOrder
+
+# rule families built on the disease status (options and trial prompts): see _patient_view
+WITHHELD_WHEN_STALE = frozenset({"b-all", "car-t", "trial"})
 
 
 class Engine:
@@ -55,8 +58,16 @@ class Engine:
         return dedupe(out + run(ctx, self.every_call_rules, None), self.registry)
 
     def _patient_view(self, ctx: Ctx) -> list[Recommendation]:
+        """Options and trial prompts are withheld while the recorded status predates the
+        therapy in progress (a CAR T infusion, a blinatumomab course still running): they
+        would rest on the patient as they were before it (review M5). DQ-STATUS-UNKNOWN says
+        they are withheld and asks for the current status; work-up, cautions that do not
+        attach to an option, and toxicity still run."""
         if LEUKEMIA_RECORD(ctx):
-            return run(ctx, self.patient_view_rules, None)
+            rules = self.patient_view_rules
+            if STATUS_PREDATES_THERAPY(ctx):
+                rules = tuple(r for r in rules if r.family not in WITHHELD_WHEN_STALE)
+            return run(ctx, rules, None)
         if any(f.concept for f in ctx.facts.findings):
             return run(ctx, self.any_record_rules, None)
         return []

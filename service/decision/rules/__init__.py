@@ -8,6 +8,7 @@ must be registered after every reacting rule that sets it (trials before caution
 
 from service.decision.rules import (  # noqa: F401  (imported to register)
     data_quality,
+    toxicity,
     order_checks,
     b_all_relapsed,
     b_all_mrd,

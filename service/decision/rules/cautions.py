@@ -152,8 +152,9 @@ def lineage_switch_note(ctx: Ctx, rec: Make) -> Recommendation:
 @rule("CAU-SEQUENCING-CD19", "caution", seeds=("001",), hooks=ALL_HOOKS,
       drugs=(*CD19_CAR_T_PRODUCTS, "car-t"), when=(PRIOR_BLINATUMOMAB,), reacts_to=("car-t",))
 def sequencing_cd19(ctx: Ctx, rec: Make) -> Recommendation | None:
-    """Prior blinatumomab before CD19 CAR T: a potential antigen-escape risk, though CIBMTR saw
-    no loss of efficacy (001); a caution, never an exclusion (D20).
+    """Blinatumomab before CD19 CAR T: a potential antigen-escape risk, though CIBMTR saw no
+    loss of efficacy (001); a caution, never an exclusion (D20). A course still running
+    (``ongoing``) is said as such, not as "prior blinatumomab" (review M5).
 
     patient-view: B-ALL shown with CAR T options. Order entry: a CD19 CAR T product unless
     T-ALL/AML; an unnamed CAR T only for B-ALL."""
@@ -162,7 +163,9 @@ def sequencing_cd19(ctx: Ctx, rec: Make) -> Recommendation | None:
             return None
     elif not _b_all_shown(ctx, rec, "car-t"):
         return None
-    return rec(ctx.f_exposure("blinatumomab"), ctx.cd19.fact)
+    running = ctx.f_blin_course
+    return rec(running or ctx.f_exposure("blinatumomab"), ctx.cd19.fact,
+               ongoing=running is not None)
 
 
 @rule("CAU-NEURO", "caution", seeds=("001", "002"), hooks=ALL_HOOKS,

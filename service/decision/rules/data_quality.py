@@ -8,6 +8,7 @@ knows where the record is broken before relying on the cards.
 from __future__ import annotations
 
 from service.decision.context import Ctx
+from service.decision.criteria import STATUS_PREDATES_THERAPY
 from service.decision.model import FactUsed, Recommendation
 from service.decision.registry import ALL_HOOKS, Make, criterion, rule
 from service.decision.vocabulary import REMISSION
@@ -95,26 +96,35 @@ def lineage_unknown(ctx: Ctx, rec: Make) -> Recommendation | None:
 @rule("DQ-STATUS-UNKNOWN", "data-quality", seeds=("000",), when=(LINEAGE_KNOWN,))
 def status_unknown(ctx: Ctx, rec: Make) -> Recommendation | None:
     """Disease status missing, or recorded before a CAR T infusion / allo-HCT that an "after"
-    rule depends on: options depend on it (000 Table 3), so ask for the current status.
+    rule depends on, or before a blinatumomab course still running: options depend on it (000
+    Table 3), so ask for the current status.
 
     A stale status holds back relapse after CAR T or allo-HCT and remission after CAR T; the
-    card says so instead of leaving the clinician to wonder why those cards are missing."""
+    card says so instead of leaving the clinician to wonder why those cards are missing. When
+    it predates the CAR T infusion or the running blinatumomab course, patient-view withholds
+    the options and trial prompts built on it (``withheld``; review M5) and the card says
+    that too."""
     if ctx.status is None:
-        return rec(ctx.f_status, ctx.f_lineage, stale=None)
+        return rec(ctx.f_status, ctx.f_lineage, stale=None, withheld=False)
     car_t_held = ctx.is_b and ctx.status_vs_car_t == "before" \
         and (ctx.rr or ctx.status in REMISSION)
     hct_held = (ctx.is_b or ctx.is_aml) and ctx.rr and ctx.status_vs_hct == "before"
-    if not (car_t_held or hct_held) or ctx.status_date is None:
+    blin_held = ctx.is_b and ctx.status_vs_blin_course == "before" \
+        and (ctx.rr or ctx.status in REMISSION)
+    if not (car_t_held or hct_held or blin_held) or ctx.status_date is None:
         return None
     events = []
     if car_t_held:
         events += [(d, "CAR T infusion", "CAR T", ctx.f_car_t) for d in ctx.car_t_dates if d]
     if hct_held:
         events += [(d, "allo-HCT", "allo-HCT", ctx.f_prior_hct) for d in ctx.hct_dates if d]
+    course, running = ctx.blin_course, ctx.f_blin_course
+    if blin_held and course is not None and course.date is not None and running is not None:
+        events.append((course.date, "blinatumomab course", "blinatumomab", running))
     when, event, short, fact = max(events, key=lambda e: e[0])
     stale = {"status": ctx.status_text, "status_date": ctx.status_date.date().isoformat(),
              "event": event, "event_short": short, "event_date": when.date().isoformat()}
-    return rec(ctx.f_status, fact, stale=stale)
+    return rec(ctx.f_status, fact, stale=stale, withheld=STATUS_PREDATES_THERAPY(ctx))
 
 
 def _age_dependants(ctx: Ctx) -> tuple[str, ...]:
