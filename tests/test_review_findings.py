@@ -106,7 +106,6 @@ def test_reviewed_patient(client, v: dict[str, Any]) -> None:
         assert deletes is v["delete"], shown
 
 
-@pytest.mark.xfail(reason="vignettes still being written", strict=True)
 def test_every_finding_has_a_vignette() -> None:
     covered = {f for v in REVIEWED for f in v.get("finding", ())}
     assert set(FINDINGS) <= covered, sorted(set(FINDINGS) - covered)

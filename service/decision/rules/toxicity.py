@@ -13,7 +13,14 @@ from __future__ import annotations
 
 from service.decision.context import Ctx
 from service.decision.model import Recommendation
-from service.decision.registry import ALL_HOOKS, ORDER_HOOKS, PATIENT_VIEW, Make, rule
+from service.decision.registry import (
+    ALL_HOOKS,
+    CONTRADICTED,
+    ORDER_HOOKS,
+    PATIENT_VIEW,
+    Make,
+    rule,
+)
 
 BLIN = ("blinatumomab",)
 
@@ -27,7 +34,8 @@ def _on_blinatumomab(ctx: Ctx, rec: Make, grade: str) -> bool:
     return ctx.blin_course is not None and ctx.toxicity_after(grade) == "blinatumomab"
 
 
-@rule("TOX-BLIN-NEURO", "order", seeds=("002",), hooks=ALL_HOOKS, drugs=BLIN)
+@rule("TOX-BLIN-NEURO", "order", seeds=("002",), hooks=ALL_HOOKS, drugs=BLIN,
+      tags=(CONTRADICTED,))
 def blinatumomab_neurotoxicity(ctx: Ctx, rec: Make) -> Recommendation | None:
     """Grade >= 3 neurotoxicity (ICANS) is current with a blinatumomab order or a course still
     running: 002 recommends drug discontinuation and dexamethasone. The recorded grade
@@ -41,7 +49,7 @@ def blinatumomab_neurotoxicity(ctx: Ctx, rec: Make) -> Recommendation | None:
                icans=grade, draft=rec.focus is not None, running=course is not None)
 
 
-@rule("TOX-BLIN-CRS", "caution", seeds=("001",), hooks=ALL_HOOKS, drugs=BLIN)
+@rule("TOX-BLIN-CRS", "order", seeds=("001",), hooks=ALL_HOOKS, drugs=BLIN)
 def blinatumomab_severe_crs(ctx: Ctx, rec: Make) -> Recommendation | None:
     """Grade >= 3 CRS is current with a blinatumomab order or a course still running: 001 says
     permanent discontinuation is considered in higher grade CRS with life-threatening

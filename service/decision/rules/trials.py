@@ -92,5 +92,7 @@ def post_hct_maintenance(ctx: Ctx, rec: Make) -> Recommendation:
               "NCT04307576"))
 def peds_frontline(ctx: Ctx, rec: Make) -> Recommendation:
     """Child with frontline B-ALL: several pediatric frontline protocols incorporate
-    immunotherapy (002; ALL-Together1, 003)."""
-    return rec(ctx.f_age, ctx.f_status, trials=rec.trials, confirm=status_number(ctx))
+    immunotherapy (002; ALL-Together1, 003). 003's standard-risk result is said only where
+    standard risk is possible (not to an infant or a KMT2A-r child: review W2)."""
+    return rec(ctx.f_age, ctx.f_status, trials=rec.trials, confirm=status_number(ctx),
+               standard_risk=not C.NOT_STANDARD_RISK(ctx))
