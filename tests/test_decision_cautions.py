@@ -191,3 +191,19 @@ def test_checkpoint_caution_is_shown_with_the_checkpoint_trial_prompts() -> None
     assert "CAU-CHECKPOINT-HCT" in ids(run(rr(hct_planned=True)))
     assert "CAU-CHECKPOINT-HCT" not in ids(run(rr(age=12, hct_planned=True)))
     assert "CAU-CHECKPOINT-HCT" not in ids(run(rr(hct_planned=True, status="cr1")))
+
+
+def test_blinatumomab_efficacy_names_extramedullary_only_outside_the_cns() -> None:
+    """W4 carried to the caution: CNS3 with a high marrow count is high burden by the blasts;
+    the caution does not call the CNS disease extramedullary."""
+    cns = by_id(run(rr(blasts=70, cns="cns3"), "blinatumomab"), "CAU-BLIN-EFFICACY")
+    assert cns.variables["burden"] is True and cns.variables["emd"] is False
+    emd = by_id(run(rr(blasts=70, emd="present"), "blinatumomab"), "CAU-BLIN-EFFICACY")
+    assert emd.variables["emd"] is True
+
+
+def test_blinatumomab_efficacy_says_inotuzumab_first_only_within_its_labelled_age() -> None:
+    """An infant in high-burden relapse is not told "consider inotuzumab first" (W3)."""
+    assert by_id(run(rr(blasts=70), "blinatumomab"), "CAU-BLIN-EFFICACY").variables["ino_age"]
+    infant = by_id(run(rr(age=0, blasts=70), "blinatumomab"), "CAU-BLIN-EFFICACY")
+    assert infant.variables["ino_age"] is False

@@ -194,8 +194,9 @@ def neurologic_comorbidity(ctx: Ctx, rec: Make) -> Recommendation | None:
       when=(C.RELAPSED_OR_REFRACTORY, either(C.HIGH_BURDEN, CD19_DIM_AFTER_BLINATUMOMAB)),
       reacts_to=("blinatumomab-rr",))
 def blinatumomab_efficacy(ctx: Ctx, rec: Make) -> Recommendation | None:
-    """High burden (>= 50 % blasts or extramedullary disease), or CD19 called dim after a
-    blinatumomab course (a re-challenge, O5): blinatumomab was less effective (003).
+    """High burden (>= 50 % blasts or extramedullary disease outside the CNS), or CD19 called
+    dim after a blinatumomab course (a re-challenge, O5): blinatumomab was less effective
+    (003). "Inotuzumab first" is said only within inotuzumab's labelled age (criteria).
 
     patient-view: B-ALL shown with a relapsed/refractory blinatumomab option. Order entry:
     blinatumomab unless T-ALL/AML."""
@@ -204,7 +205,8 @@ def blinatumomab_efficacy(ctx: Ctx, rec: Make) -> Recommendation | None:
     dim = CD19_DIM_AFTER_BLINATUMOMAB(ctx)
     return rec(ctx.f_blasts, *ctx.f_emd, ctx.cd19.fact if dim else None,
                ctx.f_exposure("blinatumomab") if dim else None,
-               blasts=ctx.blasts, emd=bool(ctx.emd), burden=C.HIGH_BURDEN(ctx), cd19_dim=dim)
+               blasts=ctx.blasts, emd=bool(ctx.extramedullary), burden=C.HIGH_BURDEN(ctx),
+               cd19_dim=dim, ino_age=C.ino_labelled_age(ctx) is not False)
 
 
 @rule("CAU-PH-CHEMOFREE-CNS", "caution", seeds=("003",), hooks=ALL_HOOKS,

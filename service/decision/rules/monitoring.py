@@ -110,7 +110,7 @@ def car_t_icans(ctx: Ctx, rec: Make) -> Recommendation:
     return rec(ctx.f_since_car_t("icans_grade"),
                ctx.f_since_car_t("ice_score"), *ctx.f_emd,
                ctx.f("neurologic_comorbidity"),
-               risk_emd=bool(ctx.emd),
+               risk_emd=bool(ctx.extramedullary),  # 000's risk factor; CNS status is shown
                risk_neuro=ctx._value("neurologic_comorbidity") is True)
 
 
