@@ -34,6 +34,17 @@ def _on_blinatumomab(ctx: Ctx, rec: Make, grade: str) -> bool:
     return ctx.blin_course is not None and ctx.toxicity_after(grade) == "blinatumomab"
 
 
+def _icans_card(ctx: Ctx, rec: Make, grade: int, after: str) -> Recommendation:
+    """The ICANS card's facts: the grade, ICE score and CRS grade with their days, and what the
+    ICANS follows (the CAR T infusion or the blinatumomab course)."""
+    crs = ctx.current_grade("crs_grade")
+    return rec(ctx.f_toxicity("icans_grade"), ctx.f_toxicity("ice_score"),
+               ctx.f_toxicity("crs_grade"), ctx.f_car_t if after == "car-t" else None,
+               (ctx.f_blin_course or ctx.f_exposure("blinatumomab")) if after == "blinatumomab"
+               else None,
+               icans=grade, cart=after == "car-t", crs=crs or 0)
+
+
 @rule("TOX-BLIN-NEURO", "order", seeds=("002",), hooks=ALL_HOOKS, drugs=BLIN,
       tags=(CONTRADICTED,))
 def blinatumomab_neurotoxicity(ctx: Ctx, rec: Make) -> Recommendation | None:
@@ -74,12 +85,7 @@ def icans_in_progress(ctx: Ctx, rec: Make) -> Recommendation | None:
         return None
     if after == "blinatumomab" and grade >= 3 and ctx.blin_course is not None:
         return None  # the critical TOX-BLIN-NEURO card speaks
-    crs = ctx.current_grade("crs_grade")
-    return rec(ctx.f_toxicity("icans_grade"), ctx.f_toxicity("ice_score"),
-               ctx.f_toxicity("crs_grade"), ctx.f_car_t if after == "car-t" else None,
-               (ctx.f_blin_course or ctx.f_exposure("blinatumomab")) if after == "blinatumomab"
-               else None,
-               icans=grade, cart=after == "car-t", crs=crs or 0)
+    return _icans_card(ctx, rec, grade, after)
 
 
 @rule("TOX-TOCI-ICANS", "caution", seeds=("000", "002"), hooks=ORDER_HOOKS,
@@ -93,9 +99,4 @@ def tocilizumab_during_icans(ctx: Ctx, rec: Make) -> Recommendation | None:
     after = ctx.toxicity_after("icans_grade")
     if grade is None or grade < 1 or after is None:
         return None
-    crs = ctx.current_grade("crs_grade")
-    return rec(ctx.f_toxicity("icans_grade"), ctx.f_toxicity("ice_score"),
-               ctx.f_toxicity("crs_grade"), ctx.f_car_t if after == "car-t" else None,
-               (ctx.f_blin_course or ctx.f_exposure("blinatumomab")) if after == "blinatumomab"
-               else None,
-               icans=grade, cart=after == "car-t", crs=crs or 0)
+    return _icans_card(ctx, rec, grade, after)
