@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from flask import Flask, current_app
@@ -24,6 +24,7 @@ from service.fhir.extract import extract_draft_orders, extract_facts
 from service.fhir.terminology import Terminology, load_terminology
 from service.hooks.models import Card
 from service.render import Renderer, load_catalogue
+from service.render.freshness import check_freshness
 
 log = logging.getLogger(__name__)
 EXTENSION = "leukemia_cds.advisor"
@@ -51,10 +52,14 @@ class Advisor:
     policy: Policy
 
 
-def build_advisor(settings: Settings) -> Advisor:
+def build_advisor(settings: Settings, *, today: date | None = None) -> Advisor:
     """Load and validate the catalogue and terminology; a `StartupError` (CatalogueError,
-    TerminologyError) if either is broken."""
+    TerminologyError) if either is broken, or if the catalogue's reviews are older than the
+    site allows (the freshness gate; ``today`` is injectable for tests, else the UTC date)."""
     catalogue = load_catalogue(settings.cards_dir)
+    check_freshness(catalogue, today=today or datetime.now(UTC).date(),
+                    max_months=settings.review_max_months,
+                    accept=settings.accept_stale_review)
     try:
         terminology = load_terminology(settings.profiles_dir)
     except TerminologyError as exc:
@@ -63,8 +68,14 @@ def build_advisor(settings: Settings) -> Advisor:
     return Advisor(Renderer(catalogue, rule_pages=pages), terminology, settings.policy)
 
 
-def install(app: Flask, settings: Settings) -> None:
-    app.extensions[EXTENSION] = build_advisor(settings)
+def install(app: Flask, settings: Settings, *, today: date | None = None) -> None:
+    app.extensions[EXTENSION] = build_advisor(settings, today=today)
+
+
+def knowledge_version(app: Flask) -> str:
+    """The version of the knowledge this app answers with (discovery, cards, audit)."""
+    advisor: Advisor = app.extensions[EXTENSION]
+    return advisor.renderer.cat.knowledge_version
 
 
 def ready(app: Flask) -> str | None:

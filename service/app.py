@@ -9,6 +9,7 @@ from __future__ import annotations
 import gc
 import logging
 from collections.abc import Callable
+from datetime import date
 from importlib import resources
 
 from flask import Flask, Response
@@ -24,7 +25,9 @@ log = logging.getLogger(__name__)
 ReadinessCheck = Callable[[], str | None]  # returns a problem, or None when ready
 
 
-def create_app(settings: Settings | None = None) -> Flask:
+def create_app(settings: Settings | None = None, *, today: date | None = None) -> Flask:
+    """The application; ``today`` (default: the UTC date) is what the catalogue's review dates
+    are measured against at start-up (the freshness gate), injectable for tests."""
     settings = settings or Settings.from_env()
     app = Flask("leukemia_cds")
     app.config["LEUKEMIA_CDS_SETTINGS"] = settings
@@ -40,7 +43,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions[audit.STORE] = store = _open_store(settings)
     app.extensions[auth.EXTENSION] = authenticator = auth.Authenticator(settings, clients, store)
     checks["store"] = store.ping
-    advice.install(app, settings)  # card catalogue + terminology: broken ones stop start-up here
+    # card catalogue + terminology: broken ones, or reviews too old, stop start-up here
+    advice.install(app, settings, today=today)
     checks["catalogue"] = lambda: advice.ready(app)
 
     logs.install(app)

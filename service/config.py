@@ -8,6 +8,7 @@ failed hook call at 3 a.m.; so every setting is parsed here, up front, and an in
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -112,6 +113,15 @@ def _log_level(name: str, raw: str) -> str:
     return value
 
 
+def _knowledge_version(name: str, raw: str) -> str:
+    """A knowledge version as cards/catalogue.toml writes it (MAJOR.MINOR.PATCH)."""
+    value = raw.strip()
+    if not re.fullmatch(r"(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)", value):
+        raise ConfigError(f"{PREFIX}{name}={raw!r}: must be the knowledge version accepted, "
+                          "MAJOR.MINOR.PATCH (e.g. 1.2.0)")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     """Every knob the service has; defaults are safe for production."""
@@ -154,6 +164,11 @@ class Settings:
     # Site policy (not evidence, and labelled so on cards): one object, each knob a documented
     # field of service.policy.Policy with its own LEUKEMIA_CDS_* variable.
     policy: Policy = field(default_factory=Policy)
+    # Knowledge governance (service/render/freshness.py): start-up refuses a catalogue entry
+    # reviewed longer ago than this, unless the site accepts stale reviews for exactly this
+    # knowledge version (an acceptance never carries over to new knowledge).
+    review_max_months: int = 18
+    accept_stale_review: str | None = None
     # Data folders: overrides for an installed copy; defaults beside the package (service/paths)
     cards_dir: Path = field(default_factory=paths.cards_dir)
     profiles_dir: Path = field(default_factory=paths.profiles_dir)
@@ -221,6 +236,8 @@ _TABLE: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "WORKER_TIMEOUT_S": ("worker_timeout_s", _ranged(5, 600)),
     "LOG_LEVEL": ("log_level", _log_level),
     "SANDBOX": ("sandbox", _auth),
+    "REVIEW_MAX_MONTHS": ("review_max_months", _ranged(1, 120)),
+    "ACCEPT_STALE_REVIEW": ("accept_stale_review", _knowledge_version),
     "DATA_DIR": ("data_dir", _path),
     "CARDS_DIR": ("cards_dir", _path),
     "PROFILES_DIR": ("profiles_dir", _path),

@@ -11,6 +11,8 @@ is described. Templates are compiled once and reused for every call.
 
 from __future__ import annotations
 
+import datetime
+import re
 import threading
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
@@ -172,6 +174,11 @@ class Entry:
     approval: bool
     sample: Mapping[str, Any]
     source_file: str
+    # Who last checked this entry against its sources, and when: a role, never a person's name
+    # (cards/README.md, "Review dates"). Start-up refuses an entry without them; the freshness
+    # gate (service/render/freshness.py) refuses one reviewed too long ago.
+    reviewed: datetime.date | None = None
+    reviewed_by: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -323,7 +330,7 @@ def _build(cards_dir: Path, shared: dict[str, Any], seeds: dict[str, SeedInfo]) 
             trials[nct] = TrialInfo(nct, raw["name"], raw["population"], raw["status"])
     groups = {gid: _group(gid, g, entries) for gid, g in shared["groups"].items()}
     return Catalogue(
-        product=meta["product"], knowledge_version=str(meta["knowledge_version"]),
+        product=meta["product"], knowledge_version=_semver(meta["knowledge_version"]),
         approval_note=_template(PLAIN, meta["approval_note"]),
         override_system=override_system, override_displays=displays, entries=entries,
         groups=groups, trials=trials, seeds=seeds,
@@ -331,6 +338,47 @@ def _build(cards_dir: Path, shared: dict[str, Any], seeds: dict[str, SeedInfo]) 
 
 
 GROUP_KEYS = frozenset({"priority", "label", "head", "priority_with"})
+SEMVER = re.compile(r"(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)")
+ROLE_MAX = 200
+
+
+def _semver(raw: Any) -> str:
+    """The knowledge version is MAJOR.MINOR.PATCH (cards/README.md says when each is bumped):
+    a hospital compares versions across releases, and the stale-review acceptance is tied to
+    one exact version, so "1.2" or "v1.2.0" must not slip through."""
+    text = raw if isinstance(raw, str) else ""
+    if not SEMVER.fullmatch(text):
+        raise ValueError(f"catalogue.toml: knowledge_version {raw!r} is not MAJOR.MINOR.PATCH "
+                         "(e.g. \"1.2.0\")")
+    return text
+
+
+def _review(where: str, raw: dict[str, Any]) -> tuple[datetime.date, str]:
+    """An entry's review record: a calendar date (not in TOML's bare-date form only: a quoted
+    "YYYY-MM-DD" as the README shows, or a bare date) and a role. A person's name does not
+    belong here (the role outlives the person); that is the reviewer's rule, not checked."""
+    if "reviewed" not in raw:
+        raise ValueError(f"{where}: missing 'reviewed' (the date it was last reviewed, "
+                         "\"YYYY-MM-DD\")")
+    value = raw["reviewed"]
+    if isinstance(value, datetime.date) and not isinstance(value, datetime.datetime):
+        reviewed = value
+    else:
+        try:
+            if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+                raise ValueError
+            reviewed = datetime.date.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"{where}: reviewed {value!r} is not a date \"YYYY-MM-DD\"") \
+                from None
+    role = raw.get("reviewed_by")
+    if "reviewed_by" not in raw:
+        raise ValueError(f"{where}: missing 'reviewed_by' (the reviewer's role, not a name)")
+    if not isinstance(role, str) or not role.strip() or len(role) > ROLE_MAX \
+            or "\n" in role:
+        raise ValueError(f"{where}: reviewed_by {role!r} is not a role (one line of text, "
+                         f"at most {ROLE_MAX} characters)")
+    return reviewed, role.strip()
 
 
 def _group(gid: str, raw: dict[str, Any], entries: dict[str, Entry]) -> Group:
@@ -369,6 +417,7 @@ def _entry(file: str, rid: str, raw: dict[str, Any], codes: dict[str, CodeRef],
     if override not in override_sets:
         raise ValueError(f"{where}: override set {override!r} is not in catalogue.toml")
     suggestions = tuple(_suggestion(where, s, codes) for s in raw.get("suggestions", ()))
+    reviewed, reviewed_by = _review(where, raw)
     try:
         return Entry(
             id=rid, group=raw["group"], rank=int(raw["rank"]), clause=raw.get("clause", ""),
@@ -382,7 +431,7 @@ def _entry(file: str, rid: str, raw: dict[str, Any], codes: dict[str, CodeRef],
                             for c in raw["citations"]),
             suggestions=suggestions, override=override_sets[override],
             approval=bool(raw.get("approval", False)), sample=raw.get("sample", {}),
-            source_file=file,
+            source_file=file, reviewed=reviewed, reviewed_by=reviewed_by,
         )
     except jinja2.TemplateSyntaxError as exc:
         raise ValueError(f"{where}: template error: {exc}") from None
