@@ -44,11 +44,13 @@ def print_report(store: Store, out: TextIO, *, limit: int, since: datetime | Non
     total = store.count_calls()
     print(f"Recent hook calls ({len(calls)} of {total}, newest first)", file=out)
     if calls:
-        print(f"{'time (UTC)':19}  {'status':>6}  {'ms':>5}  {'cards':>5}  {'hook':12}  "
+        print(f"{'time (UTC)':19}  {'status':>6}  {'ms':>5}  {'cards':>5}  {'knowledge':9}  "
+              f"{'hook':12}  "
               f"{'service':36}  {'client (iss)':30}  {'tenant':16}  hookInstance", file=out)
     for call in calls:
         print(f"{call['received_at']:%Y-%m-%d %H:%M:%S}  {call['status']:>6}  "
-              f"{call['latency_ms']:>5}  {call['cards']:>5}  {_cut(call['hook'], 12):12}  "
+              f"{call['latency_ms']:>5}  {call['cards']:>5}  "
+              f"{_cut(call.get('knowledge_version'), 9):9}  {_cut(call['hook'], 12):12}  "
               f"{_cut(call['service_id'], 36):36}  {_cut(call['iss'], 30):30}  "
               f"{_cut(call['tenant'], 16):16}  {call['hook_instance'] or '-'}", file=out)
 

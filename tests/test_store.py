@@ -112,10 +112,48 @@ def test_v2_drops_the_card_rows_recommendation_index(db_url, monkeypatch):
     assert "ix_lcds_issued_card_recommendation_id" not in names
     assert "ix_lcds_issued_card_card_uuid" in names  # feedback still finds its card
     with engine.connect() as conn:
-        assert conn.execute(select(schema.schema_version.c.version)).scalar() == 2
+        assert conn.execute(select(schema.schema_version.c.version)).scalar() == \
+            schema.SCHEMA_VERSION
     call_id = store.record_call(call(service_id="s", cards=[IssuedCard("c-1", "rec.a", ("s1",))]))
     assert store.find_card("c-1").call_id == call_id
     store.close()
+    engine.dispose()
+
+
+def test_v3_adds_the_knowledge_version_to_an_existing_database(db_url, monkeypatch):
+    """A database of the release before (schema 2, no column, rows on file) gains the column at
+    start-up; the old rows keep NULL (their version was not recorded, and is not invented)."""
+    monkeypatch.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:2])
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", 2)
+    Store.open(db_url).close()
+    engine = create_engine(db_url)
+    with engine.begin() as conn:  # _v1 creates today's tables: make it the old shape
+        conn.execute(text("ALTER TABLE lcds_hook_call DROP COLUMN knowledge_version"))
+        conn.execute(text("INSERT INTO lcds_hook_call (received_at, request_id, status, "
+                          "latency_ms) VALUES (:t, 'old', 200, 3)"),
+                     {"t": datetime(2026, 1, 1, tzinfo=UTC).replace(tzinfo=None)})
+    assert "knowledge_version" not in {c["name"] for c in
+                                       inspect(engine).get_columns("lcds_hook_call")}
+    monkeypatch.undo()
+    store = Store.open(db_url)
+    assert "knowledge_version" in {c["name"] for c in
+                                   inspect(engine).get_columns("lcds_hook_call")}
+    store.record_call(call(service_id="s", knowledge_version="1.2.0"))
+    rows = {r["request_id"]: r["knowledge_version"] for r in store.recent_calls(10)}
+    assert rows["old"] is None
+    assert sorted(v for v in rows.values() if v) == ["1.2.0"]
+    store.close()
+    Store.open(db_url).close()  # a second start-up finds nothing left to do
+    with engine.connect() as conn:
+        assert conn.execute(select(schema.schema_version.c.version)).scalar() == \
+            schema.SCHEMA_VERSION
+    engine.dispose()
+
+
+def test_a_new_database_has_the_knowledge_version_column(store, db_url):
+    engine = create_engine(db_url)
+    assert "knowledge_version" in {c["name"] for c in
+                                   inspect(engine).get_columns("lcds_hook_call")}
     engine.dispose()
 
 

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from flask import Blueprint, Response, current_app, g, request
 from sqlalchemy.exc import SQLAlchemyError
 
+from service import advice
 from service.hooks.auth import current_principal, refuse
 from service.hooks.errors import ApiError
 from service.hooks.models import Card
@@ -114,6 +115,13 @@ def commit(cards: list[Card]) -> None:
                             "advice; retry later.", headers={"Retry-After": "5"}) from None
 
 
+def _knowledge_version() -> str | None:
+    """The knowledge the service answers with: what a hospital needs to say which knowledge a
+    clinician saw (refused calls carry it too: the version that was running)."""
+    advisor = current_app.extensions.get(advice.EXTENSION)
+    return advisor.renderer.cat.knowledge_version if advisor is not None else None
+
+
 def _write(draft: _Draft, status: int) -> None:
     principal = current_principal()
     draft.written = True  # never twice, even if this attempt fails
@@ -129,6 +137,7 @@ def _write(draft: _Draft, status: int) -> None:
         tenant=principal.tenant if principal else None,
         jti=principal.jti if principal else None,
         patient_key=draft.patient_key,
+        knowledge_version=_knowledge_version(),
         cards=draft.cards,
     )
     claim = principal.claim() if principal else None

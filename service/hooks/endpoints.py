@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from flask import Blueprint, Response
+from flask import Blueprint, Response, current_app
 
 from service import advice, logs, metrics
 from service.hooks import audit, auth, prefetch
@@ -25,7 +25,8 @@ auth.protect(blueprint, claim_with_audit="cds_hooks.invoke")  # one commit per c
 
 @blueprint.get("/cds-services")
 def discovery() -> Response:
-    body = Discovery(services=[s.describe() for s in SERVICES.values()])
+    version = advice.knowledge_version(current_app)
+    body = Discovery(services=[s.describe(version) for s in SERVICES.values()])
     return json_response(body.to_json())
 
 

@@ -257,6 +257,13 @@ class ServiceDescription(_Out):
     id: str = NonEmpty
     prefetch: dict[str, str] | None = Field(default=None, min_length=1)
     usageRequirements: str | None = Field(default=None, min_length=1)
+    # CDS Hooks 2.0 lets a service carry extensions: ours names the knowledge version it answers
+    # with (KNOWLEDGE_EXTENSION), so a hospital can tell which knowledge is installed.
+    extension: dict[str, Any] | None = Field(default=None, min_length=1)
+
+
+KNOWLEDGE_EXTENSION = "org.leukemia-cds.knowledge"
+"""Service extension in discovery: {"knowledge_version": "MAJOR.MINOR.PATCH"}."""
 
 
 class Discovery(_Out):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from service.hooks.models import ServiceDescription
+from service.hooks.models import KNOWLEDGE_EXTENSION, ServiceDescription
 
 PATIENT = "{{context.patientId}}"
 
@@ -44,7 +44,8 @@ class CdsService:
     title: str
     description: str
 
-    def describe(self) -> ServiceDescription:
+    def describe(self, knowledge_version: str | None = None) -> ServiceDescription:
+        """The discovery entry; with the knowledge version the running catalogue carries."""
         return ServiceDescription(
             hook=self.hook,
             id=self.id,
@@ -52,6 +53,8 @@ class CdsService:
             description=self.description,
             prefetch=PREFETCH,
             usageRequirements=_USAGE,
+            extension=({KNOWLEDGE_EXTENSION: {"knowledge_version": knowledge_version}}
+                       if knowledge_version else None),
         )
 
 

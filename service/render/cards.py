@@ -313,6 +313,8 @@ class Renderer:
             links=list(layout.links) or None,
             extension={EXTENSION: {
                 "id": layout.lead, "ids": list(layout.ids),
+                # which knowledge the clinician saw (the audit record keeps it too)
+                "knowledge_version": self.cat.knowledge_version,
                 # CDS Hooks 2.0 forbids empty arrays anywhere: no facts, no key.
                 **({"facts": facts} if facts else {}),
                 "evidence": [{"seed": s, "section": c} for s, c in layout.evidence],

@@ -25,6 +25,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     insert,
+    inspect,
     select,
     text,
     update,
@@ -81,6 +82,9 @@ hook_call = Table(
     Column("patient_key", String(64), index=True),
     Column("status", Integer, nullable=False),
     Column("latency_ms", Integer, nullable=False),
+    # The catalogue's knowledge_version the call was answered with (`_v3`): which knowledge a
+    # clinician saw. NULL on rows written before the column existed.
+    Column("knowledge_version", String(32)),
 )
 
 # Cards as issued: the uuid feedback will quote, and the catalogue id it came from.
@@ -130,8 +134,19 @@ def _v2(conn: Connection) -> None:
     conn.execute(text("DROP INDEX IF EXISTS ix_lcds_issued_card_recommendation_id"))
 
 
+def _v3(conn: Connection) -> None:
+    """The knowledge version on each call (issue 20). A database created by this release got
+    the column from `_v1` (which creates the tables as declared now); an older one is altered.
+    ADD COLUMN of a nullable column is one statement on both SQLite and PostgreSQL and leaves
+    earlier rows NULL: their version was not recorded, and is not invented."""
+    columns = {c["name"] for c in inspect(conn).get_columns(hook_call.name)}
+    if "knowledge_version" not in columns:
+        conn.execute(text(f"ALTER TABLE {hook_call.name} ADD COLUMN knowledge_version "
+                          "VARCHAR(32)"))
+
+
 # Append, never edit: step n upgrades a database at version n-1 to version n.
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2]
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3]
 SCHEMA_VERSION = len(MIGRATIONS)
 _PG_LOCK = 0x1E0CD5  # advisory lock id, any constant unique to this application
 

@@ -95,6 +95,7 @@ class CallRecord:
     tenant: str | None = None
     jti: str | None = None
     patient_key: str | None = None
+    knowledge_version: str | None = None  # the catalogue's version the call answered with
     cards: list[IssuedCard] = field(default_factory=list)
 
 
