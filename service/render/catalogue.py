@@ -354,9 +354,10 @@ def _semver(raw: Any) -> str:
 
 
 def _review(where: str, raw: dict[str, Any]) -> tuple[datetime.date, str]:
-    """An entry's review record: a calendar date (not in TOML's bare-date form only: a quoted
-    "YYYY-MM-DD" as the README shows, or a bare date) and a role. A person's name does not
-    belong here (the role outlives the person); that is the reviewer's rule, not checked."""
+    """An entry's review record: a calendar date (quoted "YYYY-MM-DD" as cards/README.md
+    shows, or a bare TOML date) and the reviewer's role, one line. A role, not a person's name:
+    the record must outlive staff changes and carry no personal data; the catalogue's reviewers
+    keep that rule (a name cannot be told from a role by code)."""
     if "reviewed" not in raw:
         raise ValueError(f"{where}: missing 'reviewed' (the date it was last reviewed, "
                          "\"YYYY-MM-DD\")")

@@ -56,8 +56,8 @@ def stale_entries(cat: Catalogue, today: datetime.date, max_months: int) -> Fres
     An entry without a review date counts as stale (the loader refuses one anyway; this keeps
     the gate safe for a catalogue built some other way)."""
     cutoff = months_before(today, max_months)
-    old = sorted(((getattr(e, "reviewed", None) or datetime.date.min, e.id)
-                  for e in cat.entries.values()), key=lambda pair: pair)
+    old = sorted((getattr(e, "reviewed", None) or datetime.date.min, e.id)
+                 for e in cat.entries.values())
     return Freshness(cutoff, tuple(rid for day, rid in old if day < cutoff), accepted=False)
 
 
