@@ -150,6 +150,9 @@ class SuggestionSpec:
     note: Tmpl | None
     resource_id: Tmpl | None
     when: Callable[..., Any] | None
+    # the TOML table as written (key, text), for the FHIR export (`service.knowledge`): the
+    # compiled templates above no longer carry their source
+    raw: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +175,7 @@ class Entry:
     approval: bool
     sample: Mapping[str, Any]
     source_file: str
+    title_source: str = ""  # as written, for the FHIR export (the compiled title has no source)
 
 
 @dataclass(frozen=True, slots=True)
@@ -382,7 +386,7 @@ def _entry(file: str, rid: str, raw: dict[str, Any], codes: dict[str, CodeRef],
                             for c in raw["citations"]),
             suggestions=suggestions, override=override_sets[override],
             approval=bool(raw.get("approval", False)), sample=raw.get("sample", {}),
-            source_file=file,
+            source_file=file, title_source=raw["title"],
         )
     except jinja2.TemplateSyntaxError as exc:
         raise ValueError(f"{where}: template error: {exc}") from None
@@ -424,6 +428,7 @@ def _suggestion(where: str, raw: dict[str, Any], codes: dict[str, CodeRef]) -> S
         text=opt("text"), medication=raw.get("medication"), note=opt("note"),
         resource_id=opt("resource_id"),
         when=PLAIN.compile_expression(raw["when"]) if raw.get("when") else None,
+        raw=tuple(sorted((str(k), str(v)) for k, v in raw.items())),
     )
 
 
