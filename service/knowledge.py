@@ -359,6 +359,9 @@ def diff_text(old_dir: Path, new_dir: Path) -> str:
                           "      new:", _indent(after or "(none)", "        ")]
     unchanged = len(set(old) & set(new)) - len(changed)
     lines += ["", f"Unchanged rules: {unchanged}"]
+    if old_version == new_version and (added or removed or changed):
+        # every change to what a card says bumps knowledge_version (cards/catalogue.toml)
+        lines += ["", f"Note: rules changed but the knowledge version is still {new_version}."]
     return "\n".join(lines) + "\n"
 
 

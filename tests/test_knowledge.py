@@ -199,6 +199,7 @@ def test_diff_names_exactly_the_edited_rule_and_field(tmp_path: Path, exported: 
     assert f"      old:\n        {old_text}" in out
     assert f"      new:\n        {new_text}" in out
     assert f"Unchanged rules: {len(RULES) - 1}" in out
+    assert "rules changed but the knowledge version is still" in out  # the edit did not bump it
     # only that file differs
     differ = [p.name for p in exported.iterdir()
               if p.read_bytes() != (tmp_path / "new" / p.name).read_bytes()]
@@ -210,7 +211,7 @@ def test_diff_of_identical_exports_changes_nothing(exported: Path,
     assert main(["knowledge", "diff", str(exported), str(exported)]) == 0
     out = capsys.readouterr().out
     assert "Added rules: 0" in out and "Removed rules: 0" in out and "Changed rules: 0" in out
-    assert "(same knowledge version)" in out
+    assert "(same knowledge version)" in out and "Note:" not in out
 
 
 def test_diff_lists_added_removed_and_list_fields(tmp_path: Path, exported: Path) -> None:
