@@ -250,3 +250,14 @@ def test_diff_refuses_a_folder_that_is_not_an_export(tmp_path: Path, exported: P
                                                      capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["knowledge", "diff", str(tmp_path), str(exported)]) == 2
     assert "not a knowledge export" in capsys.readouterr().err
+
+
+def test_export_of_a_broken_catalogue_writes_nothing(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    cards = _edited_cards(tmp_path, 'indicator = "info"\ntitle = "tisagenlecleucel',
+                          'indicator = "loud"\ntitle = "tisagenlecleucel')
+    monkeypatch.setenv("LEUKEMIA_CDS_CARDS_DIR", str(cards))
+    assert main(["knowledge", "export", "--out", str(tmp_path / "out")]) == 2
+    assert "CART-TISA: indicator 'loud'" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
