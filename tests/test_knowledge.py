@@ -187,8 +187,9 @@ def _edited_cards(tmp_path: Path, old: str, new: str, file: str = "car-t.toml") 
 def test_diff_names_exactly_the_edited_rule_and_field(tmp_path: Path, exported: Path,
                                                       monkeypatch: pytest.MonkeyPatch,
                                                       capsys: pytest.CaptureFixture[str]) -> None:
-    old_text = "Tisagenlecleucel: CD19-positive B-ALL up to 25 years"
-    new_text = "Tisagenlecleucel: CD19+ B-ALL up to 25 years"
+    # whatever the summary says today: the edit is to the words of one entry only
+    old_text = CATALOGUE.entries["CART-TISA"].summary_source
+    new_text = f"{old_text} (edited)"
     monkeypatch.setenv("LEUKEMIA_CDS_CARDS_DIR", str(_edited_cards(tmp_path, old_text, new_text)))
     assert main(["knowledge", "export", "--out", str(tmp_path / "new")]) == 0
     assert f"1 Library, {len(RULES)} PlanDefinition" in capsys.readouterr().out
@@ -255,9 +256,8 @@ def test_diff_refuses_a_folder_that_is_not_an_export(tmp_path: Path, exported: P
 def test_export_of_a_broken_catalogue_writes_nothing(tmp_path: Path,
                                                      monkeypatch: pytest.MonkeyPatch,
                                                      capsys: pytest.CaptureFixture[str]) -> None:
-    cards = _edited_cards(tmp_path, 'indicator = "info"\ntitle = "tisagenlecleucel',
-                          'indicator = "loud"\ntitle = "tisagenlecleucel')
+    cards = _edited_cards(tmp_path, "[rules.CART-TISA]\n", "[rules.CART-TISA-RENAMED]\n")
     monkeypatch.setenv("LEUKEMIA_CDS_CARDS_DIR", str(cards))
     assert main(["knowledge", "export", "--out", str(tmp_path / "out")]) == 2
-    assert "CART-TISA: indicator 'loud'" in capsys.readouterr().err
+    assert "no entry for rule CART-TISA" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
