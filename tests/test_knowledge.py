@@ -67,15 +67,16 @@ def test_the_action_is_the_card_as_written(exported: Path) -> None:
     entry = CATALOGUE.entries["CART-TISA"]
     pd = _load(exported / "PlanDefinition-CART-TISA.json")
     [action] = pd["action"]
-    assert action["title"] == "tisagenlecleucel (≤ 25 years)"
+    assert action["title"] == entry.title_source
     assert action["description"] == entry.summary_source  # the template, not one rendering
     assert action["textEquivalent"] == entry.detail_source
     assert action["priority"] == "routine"  # info
     assert action["code"][0]["coding"][0]["code"] == "immunotherapy-option"
     assert action["trigger"] == [{"type": "named-event", "name": "patient-view"}]
-    assert pd["relatedArtifact"][0] == {
-        "type": "citation", "display": "000_a06f977e438a063b.txt: Table 3 (FDA-approved agents "
-        "for ALL)", "citation": entry.citations[0].quote}
+    seed = next(c for c in entry.citations if getattr(c, "kind", "seed") == "seed")
+    assert pd["relatedArtifact"][entry.citations.index(seed)] == {
+        "type": "citation", "display": f"{seed.seed}: {seed.section}", "citation": seed.quote}
+    assert seed.seed == "000_a06f977e438a063b.txt" and seed.section.startswith("Table 3")
     assert len(pd["relatedArtifact"]) == len(entry.citations)
     # no clock: without a review date or a dated source there is no date at all
     if getattr(entry, "reviewed", None) is None:
@@ -221,6 +222,7 @@ def test_diff_lists_added_removed_and_list_fields(tmp_path: Path, exported: Path
     (new / "PlanDefinition-CART-OBE.json").unlink()
     pd = _load(new / "PlanDefinition-CART-BREXU.json")
     pd["action"][0]["trigger"].append({"type": "named-event", "name": "order-sign"})
+    dropped = knowledge.rule_view(pd)["citations"][-1]
     pd["relatedArtifact"].pop()
     pd["version"] = "9.9.9"
     (new / "PlanDefinition-CART-BREXU.json").write_text(knowledge.dumps(pd))
@@ -228,11 +230,12 @@ def test_diff_lists_added_removed_and_list_fields(tmp_path: Path, exported: Path
     renamed["id"] = "CART-NEW"
     (new / "PlanDefinition-CART-NEW.json").write_text(knowledge.dumps(renamed))
     out = knowledge.diff_text(exported, new)
-    assert "Added rules: 1\n  + CART-NEW: tisagenlecleucel" in out
-    assert "Removed rules: 1\n  - CART-OBE: obecabtagene (adults)" in out
+    assert f"Added rules: 1\n  + CART-NEW: {CATALOGUE.entries['CART-TISA'].title_source}\n" in out
+    title = CATALOGUE.entries["CART-OBE"].title_source
+    assert f"Removed rules: 1\n  - CART-OBE: {title}\n" in out
     assert "  * CART-BREXU: hooks, citations, version\n" in out
     assert "      + order-sign" in out
-    assert "      - 003_67e40c8c8fab1d5a.txt: Upfront CAR T-cell therapy — brexucabtagene" in out
+    assert f"      - {dropped}\n" in out
 
 
 def test_a_version_bump_alone_changes_no_rule(tmp_path: Path, exported: Path) -> None:
