@@ -1,5 +1,6 @@
 """`leukemia-cds` command line: `serve` runs the real service under gunicorn; `audit` shows a
-clinical lead what the service said and how clinicians answered.
+clinical lead what the service said and how clinicians answered; `knowledge` exports the rules
+as FHIR artefacts for a governance committee and compares two exports.
 
 Start-up problems (a bad setting, a broken catalogue) are reported as one line on stderr with exit
 status 2, before any worker is forked: the hospital engineer sees the cause, not a traceback.
@@ -134,6 +135,18 @@ def rules(args: argparse.Namespace) -> int:
     return rules_command(settings.cards_dir)
 
 
+def knowledge(args: argparse.Namespace) -> int:
+    from service import knowledge as k
+
+    if args.action == "diff":  # two folders of files: no settings needed
+        return k.diff_command(Path(args.old), Path(args.new))
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        return _fail(str(exc))
+    return k.export_command(settings.cards_dir, Path(args.out))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="leukemia-cds", description=__doc__)
     parser.add_argument("--version", action="version", version=f"leukemia-cds {__version__}")
@@ -164,6 +177,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("rules", help="print the rule book a clinical reviewer reads (Markdown)")
     p.set_defaults(func=rules)
+
+    p = sub.add_parser("knowledge", help="the rules as FHIR knowledge artefacts "
+                                         "(PlanDefinition, Library), and what changed")
+    actions = p.add_subparsers(dest="action", required=True)
+    a = actions.add_parser("export", help="write one PlanDefinition per rule and a Library "
+                                          "manifest (FHIR R4 JSON)")
+    a.add_argument("--out", required=True, help="folder to write into (created if absent)")
+    a.set_defaults(func=knowledge)
+    a = actions.add_parser("diff", help="rules added, removed and changed between two exports "
+                                        "(plain text, for sign-off)")
+    a.add_argument("old", help="folder of the earlier export")
+    a.add_argument("new", help="folder of the later export")
+    a.set_defaults(func=knowledge)
 
     from service.synth.command import add_parser as add_synth_parser
 

@@ -201,3 +201,17 @@ def test_each_card_links_its_lead_rules_page_when_the_service_knows_its_url() ->
         assert sources.endswith(f"[Evidence and rule]({url})")
     unlinked = [c.to_json() for c in RENDERER.render(recs, patient_id="pat-1")]
     assert all("Evidence and rule" not in c["detail"] for c in unlinked)
+
+
+def test_each_cards_source_names_its_lead_rules_plan_definition() -> None:
+    # CDS Hooks Source.url: the canonical URL of the lead rule's PlanDefinition (`leukemia-cds
+    # knowledge export`), whether or not the site publishes the rule pages; it is an
+    # identifier, so the resolvable page stays the "Evidence and rule" link
+    recs = run(BUSY)
+    for renderer in (RENDERER, Renderer(CATALOGUE, rule_pages="https://cds.example.org/rules/")):
+        cards = [c.to_json() for c in renderer.render(recs, patient_id="pat-1")]
+        assert len(cards) > 1
+        for card in cards:
+            assert card["source"]["url"] == (
+                f"http://leukemia-cds.org/fhir/PlanDefinition/{ext(card)['id']}")
+            assert "/rules/" not in card["source"]["url"]

@@ -165,7 +165,7 @@ def test_constant_parts_are_frozen_and_dumped_once() -> None:
         assert part.to_json() is part.to_json()
         with pytest.raises(ValidationError, match="frozen"):
             setattr(part, next(iter(type(part).model_fields)), "changed")
-    again = Source(label=card.source.label, topic=card.source.topic)
+    again = Source(label=card.source.label, url=card.source.url, topic=card.source.topic)
     assert again == card.source and hash(again) == hash(card.source)
 
 

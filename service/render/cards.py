@@ -20,6 +20,7 @@ from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from service.canonical import plan_definition_url
 from service.decision import FactUsed, Recommendation
 from service.decision.vocabulary import DRUG_TEXT
 from service.hooks.models import (
@@ -431,7 +432,11 @@ class Renderer:
         if len(seeds) > 3:
             cited += f"; +{len(seeds) - 3} more"
         lead = entries[0]
+        # source.url names the lead rule's FHIR PlanDefinition (`leukemia-cds knowledge
+        # export`): a canonical identifier, not an address that must resolve; the page a
+        # clinician opens is the "Evidence and rule" link above, when the site publishes it.
         source = Source(label=f"{cat.product} knowledge {cat.knowledge_version} · {cited}",
+                        url=plan_definition_url(lead.id),
                         topic=Coding(system=TOPIC_SYSTEM, code=lead.topic,
                                      display=TOPICS[lead.topic]))
         reasons = tuple(Coding(system=cat.override_system or None, code=c, display=d)

@@ -152,6 +152,9 @@ class SuggestionSpec:
     note: Tmpl | None
     resource_id: Tmpl | None
     when: Callable[..., Any] | None
+    # the TOML table as written (key, text), for the FHIR export (`service.knowledge`): the
+    # compiled templates above no longer carry their source
+    raw: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +182,7 @@ class Entry:
     # gate (service/render/freshness.py) refuses one reviewed too long ago.
     reviewed: datetime.date | None = None
     reviewed_by: str | None = None
+    title_source: str = ""  # as written, for the FHIR export (the compiled title has no source)
 
 
 @dataclass(frozen=True, slots=True)
@@ -433,6 +437,7 @@ def _entry(file: str, rid: str, raw: dict[str, Any], codes: dict[str, CodeRef],
             suggestions=suggestions, override=override_sets[override],
             approval=bool(raw.get("approval", False)), sample=raw.get("sample", {}),
             source_file=file, reviewed=reviewed, reviewed_by=reviewed_by,
+            title_source=raw["title"],
         )
     except jinja2.TemplateSyntaxError as exc:
         raise ValueError(f"{where}: template error: {exc}") from None
@@ -474,6 +479,7 @@ def _suggestion(where: str, raw: dict[str, Any], codes: dict[str, CodeRef]) -> S
         text=opt("text"), medication=raw.get("medication"), note=opt("note"),
         resource_id=opt("resource_id"),
         when=PLAIN.compile_expression(raw["when"]) if raw.get("when") else None,
+        raw=tuple(sorted((str(k), str(v)) for k, v in raw.items())),
     )
 
 
