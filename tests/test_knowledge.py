@@ -168,7 +168,7 @@ def test_a_regulatory_citation_and_a_review_date() -> None:
         in last["citation"] and "The label stands." in last["citation"]
     # without a review date, the newest regulatory date is the rule's date; no lastReviewDate
     unreviewed = knowledge.plan_definition(
-        CATALOGUE, dataclasses.replace(entry, citations=(*entry.citations, reg)),
+        CATALOGUE, dataclasses.replace(entry, citations=(*entry.citations, reg), reviewed=None),
         RULES["CART-TISA"])
     assert unreviewed["date"] == "2025-06-01" and "lastReviewDate" not in unreviewed
 
