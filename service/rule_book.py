@@ -17,7 +17,7 @@ from service.decision import RULES
 from service.decision.registry import Rule
 from service.errors import StartupError
 from service.render import Catalogue, load_catalogue
-from service.render.catalogue import TrialInfo
+from service.render.catalogue import Citation, TrialInfo
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +27,20 @@ class Source:
     current: str  # how current the seed is
     section: str
     quote: str
+    url: str = ""  # a regulatory source's address
+
+
+def _source(catalogue: Catalogue, c: Citation) -> Source:
+    """A seed passage as (seed, key, how current, section, quote); a regulatory communication
+    as (agency, its key in knowledge-updates.md, date, title, what it supersedes)."""
+    if c.kind == "regulatory":
+        reg = catalogue.regulatory[c.key]
+        said = " ".join(x for x in (reg.change + ".",
+                                    f"Supersedes {c.supersedes}." if c.supersedes else "",
+                                    c.note) if x)
+        return Source(c.agency, f"regulatory {c.key}", str(c.date), c.title, said, c.url)
+    seed = catalogue.seeds[c.seed]
+    return Source(seed.short, seed.key, seed.current, c.section, c.quote)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,9 +81,7 @@ def view(r: Rule, catalogue: Catalogue) -> RuleView:
         topic=e.topic, group=e.group, rank=e.rank, summary=" ".join(e.summary_source.split()),
         detail=e.detail_source, evidence=e.evidence,
         siblings=tuple(i for i in catalogue.groups[e.group].order if i != r.id),
-        sources=tuple(Source(catalogue.seeds[c.seed].short, catalogue.seeds[c.seed].key,
-                             catalogue.seeds[c.seed].current, c.section, c.quote)
-                      for c in e.citations))
+        sources=tuple(_source(catalogue, c) for c in e.citations))
 
 
 def _list(items: Iterable[str], empty: str = "—") -> str:
@@ -117,7 +129,9 @@ def _rule(v: RuleView) -> list[str]:
         f"- **Card text:** `{' '.join(v.detail.split())}`",
         "- **Sources:**",
     ]
-    out += [f"  - {s.seed} ({s.key}), {s.section}: \u201c{s.quote}\u201d" for s in v.sources]
+    out += [f"  - {s.seed} ({s.key}, {s.current}), \u201c{s.section}\u201d, {s.url}: {s.quote}"
+            if s.url or s.key.startswith("regulatory") else
+            f"  - {s.seed} ({s.key}), {s.section}: \u201c{s.quote}\u201d" for s in v.sources]
     if v.evidence:
         out += ["", "**Evidence** (on the rule's page):", "", v.evidence]
     return [*out, ""]

@@ -118,8 +118,10 @@ def _rule_html(v: RuleView, knowledge_version: str) -> str:
         f"<small>(as the sources report it; verify recruitment status)</small></li>"
         for t in v.trials)
     sources = "".join(
-        f"<li>{escape(s.seed)} ({escape(s.key)}; {escape(s.current)}), {escape(s.section)}"
-        f"<blockquote>{escape(s.quote)}</blockquote></li>" for s in v.sources)
+        (f"<li>{escape(s.seed)} ({escape(s.key)}; {escape(s.current)}), "
+         + (f"<a href='{escape(s.url)}'>{escape(s.section)}</a>" if s.url
+            else escape(s.section))
+         + f"<blockquote>{escape(s.quote)}</blockquote></li>") for s in v.sources)
     siblings = Markup(", ").join(Markup(f"<a href='{escape(i)}'>{escape(i)}</a>")
                                  for i in v.siblings)
     return (f"<p><a href='../rules'>All rules</a></p><h1>{escape(v.id)}: {escape(v.title)}</h1>"

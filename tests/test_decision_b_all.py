@@ -80,11 +80,14 @@ def test_burden_band_edge(blasts, emd, high, low) -> None:
     assert ("CAU-BLIN-EFFICACY" in got) is high
 
 
-@pytest.mark.parametrize(("age", "adult_option", "peds_option"), [
-    (18, True, False), (17, False, True), (None, True, False)])
-def test_inotuzumab_adult_label(age, adult_option, peds_option) -> None:
+@pytest.mark.parametrize(("age", "option", "peds_option"), [
+    (18, True, False), (17, True, False), (10, True, False), (1, True, False),
+    (0, False, True), (None, True, False)])
+def test_inotuzumab_us_label_from_one_year(age, option, peds_option) -> None:
+    """K1: the US label covers r/r CD22+ B-ALL from 1 year of age (FDA 2024-03-06); under 1
+    year the infant's card prefers a trial."""
     recs = run(relapse(age=age))
-    assert ("ALL-INO-RR" in ids(recs)) is adult_option
+    assert ("ALL-INO-RR" in ids(recs)) is option
     assert ("ALL-INO-PEDS" in ids(recs)) is peds_option
     if age is None:
         assert "age" in by_id(recs, "ALL-INO-RR").variables["confirm"]
@@ -134,13 +137,16 @@ def test_cns_disease_is_not_extramedullary_high_burden(cns) -> None:
     assert rec.variables["emd"] is False
 
 
-@pytest.mark.parametrize(("age", "ino"), [(17, False), (0, False), (18, True), (None, True)])
+@pytest.mark.parametrize(("age", "ino"), [(17, True), (0, False), (1, True), (18, True),
+                                          (None, True)])
 def test_no_inotuzumab_first_or_inotuzumab_option_under_its_labelled_age(age, ino) -> None:
     """Review W3/O9: one age rule for every inotuzumab option (criteria.INO_LABEL_MIN_AGE)."""
     recs = run(relapse(age=age, blasts=60, ph="negative"))
     got = set(ids(recs))
-    ino_ids = {"ALL-RR-HIGH-BURDEN-INO-FIRST", "ALL-INO-RR", "ALL-INO-MINIHCVD-SALVAGE"}
+    ino_ids = {"ALL-RR-HIGH-BURDEN-INO-FIRST", "ALL-INO-RR"}
     assert (ino_ids <= got) is ino and (not ino_ids & got or ino)
+    # the mini-hyper-CVD regimen was studied in adults: the pediatric label is for the drug
+    assert ("ALL-INO-MINIHCVD-SALVAGE" in got) is (age is None or age >= 18)
     assert ("ALL-INO-PEDS" in got) is not ino
     assert by_id(recs, "ALL-RR-FIRST-RELAPSE").variables["ino"] is ino
     assert ("ALL-PH-RR-INO" in ids(run(relapse(age=age, ph="positive")))) is ino
@@ -150,10 +156,13 @@ def test_no_inotuzumab_first_or_inotuzumab_option_under_its_labelled_age(age, in
 
 def test_inotuzumab_label_age_is_one_constant(monkeypatch) -> None:
     from service.decision import criteria
-    monkeypatch.setattr(criteria, "INO_LABEL_MIN_AGE", 1)
     got = set(ids(run(relapse(age=10, blasts=60))))
     assert {"ALL-INO-RR", "ALL-RR-HIGH-BURDEN-INO-FIRST"} <= got
     assert "ALL-INO-PEDS" not in got
+    monkeypatch.setattr(criteria, "INO_LABEL_MIN_AGE", 18)  # the label the seeds knew
+    got = set(ids(run(relapse(age=10, blasts=60))))
+    assert not {"ALL-INO-RR", "ALL-RR-HIGH-BURDEN-INO-FIRST"} & got
+    assert "ALL-INO-PEDS" in got
 
 
 def test_low_burden_preference_says_when_the_relapse_followed_blinatumomab() -> None:

@@ -39,11 +39,18 @@ def test_vod_caution_needs_an_inotuzumab_option() -> None:
     assert "CAU-INO-VOD-HCT" not in got and "CAU-INO-VOD-NOTE" not in got
 
 
-def test_vod_caution_not_for_a_child_where_inotuzumab_is_not_offered() -> None:
-    """F2: ALL-INO-PEDS (a child) tags inotuzumab but offers no option: no VOD caution."""
-    got = ids(run(rr(age=10)))
+def test_vod_caution_not_for_an_infant_where_inotuzumab_is_not_offered() -> None:
+    """F2: ALL-INO-PEDS (under 1 year) tags inotuzumab but offers no option: no VOD caution."""
+    got = ids(run(rr(age=0)))
     assert "ALL-INO-PEDS" in got
     assert "CAU-INO-VOD-HCT" not in got and "CAU-INO-VOD-NOTE" not in got
+
+
+def test_vod_caution_applies_to_a_child_offered_inotuzumab() -> None:
+    """K1: the US label covers children 1 year and older, and its VOD/SOS caution with them."""
+    got = ids(run(rr(age=10)))
+    assert "ALL-INO-RR" in got and "ALL-INO-PEDS" not in got
+    assert "CAU-INO-VOD-NOTE" in got
 
 
 def test_vod_caution_counts_inotuzumab_on_record() -> None:

@@ -88,8 +88,10 @@ def test_inotuzumab_order_cautions() -> None:
     recs = run(b(age=60, hct_planned=True, hepatic=True, exposures=("inotuzumab",)),
                "inotuzumab")
     assert {"CAU-INO-VOD-HCT", "CAU-AGE-INO", "CAU-HEPATIC", "CAU-CD22-LOSS"} <= set(ids(recs))
-    child = run(b(age=12), "inotuzumab")
-    assert "ALL-INO-PEDS" in ids(child) and not critical(child)
+    child = run(b(age=12), "inotuzumab")  # within the US label since 2024 (K1)
+    assert "ALL-INO-PEDS" not in ids(child) and not critical(child)
+    infant = run(b(age=0), "inotuzumab")
+    assert "ALL-INO-PEDS" in ids(infant) and not critical(infant)
     frontline = run(b(age=40, status="newly-diagnosed"), "inotuzumab")
     assert "CAU-INO-FRONTLINE-TOX" in ids(frontline)
 

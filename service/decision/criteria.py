@@ -120,26 +120,27 @@ def ADULT(ctx: Ctx) -> bool:
     return ctx.age is not None and ctx.age >= 18
 
 
-# Inotuzumab's labelled age, as the sources describe it: the 2017 approval for adults (001).
-# Every rule that asks "is inotuzumab labelled at this age?" asks `ino_labelled_age` or the two
-# criteria below, so a change of label (the pediatric labelling that followed the seeds) is an
-# edit here, not a hunt through the rules.
-INO_LABEL_MIN_AGE = 18
+# Inotuzumab's labelled age: the sources describe the 2017 approval for adults (001); the US
+# label has covered children 1 year and older since 2024-03-06 (knowledge-updates.md K1, which
+# wins over the seeds for label status). Every rule that asks "is inotuzumab labelled at this
+# age?" asks `ino_labelled_age` or the two criteria below: a label change is an edit here.
+INO_LABEL_MIN_AGE = 1
 
 
 def ino_labelled_age(ctx: Ctx) -> bool | None:
-    """Whether inotuzumab's label (as the sources report it) covers the patient's age; None
-    when the age is not recorded (the card then asks for it)."""
+    """Whether inotuzumab's US label covers the patient's age; None when the age is not
+    recorded (the card then asks for it)."""
     return None if ctx.age is None else ctx.age >= INO_LABEL_MIN_AGE
 
 
-@criterion(f"under inotuzumab's labelled age in the sources (adults, {INO_LABEL_MIN_AGE} or "
-           "over)")
+@criterion(f"under inotuzumab's labelled age (US label: {INO_LABEL_MIN_AGE} year and older, "
+           "FDA 2024-03-06)")
 def INO_AGE_UNLABELLED(ctx: Ctx) -> bool:
     return ino_labelled_age(ctx) is False
 
 
-@criterion(f"within inotuzumab's labelled age in the sources ({INO_LABEL_MIN_AGE} or over)")
+@criterion(f"within inotuzumab's labelled age (US label: {INO_LABEL_MIN_AGE} year and older, "
+           "FDA 2024-03-06)")
 def INO_AGE_LABELLED(ctx: Ctx) -> bool:
     return ino_labelled_age(ctx) is True
 

@@ -136,6 +136,7 @@ class _Static:
     ids: tuple[str, ...]
     evidence: tuple[tuple[str, str], ...]
     rule_link: Link | None  # the lead rule's page (criteria, trials, quoted passages)
+    regulatory: tuple[dict[str, str], ...] = ()  # label changes after the seeds it cites
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +157,7 @@ class _Layout:
     lead: str  # the extension's id: the most important recommendation
     ids: tuple[str, ...]
     evidence: tuple[tuple[str, str], ...]
+    regulatory: tuple[dict[str, str], ...] = ()
 
 
 # --- cards ----------------------------------------------------------------------------------------
@@ -267,7 +269,7 @@ class Renderer:
             shapes=tuple(shapes.values()),
             lead=members[0][0].id,
             ids=static.ids,
-            evidence=static.evidence,
+            evidence=static.evidence, regulatory=static.regulatory,
         )
 
     def _merged_head(self, pieces: list[_Piece], members: list[tuple[Recommendation, Entry]]
@@ -319,6 +321,9 @@ class Renderer:
                 # CDS Hooks 2.0 forbids empty arrays anywhere: no facts, no key.
                 **({"facts": facts} if facts else {}),
                 "evidence": [{"seed": s, "section": c} for s, c in layout.evidence],
+                # a label change after the seeds (title, URL, date), where the card rests on one
+                **({"regulatory": [dict(r) for r in layout.regulatory]}
+                   if layout.regulatory else {}),
             }},
         )
 
@@ -411,11 +416,17 @@ class Renderer:
     def _make_static(self, ids: tuple[str, ...]) -> _Static:
         cat = self.cat
         entries = [cat.entries[i] for i in ids]
-        keys = sorted({cat.seeds[c.seed].key for e in entries for c in e.citations},
+        keys = sorted({cat.seeds[c.seed].key for e in entries for c in e.citations
+                       if c.kind == "seed"},
                       key=lambda k: (-cat.seed_by_key[k].year, k))  # newest first
-        # one line: which seeds (the keys the text cites, with their year); their names are
+        # regulatory sources (label changes after the seeds) lead: they win for label status
+        regs = sorted({c.key: c for e in entries for c in e.citations
+                       if c.kind == "regulatory"}.values(), key=lambda c: (c.date, c.key),
+                      reverse=True)
+        # one line: which sources (the keys the text cites, with their year); their names are
         # in the card's source label, the sections and quotes on the rule's page
-        sources = [f"{k} ({cat.seed_by_key[k].year})" for k in keys]
+        sources = [f"[{c.label}]({c.url})" if c.url else c.label for c in regs]
+        sources += [f"{k} ({cat.seed_by_key[k].year})" for k in keys]
         link = None
         line = "**Sources:** " + ", ".join(sources)
         if self.rule_pages:
@@ -424,13 +435,19 @@ class Renderer:
             line += f" · [Evidence and rule]({url})"
         lines = [line]
         if any(e.approval for e in entries):
-            newest = max(cat.seed_by_key[k].year for e in entries if e.approval
-                         for k in {cat.seeds[c.seed].key for c in e.citations})
-            lines.append("_" + cat.approval_note.render(newest=f"newest {newest}") + "_")
+            approving = [e for e in entries if e.approval]
+            newest = max(cat.seed_by_key[cat.seeds[c.seed].key].year for e in approving
+                         for c in e.citations if c.kind == "seed")
+            dated = [c for e in approving for c in e.citations if c.kind == "regulatory"]
+            as_of = f"newest {newest}" + (
+                f"; {max(dated, key=lambda c: (c.date, c.key)).label}" if dated else "")
+            lines.append("_" + cat.approval_note.render(newest=as_of) + "_")
         seeds = [cat.seed_by_key[k] for k in keys]
-        cited = "; ".join(f"{s.short} ({s.current})" for s in seeds[:3])
-        if len(seeds) > 3:
-            cited += f"; +{len(seeds) - 3} more"
+        named = [f"{c.agency} ({c.date})" for c in regs] + [f"{s.short} ({s.current})"
+                                                            for s in seeds]
+        cited = "; ".join(named[:3])
+        if len(named) > 3:
+            cited += f"; +{len(named) - 3} more"
         lead = entries[0]
         # source.url names the lead rule's FHIR PlanDefinition (`leukemia-cds knowledge
         # export`): a canonical identifier, not an address that must resolve; the page a
@@ -442,9 +459,14 @@ class Renderer:
         reasons = tuple(Coding(system=cat.override_system or None, code=c, display=d)
                         for c, d in dict.fromkeys(r for e in entries for r in e.override))
         evidence = tuple(dict.fromkeys((c.seed, c.section) for e in entries
-                                       for c in e.citations))
+                                       for c in e.citations if c.kind == "seed"))
+        # id, agency, date, URL: the communication's title is on the rule's page and in the
+        # PlanDefinition (source.url), where the superseded passage is quoted beside it
+        regulatory = tuple({"id": c.key, "agency": c.agency,
+                            "date": c.date.isoformat() if c.date else "",
+                            **({"url": c.url} if c.url else {})} for c in regs)
         return _Static(source, reasons, _tidy("\n\n".join(lines)), tuple(dict.fromkeys(ids)),
-                       evidence, link)
+                       evidence, link, regulatory)
 
 
 def _tidy(text: str) -> str:

@@ -126,10 +126,41 @@ def _template(env: jinja2.Environment, source: str) -> Tmpl:
 
 
 @dataclass(frozen=True, slots=True)
+class Regulatory:
+    """A label or safety change after the seeds, as the regulator communicated it
+    (catalogue.toml [regulatory.<K>], copied from ../shared/design/knowledge-updates.md)."""
+
+    key: str  # "K1": the row of knowledge-updates.md
+    agency: str
+    title: str  # the communication's own title
+    date: datetime.date
+    url: str  # "" only where the verified record gives none (`no_url` says why)
+    change: str  # one line: what it changes, for the rule's page and the export
+
+
+@dataclass(frozen=True, slots=True)
 class Citation:
-    seed: str
-    section: str
-    quote: str
+    """What an entry rests on: a seed passage (kind "seed": file, section, verbatim quote) or a
+    regulatory communication (kind "regulatory": agency, title, URL, date), which wins over a
+    seed for regulatory status. ``supersedes`` names the seed passage ("<file>: <section>") a
+    regulatory citation replaces; the entry cites both, and ``note`` says which stands."""
+
+    seed: str = ""
+    section: str = ""
+    quote: str = ""
+    kind: str = "seed"
+    key: str = ""  # regulatory: "K1"
+    agency: str = ""
+    title: str = ""
+    url: str = ""
+    date: datetime.date | None = None
+    supersedes: str = ""
+    note: str = ""
+
+    @property
+    def label(self) -> str:
+        """How the card's sources line names a regulatory citation: "FDA 2024-03-06"."""
+        return f"{self.agency} {self.date.isoformat() if self.date else ''}".strip()
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,6 +266,7 @@ class Catalogue:
     trials: dict[str, TrialInfo]
     seeds: dict[str, SeedInfo]
     seed_by_key: dict[str, SeedInfo] = field(default_factory=dict)
+    regulatory: dict[str, Regulatory] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.seed_by_key.update({s.key: s for s in self.seeds.values()})
@@ -320,6 +352,7 @@ def _build(cards_dir: Path, shared: dict[str, Any], seeds: dict[str, SeedInfo]) 
         if extra:  # rank and clause live in each entry now; a stale key is a reviewer's slip
             raise ValueError(f"catalogue.toml: group {gid}: unknown key {extra[0]!r} "
                              "(an entry's rank and clause belong in its own [rules.<ID>])")
+    regulatory = {k: _regulatory(k, v) for k, v in shared.get("regulatory", {}).items()}
     entries: dict[str, Entry] = {}
     trials: dict[str, TrialInfo] = {}
     for path in sorted(cards_dir.glob("*.toml")):
@@ -329,7 +362,7 @@ def _build(cards_dir: Path, shared: dict[str, Any], seeds: dict[str, SeedInfo]) 
         for rid, raw in data.get("rules", {}).items():
             if rid in entries:
                 raise ValueError(f"{path.name}: rule {rid} is defined twice")
-            entries[rid] = _entry(path.name, rid, raw, codes, override_sets)
+            entries[rid] = _entry(path.name, rid, raw, codes, override_sets, regulatory)
         for nct, raw in data.get("trials", {}).items():
             trials[nct] = TrialInfo(nct, raw["name"], raw["population"], raw["status"])
     groups = {gid: _group(gid, g, entries) for gid, g in shared["groups"].items()}
@@ -337,7 +370,7 @@ def _build(cards_dir: Path, shared: dict[str, Any], seeds: dict[str, SeedInfo]) 
         product=meta["product"], knowledge_version=_semver(meta["knowledge_version"]),
         approval_note=_template(PLAIN, meta["approval_note"]),
         override_system=override_system, override_displays=displays, entries=entries,
-        groups=groups, trials=trials, seeds=seeds,
+        groups=groups, trials=trials, seeds=seeds, regulatory=regulatory,
     )
 
 
@@ -411,8 +444,62 @@ def _group(gid: str, raw: dict[str, Any], entries: dict[str, Entry]) -> Group:
                  raised)
 
 
+URL = re.compile(r"https://[^\s]+")
+
+
+def _iso(where: str, value: Any) -> datetime.date:
+    if isinstance(value, datetime.date) and not isinstance(value, datetime.datetime):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        try:
+            return datetime.date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise ValueError(f"{where}: {value!r} is not a date \"YYYY-MM-DD\"")
+
+
+def _regulatory(key: str, raw: dict[str, Any]) -> Regulatory:
+    """A regulatory source needs what a reader checks it by: the agency, the communication's
+    own title, its date and its URL. Where the verified record gives no URL (K3 and K5 in
+    knowledge-updates.md), `no_url` must say so: a URL is never written from memory."""
+    where = f"catalogue.toml: regulatory {key}"
+    for k in ("agency", "title", "date", "change"):
+        if not isinstance(raw.get(k), (str, datetime.date)) or not str(raw[k]).strip():
+            raise ValueError(f"{where}: missing '{k}'")
+    url = raw.get("url", "")
+    if url and not URL.fullmatch(url):
+        raise ValueError(f"{where}: url {url!r} is not an https:// address")
+    if not url and not str(raw.get("no_url", "")).strip():
+        raise ValueError(f"{where}: no 'url' (a regulatory source is cited by its URL; where "
+                         "the verified record has none, 'no_url' says so)")
+    if len(str(raw["title"]).strip()) < 12:
+        raise ValueError(f"{where}: title is the communication's own title")
+    return Regulatory(key, str(raw["agency"]).strip(), " ".join(str(raw["title"]).split()),
+                      _iso(where, raw["date"]), url, " ".join(str(raw["change"]).split()))
+
+
+def _citation(where: str, raw: dict[str, Any], regulatory: dict[str, Regulatory]) -> Citation:
+    if "regulatory" not in raw:
+        return Citation(raw["seed"], raw["section"], raw["quote"])
+    key = raw["regulatory"]
+    reg = regulatory.get(key)
+    if reg is None:
+        raise ValueError(f"{where}: cites regulatory source {key!r}, which is not in "
+                         "catalogue.toml [regulatory]")
+    extra = sorted(set(raw) - {"regulatory", "supersedes", "note"})
+    if extra:  # title, URL and date live once, in catalogue.toml
+        raise ValueError(f"{where}: regulatory citation {key}: unknown key {extra[0]!r}")
+    if raw.get("supersedes") and not str(raw.get("note", "")).strip():
+        raise ValueError(f"{where}: regulatory citation {key} supersedes a seed passage but "
+                         "has no 'note' saying which stands")
+    return Citation(kind="regulatory", key=key, agency=reg.agency, title=reg.title,
+                    url=reg.url, date=reg.date, supersedes=str(raw.get("supersedes", "")),
+                    note=" ".join(str(raw.get("note", "")).split()))
+
+
 def _entry(file: str, rid: str, raw: dict[str, Any], codes: dict[str, CodeRef],
-           override_sets: dict[str, tuple[tuple[str, str], ...]]) -> Entry:
+           override_sets: dict[str, tuple[tuple[str, str], ...]],
+           regulatory: dict[str, Regulatory]) -> Entry:
     where = f"{file}: {rid}"
     for key in ("group", "rank", "topic", "indicator", "title", "summary", "detail",
                 "citations"):
@@ -432,8 +519,7 @@ def _entry(file: str, rid: str, raw: dict[str, Any], codes: dict[str, CodeRef],
             detail_source=raw["detail"].strip(),
             detail=_template(MARKDOWN, raw["detail"].strip()),
             evidence=_evidence(where, raw.get("evidence", "")),
-            citations=tuple(Citation(c["seed"], c["section"], c["quote"])
-                            for c in raw["citations"]),
+            citations=tuple(_citation(where, c, regulatory) for c in raw["citations"]),
             suggestions=suggestions, override=override_sets[override],
             approval=bool(raw.get("approval", False)), sample=raw.get("sample", {}),
             source_file=file, reviewed=reviewed, reviewed_by=reviewed_by,
@@ -547,7 +633,15 @@ def _validate_entry(cat: Catalogue, e: Entry) -> None:
         raise CatalogueError(f"{where}: indicator {e.indicator!r} is not info/warning/critical")
     if not e.citations:
         raise CatalogueError(f"{where}: no citation")
+    seed_cites = [c for c in e.citations if c.kind == "seed"]
     for c in e.citations:
+        if c.kind == "regulatory":
+            if c.supersedes and not any(f"{s.seed}: {s.section}" == c.supersedes
+                                        for s in seed_cites):
+                raise CatalogueError(f"{where}: regulatory citation {c.key} supersedes "
+                                     f"{c.supersedes!r}, which the entry does not cite (it "
+                                     "cites both, and says which stands)")
+            continue
         seed = cat.seeds.get(c.seed)
         if seed is None:
             raise CatalogueError(f"{where}: cites {c.seed!r}, which is not a known seed")
@@ -556,7 +650,7 @@ def _validate_entry(cat: Catalogue, e: Entry) -> None:
                                  f"{c.seed} in seed-sections.toml")
         if len(c.quote.strip()) < 12:
             raise CatalogueError(f"{where}: citation of {c.section!r} needs a verbatim quote")
-    cited = {cat.seeds[c.seed].key for c in e.citations}
+    cited = {cat.seeds[c.seed].key for c in seed_cites}
     expected = set(RULES[e.id].seeds)
     if cited != expected:
         raise CatalogueError(f"{where}: cites seeds {sorted(cited)} but the rule rests on "

@@ -57,20 +57,21 @@ def blinatumomab_rr(ctx: Ctx, rec: Make) -> Recommendation:
 @rule("ALL-INO-RR", "b-all", seeds=("000", "001"), when=R_R,
       unless=(C.CD22_NEGATIVE, C.INO_AGE_UNLABELLED), tags=("inotuzumab",))
 def inotuzumab_rr(ctx: Ctx, rec: Make) -> Recommendation:
-    """Inotuzumab ozogamicin: adults with r/r B-ALL, any Ph status (000, 001)."""
-    return rec(ctx.f_status, ctx.cd22.fact, ctx.f_age, ctx.f_ph,
+    """Inotuzumab ozogamicin: r/r B-ALL, any Ph status (000, 001); the US label covers adults
+    and, since 2024, children 1 year and older (K1)."""
+    return rec(ctx.f_status, ctx.cd22.fact, ctx.f_age, ctx.f_ph, child=C.CHILD(ctx),
                confirm=confirm(ctx, "cd22", age=True))
 
 
 @rule("ALL-INO-PEDS", "b-all", seeds=("001", "002"), hooks=ALL_HOOKS, drugs=("inotuzumab",),
       when=(C.INO_AGE_UNLABELLED,), tags=("inotuzumab",))
 def inotuzumab_child(ctx: Ctx, rec: Make) -> Recommendation | None:
-    """Inotuzumab under its labelled age: the adult approval (001, 2017) is a regulatory
-    statement, so the card carries "confirm the current label"; pediatric data are from
-    compassionate use (002).
+    """Inotuzumab under its labelled age: under 1 year, outside the US label (K1; the sources
+    knew only the 2017 adult approval, 001), so the card carries "confirm the current label"
+    and points to a trial; the pediatric data the sources have are from compassionate use (002).
 
     patient-view: relapsed/refractory CD22-expressing B-ALL. Order entry: any inotuzumab
-    order for a child with B-lineage (or unknown lineage) disease."""
+    order for an infant with B-lineage (or unknown lineage) disease."""
     if rec.focus is not None:
         if ctx.is_t or ctx.is_aml:
             return None  # the order check says the lineage is wrong
@@ -130,11 +131,13 @@ def relapse_after_allo_hct(ctx: Ctx, rec: Make) -> Recommendation:
 
 
 @rule("ALL-INO-MINIHCVD-SALVAGE", "b-all", seeds=("004",), when=(*R_R, C.PH_NEGATIVE),
-      unless=(C.CD22_NEGATIVE, C.INO_AGE_UNLABELLED, C.INTENSIVE_UNFIT), tags=("inotuzumab",))
+      unless=(C.CD22_NEGATIVE, C.INO_AGE_UNLABELLED, C.CHILD, C.INTENSIVE_UNFIT),
+      tags=("inotuzumab",))
 def inotuzumab_mini_hcvd(ctx: Ctx, rec: Make) -> Recommendation:
-    """Inotuzumab with mini-hyper-CVD in Ph-negative salvage (004, phase 2, adults). Not for a
-    patient the team recorded unfit for intensive therapy: it is a chemotherapy regimen
-    (review U4)."""
+    """Inotuzumab with mini-hyper-CVD in Ph-negative salvage (004, phase 2, adults). Adults
+    only: the regimen was studied in adults, and inotuzumab's pediatric label (K1) is for the
+    drug alone. Not for a patient the team recorded unfit for intensive therapy: it is a
+    chemotherapy regimen (review U4)."""
     return rec(ctx.f_ph, ctx.f_status, ctx.cd22.fact,
                first_salvage=ctx.status == "first-relapse", confirm=confirm(ctx, "cd22"))
 

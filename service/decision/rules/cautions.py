@@ -237,9 +237,10 @@ def _hct_outlook(ctx: Ctx) -> str | None:
 
 
 def _ino_offered(ctx: Ctx) -> bool:
-    """patient-view: an inotuzumab option is offered, not only mentioned: the InO options are
-    for adults (a child gets ALL-INO-PEDS, which points to the adult approval and a trial)."""
-    return ctx.is_b and "inotuzumab" in ctx.fired and not C.CHILD(ctx)
+    """patient-view: an inotuzumab option is offered, not only mentioned: within its labelled
+    age (1 year and older, K1; an infant gets ALL-INO-PEDS, which points to a trial). The VOD
+    caution applies to children too (K1)."""
+    return ctx.is_b and "inotuzumab" in ctx.fired and not C.INO_AGE_UNLABELLED(ctx)
 
 
 @rule("CAU-INO-VOD-HCT", "caution", seeds=("000",), hooks=ALL_HOOKS, drugs=("inotuzumab",),
@@ -270,7 +271,7 @@ def inotuzumab_vod_with_hct(ctx: Ctx, rec: Make) -> Recommendation | None:
 
 
 @rule("CAU-INO-VOD-NOTE", "caution", seeds=("000",), when=(C.B_ALL, fired("inotuzumab")),
-      unless=(C.CHILD, PRIOR_INOTUZUMAB))
+      unless=(C.INO_AGE_UNLABELLED, PRIOR_INOTUZUMAB))
 def inotuzumab_vod_note(ctx: Ctx, rec: Make) -> Recommendation | None:
     """patient-view, an inotuzumab option offered and no inotuzumab on record: the VOD / 2-cycle
     caution as information inside the options card (F2); the warning is for the order."""
