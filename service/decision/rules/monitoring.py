@@ -122,12 +122,13 @@ def car_t_infection(ctx: Ctx, rec: Make) -> Recommendation:
 
 
 @rule("MON-CART-PROXIMITY", "monitoring", seeds=("000",), hooks=ORDER_HOOKS, drugs=CAR_T)
-def tisagenlecleucel_proximity(ctx: Ctx, rec: Make) -> Recommendation:
-    """Tisagenlecleucel: stay near the treatment centre for the first month, seen 2-3 times in
-    the first 7 days (SITC text, 000). The seeds give this only for tisagenlecleucel: on
-    another (or an unnamed) CAR T order the card says so and points to the product label (O8),
-    claiming nothing more."""
-    return rec(tisa=rec.focus == "tisagenlecleucel")
+def car_t_label_safety(ctx: Ctx, rec: Make) -> Recommendation:
+    """Every CD19 CAR T order, named or not: the US labels' boxed warning for T-cell
+    malignancies with life-long monitoring (FDA 2024, K2), and 2 weeks near the treating
+    centre and 2 weeks without driving (FDA 2025, K3). K3 supersedes SITC's "first month" for
+    tisagenlecleucel (000), which the entry still cites; the labels now say the same for all
+    three products, so the card no longer differs by product (O8)."""
+    return rec(drug="CAR T" if rec.focus in (None, "car-t") else rec.focus)
 
 
 @rule("MON-CART-PERSISTENCE", "monitoring", seeds=("001",), hooks=ORDER_HOOKS, drugs=CAR_T)
