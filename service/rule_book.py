@@ -129,12 +129,17 @@ def _rule(v: RuleView) -> list[str]:
         f"- **Card text:** `{' '.join(v.detail.split())}`",
         "- **Sources:**",
     ]
-    out += [f"  - {s.seed} ({s.key}, {s.current}), \u201c{s.section}\u201d, {s.url}: {s.quote}"
-            if s.url or s.key.startswith("regulatory") else
-            f"  - {s.seed} ({s.key}), {s.section}: \u201c{s.quote}\u201d" for s in v.sources]
+    out += [_source_line(s) for s in v.sources]
     if v.evidence:
         out += ["", "**Evidence** (on the rule's page):", "", v.evidence]
     return [*out, ""]
+
+
+def _source_line(s: Source) -> str:
+    if not s.key.startswith("regulatory"):
+        return f"  - {s.seed} ({s.key}), {s.section}: \u201c{s.quote}\u201d"
+    where = s.url or "no URL in the verified record (knowledge-updates.md)"
+    return f"  - {s.seed} ({s.key}, {s.current}), \u201c{s.section}\u201d, {where}: {s.quote}"
 
 
 def rules_command(cards_dir: Path) -> int:

@@ -206,3 +206,17 @@ def test_no_card_for_any_vignette_says_what_the_labels_no_longer_say(client) -> 
                 assert not found, (v["id"], body["hook"], [OUT_OF_DATE[f] for f in found],
                                    card["summary"])
     assert seen > 1000
+
+
+def test_the_rule_page_and_book_show_the_regulator_beside_the_superseded_passage(app) -> None:
+    from service.rule_book import rule_book
+
+    page = app.test_client().get("/rules/MON-CART-PROXIMITY", headers={"Authorization": ""})
+    html = page.get_data(as_text=True)
+    k2 = CATALOGUE.regulatory["K2"]
+    assert f"<a href='{k2.url}'>" in html and "regulatory K3; 2025-06-26" in html
+    assert "Supersedes 000_a06f977e438a063b.txt: Patient support and quality of life" in html
+    assert "for the first month" in html  # the superseded passage is still quoted
+    section = rule_book(RULES, CATALOGUE).split("### MON-CART-PROXIMITY: ")[1].split("\n### ")[0]
+    assert f"FDA (regulatory K2, 2024-04-18), \u201c{k2.title}\u201d, {k2.url}: " in section
+    assert "no URL in the verified record" in section

@@ -41,7 +41,7 @@ def test_every_card_keeps_the_contract() -> None:
         uuid.UUID(card["uuid"])
         assert 0 < len(card["summary"]) < 140
         assert card["indicator"] in {"info", "warning", "critical"}
-        assert "knowledge 1.2" in card["source"]["label"]
+        assert f"knowledge {CATALOGUE.knowledge_version} · " in card["source"]["label"]
         assert any(s in card["source"]["label"] for s in ("2025", "2019", "2021", "mid-2020",
                                                           "2021-2022"))
         assert card["source"]["topic"]["system"] == TOPIC_SYSTEM
