@@ -187,7 +187,11 @@ HOSTILE = {
     "overrideReasons": [{"code": "r", "display": "<img src=x onerror=alert('r')>"}],
     "extension": {EXT: {"id": "X", "facts": [{"name": "<b>n</b>", "value": "<i>v</i>",
                                                "resource": "Observation/<x>"}],
-                        "evidence": [{"seed": "<s>", "section": "<t>"}]}},
+                        "evidence": [{"seed": "<s>", "section": "<t>"}],
+                        "regulatory": [{"id": "<K>", "agency": "<a>", "date": "<d>",
+                                        "url": "javascript:alert('reg')"},
+                                       {"id": "K2", "agency": "FDA", "date": "2024-04-18",
+                                        "url": "https://www.fda.gov/k2"}]}},
 }
 
 
@@ -200,7 +204,8 @@ def test_markup_from_the_service_never_becomes_markup_in_the_page(page):
     for tag in ("img", "script", "svg", "b", "i", "iframe"):
         assert card.locator(tag).count() == 0, tag
     hrefs = [a.get_attribute("href") for a in card.locator("a").all()]
-    assert hrefs == ["https://clinicaltrials.gov/study/NCT1"], hrefs
+    # a regulatory source links only to an https address (K2), never to javascript:
+    assert sorted(hrefs) == ["https://clinicaltrials.gov/study/NCT1", "https://www.fda.gov/k2"]
     assert "<img src=x onerror=alert('summary')>" in card.locator(".summary").inner_text()
     assert card.locator(".detail table td").count() == 2
     assert card.locator(".detail strong").inner_text() == "y"

@@ -321,8 +321,18 @@
       why.appendChild(el("p", { className: "muted", text: "No recorded facts cited." }));
     }
     var evidence = rec.evidence || [];
-    if (evidence.length) {
+    var regulatory = rec.regulatory || [];
+    if (evidence.length || regulatory.length) {
       var cites = el("ul", { className: "evidence" });
+      /* label changes after the seeds lead: they win for label status (knowledge-updates.md) */
+      regulatory.forEach(function (r) {
+        var name = String(r.agency) + " " + String(r.date) + " (regulatory, " + String(r.id) + ")";
+        var url = String(r.url || "");
+        cites.appendChild(el("li", { className: "regulatory" }, [
+          /^https:\/\//.test(url) ? el("a", { href: url, rel: "noopener noreferrer",
+                                              target: "_blank", text: name })
+                                 : el("span", { text: name })]));
+      });
       evidence.forEach(function (e) {
         cites.appendChild(el("li", { text: e.seed + (e.section ? " — " + e.section : "") }));
       });
