@@ -43,6 +43,7 @@ def test_every_indexed_section_is_found_in_order(file: str) -> None:
 CITATIONS = [
     (entry.id, c.seed, c.section, c.quote)
     for entry in CATALOGUE.entries.values() for c in entry.citations
+    if c.kind == "seed"  # a regulatory source has no seed text (test_knowledge_currency.py)
 ]
 
 

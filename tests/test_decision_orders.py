@@ -147,14 +147,18 @@ def test_blinatumomab_monitoring_by_setting() -> None:
     assert {"MON-IGG", "CAU-BLIN-DRIVING", "MON-BLIN-CRS-NEURO-WINDOWS"} <= set(ids(rr))
 
 
-def test_car_t_monitoring_proximity_only_for_tisagenlecleucel() -> None:
-    """The seeds' proximity advice is tisagenlecleucel's; other CAR T orders get the entry
-    saying so, pointing to the product label (O8)."""
-    assert by_id(run(b(), "tisagenlecleucel"), "MON-CART-PROXIMITY").variables["tisa"] is True
+def test_car_t_label_safety_on_every_car_t_order_and_no_other() -> None:
+    """K2/K3: the 2024-2025 US labels give every CD19 CAR T product the same boxed warning and
+    2-week rules, so every CAR T order (named or not) gets the entry, naming its product;
+    O8's product gap is closed. Never on a non-CAR T order."""
+    assert by_id(run(b(), "tisagenlecleucel"), "MON-CART-PROXIMITY").variables["drug"] \
+        == "tisagenlecleucel"
     for drug in ("brexucabtagene", "obecabtagene"):
-        assert by_id(run(b(age=30), drug), "MON-CART-PROXIMITY").variables["tisa"] is False
+        assert by_id(run(b(age=30), drug), "MON-CART-PROXIMITY").variables["drug"] == drug
     assert by_id(run(b(age=30), None, car_t=True),
-                 "MON-CART-PROXIMITY").variables["tisa"] is False
+                 "MON-CART-PROXIMITY").variables["drug"] == "CAR T"
+    for drug in ("blinatumomab", "inotuzumab"):
+        assert "MON-CART-PROXIMITY" not in ids(run(b(age=30), drug))
 
 
 def test_unrecognised_order_gives_no_cards_even_with_findings() -> None:

@@ -23,7 +23,7 @@ def test_a_page_shows_the_criteria_trials_and_quotes(app) -> None:
     assert "<dt>Applies when</dt><dd>B-ALL, relapsed or refractory, Ph-positive" in html
     assert ("<dt>Not when</dt><dd>CD22 negative (lab call) or a bare % under the site&#39;s "
             "cut-off, under inotuzumab") in html
-    assert "(adults, 18 or over)</dd>" in html
+    assert "(US label: 1 year and older, FDA 2024-03-06)</dd>" in html
     assert "https://clinicaltrials.gov/study/NCT02311998" in html
     assert "66% achieved complete remission, and 63% had MRD negativity." in html
     assert "Ph+ r/r B-ALL: inotuzumab after TKI failure" in html  # the rule's own why

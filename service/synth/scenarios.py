@@ -549,9 +549,9 @@ SCENARIOS: dict[str, Scenario] = {s.id: s for s in (
         ("blinatumomab", "inotuzumab"), _cd19_negative_after_car_t),
     Scenario(
         "peds-kmt2a-second-relapse", "12-year-old KMT2A-rearranged B-ALL in second relapse",
-        "Tisagenlecleucel; lineage-switch caution; InO outside the adult label; low CD3.",
+        "Tisagenlecleucel; lineage-switch caution; inotuzumab (US label from 1 year); low CD3.",
         ("car-t", "caution", "b-all", "workup", "order"),
-        ("CART-TISA", "CAU-LINEAGE-SWITCH", "ALL-INO-PEDS", "DX-PRE-CART-CD3",
+        ("CART-TISA", "CAU-LINEAGE-SWITCH", "ALL-INO-RR", "DX-PRE-CART-CD3",
          "CAU-SEQUENCING-CD19", "ALL-CNS-EMD", "ORDER-CART-ADULT-AGE"),
         ("tisagenlecleucel", "inotuzumab", "brexucabtagene"), _peds_kmt2a_second_relapse),
     Scenario(
