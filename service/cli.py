@@ -75,7 +75,7 @@ def serve(args: argparse.Namespace) -> int:
         return _fail(f"LEUKEMIA_CDS_DATA_DIR: cannot write there ({exc.strerror})")
 
     from service.app import create_app, settle_heap
-    from service.sandbox import serve_profile
+    from service.sandbox import serve_profile, warn_if_exposed
 
     try:
         settings = serve_profile(env_settings, os.environ, args.host, args.port)
@@ -84,6 +84,7 @@ def serve(args: argparse.Namespace) -> int:
     except StartupError as exc:  # ConfigError, CatalogueError, TerminologyError, StoreError
         return _fail(str(exc))
     dry_run.extensions["leukemia_cds.store"].close()  # workers open their own connections
+    warn_if_exposed(settings, args.host, args.port)
 
     options = gunicorn_options(settings, args)
 

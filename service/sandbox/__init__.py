@@ -10,6 +10,8 @@ are made once per process tree (`state`).
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import logging
 from collections.abc import Mapping
 from dataclasses import replace
@@ -27,13 +29,16 @@ log = logging.getLogger(__name__)
 
 def serve_profile(settings: Settings, environ: Mapping[str, str], host: str,
                   port: int) -> Settings:
-    """`leukemia-cds serve` is the development profile: sandbox on unless configured otherwise.
+    """`leukemia-cds serve` with nothing configured is the development profile: the sandbox is
+    on. A service with EHR clients configured (`LEUKEMIA_CDS_CLIENTS`) is a real deployment:
+    the sandbox stays off unless `LEUKEMIA_CDS_SANDBOX=on` asks for it, since its key mints
+    tokens the real hook endpoints accept (issue 21, finding 2).
 
     The sandbox's tokens need an audience, which is the public URL plus the path; without a
     configured one (and with no EHR clients that would need the real one) the bind address
     stands in, since the service checks `aud` against its own setting, not the Host header.
     """
-    if PREFIX + "SANDBOX" not in environ:
+    if PREFIX + "SANDBOX" not in environ and settings.clients_file is None:
         settings = replace(settings, sandbox=True)
     if (settings.sandbox and settings.auth and settings.public_url is None
             and settings.clients_file is None):
@@ -59,3 +64,60 @@ def install(app: Flask, settings: Settings) -> None:
     log.warning(f"SANDBOX IS ON ({PREFIX}SANDBOX=on): the page at / mints tokens for anyone "
                 "who can reach it. For development and demonstrations with synthetic patients "
                 "only.", extra={"event": "sandbox_on"})
+
+
+def warn_if_exposed(settings: Settings, host: str, port: int) -> list[str]:
+    """With the sandbox on, name every non-loopback address the service listens on: anyone who
+    reaches one of them can mint tokens the hook endpoints accept. Returns those addresses."""
+    if not settings.sandbox:
+        return []
+    exposed = listening_addresses(host)
+    if exposed:
+        log.warning(f"SANDBOX IS ON and reachable beyond this machine: listening on "
+                    f"{', '.join(f'{a}:{port}' for a in exposed)}; anyone who reaches these "
+                    f"can mint tokens the hook endpoints accept. Bind to 127.0.0.1 or set "
+                    f"{PREFIX}SANDBOX=off.",
+                    extra={"event": "sandbox_exposed", "addresses": exposed})
+    return exposed
+
+
+def listening_addresses(host: str) -> list[str]:
+    """The non-loopback addresses a bind to `host` answers on: a wildcard bind (0.0.0.0, ::,
+    "") answers on every interface address this machine has."""
+    import ipaddress
+    import socket
+
+    if host in ("0.0.0.0", "::", ""):
+        found = {"0.0.0.0 (every interface)"}
+        for addr in _interface_addresses():
+            found.add(addr)
+    else:
+        try:
+            found = {info[4][0] for info in socket.getaddrinfo(host, None)}
+        except OSError:
+            found = {host}
+    out = []
+    for a in sorted(found):
+        try:
+            if ipaddress.ip_address(a.split("%")[0]).is_loopback:
+                continue
+        except ValueError:
+            pass  # "0.0.0.0 (every interface)" and names stay listed
+        out.append(a)
+    return out
+
+
+def _interface_addresses() -> set[str]:
+    """This machine's IPv4 addresses (from /proc/net/fib_trie: no extra package needed) and
+    whatever its host name resolves to."""
+    import socket
+    from pathlib import Path
+
+    found: set[str] = set()
+    with contextlib.suppress(OSError):
+        lines = Path("/proc/net/fib_trie").read_text().splitlines()
+        found |= {prev.split()[-1] for prev, line in itertools.pairwise(lines)
+                  if "/32 host LOCAL" in line}
+    with contextlib.suppress(OSError):
+        found |= {info[4][0] for info in socket.getaddrinfo(socket.gethostname(), None)}
+    return found

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, current_app, request, send_from_directory
 
@@ -25,6 +26,30 @@ _CALLABLE = re.compile(r"^/cds-services(?:/([A-Za-z0-9._-]{1,64})(/feedback)?)?$
 # markup injection that slipped past the renderer still could not run code.
 _CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
         "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+
+
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+@blueprint.before_request
+def _host_is_ours() -> None:
+    """DNS rebinding: a web page on another site can point its own host name at this machine
+    and then call the sandbox from the victim's browser as a same-origin page. The browser
+    still sends that site's name in Host, so the sandbox answers only to the names it is
+    published under: the public URL's host, and loopback names."""
+    public_url = current_app.config["LEUKEMIA_CDS_SETTINGS"].public_url
+    public = (urlsplit(public_url).hostname or "") if public_url else ""
+    if host_name(request.host) not in LOOPBACK_HOSTS | {public.lower()}:
+        raise ApiError(421, "The sandbox answers only at its public URL's host or on "
+                            "localhost (Host header not recognised).")
+
+
+def host_name(host: str) -> str:
+    """The name in a Host header, without port or IPv6 brackets, lower case."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[1:].split("]", 1)[0]
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
 @blueprint.after_request
