@@ -93,7 +93,7 @@ def listening_addresses(host: str) -> list[str]:
             found.add(addr)
     else:
         try:
-            found = {info[4][0] for info in socket.getaddrinfo(host, None)}
+            found = {str(info[4][0]) for info in socket.getaddrinfo(host, None)}
         except OSError:
             found = {host}
     out = []
@@ -119,5 +119,5 @@ def _interface_addresses() -> set[str]:
         found |= {prev.split()[-1] for prev, line in itertools.pairwise(lines)
                   if "/32 host LOCAL" in line}
     with contextlib.suppress(OSError):
-        found |= {info[4][0] for info in socket.getaddrinfo(socket.gethostname(), None)}
+        found |= {str(info[4][0]) for info in socket.getaddrinfo(socket.gethostname(), None)}
     return found
