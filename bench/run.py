@@ -300,8 +300,9 @@ def running(command: list[str], env: dict[str, str], port: int, log: Path) -> It
 def gunicorn_floor(port: int) -> list[str]:
     settings = Settings.from_env({})
     return [sys.executable, "-m", "gunicorn", "--chdir", str(ROOT / "bench"),
-            "-b", f"127.0.0.1:{port}", "-w", str(settings.workers), "-k", "gthread",
-            "--threads", str(settings.threads), "--no-control-socket", "floor_app:app"]
+            "-b", f"127.0.0.1:{port}", "-w", str(settings.workers), "-k", "gevent",
+            "--keep-alive", str(settings.header_timeout_s), "--no-control-socket",
+            "floor_app:app"]  # the service's own worker class (service/cli.py)
 
 
 def one_client(base: str, path: str, raw: bytes, tokens: list[str] | None, n: int,

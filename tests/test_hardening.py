@@ -7,6 +7,9 @@ Each test reproduces the attack as it was reported (slow clients with bounded lo
 from __future__ import annotations
 
 import logging
+import socket
+import threading
+import time
 
 import pytest
 import requests
@@ -81,3 +84,102 @@ def test_the_sandbox_answers_only_to_its_own_host_names(make_app, host, status) 
     assert token.status_code == status
     if status == 421:
         assert token.get_json()["resourceType"] == "OperationOutcome"
+
+
+# --- 1. slow clients do not take the service down ---------------------------------------------
+
+
+class SlowClients:
+    """`n` connections to 127.0.0.1:`port` that send a request's start at once, then one more
+    piece every `interval` seconds for at most `duration` seconds (a bounded loop): slow
+    headers (one header line at a time) or a slow body (one byte at a time after headers that
+    announce a large one). Records which connections the server closed or answered."""
+
+    def __init__(self, port: int, n: int, *, body: bool, interval: float = 0.5,
+                 duration: float = 12.0) -> None:
+        self.port, self.n, self.body = port, n, body
+        self.interval, self.duration = interval, duration
+        self.socks: list[socket.socket] = []
+        self.ended: dict[int, bytes] = {}  # index -> what the server said before closing
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> SlowClients:
+        start = (b"POST /cds-services/leukemia-immunotherapy HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                 b"Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n{"
+                 if self.body else b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        for _ in range(self.n):
+            s = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+            s.sendall(start)
+            self.socks.append(s)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        piece = b" " if self.body else b"X-Slow: 1\r\n"
+        deadline = time.monotonic() + self.duration
+        while not self._stop.is_set() and time.monotonic() < deadline \
+                and len(self.ended) < self.n:
+            for i, s in enumerate(self.socks):
+                if i in self.ended:
+                    continue
+                try:
+                    s.sendall(piece)
+                    s.setblocking(False)
+                    try:
+                        got = s.recv(4096)
+                        self.ended[i] = got  # an answer, or b"" when closed
+                    except BlockingIOError:
+                        pass
+                    finally:
+                        s.setblocking(True)
+                except OSError:
+                    self.ended[i] = b""
+            self._stop.wait(self.interval)
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+        for s in self.socks:
+            s.close()
+
+
+def _healthy_within(base: str, seconds: float) -> bool:
+    try:
+        return requests.get(f"{base}/healthz", timeout=seconds).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+@pytest.fixture
+def production_like(tmp_path):
+    """Sandbox off, a trusted EHR key, 2 workers: the setup the attack used."""
+    port = free_port()
+    env = {"LEUKEMIA_CDS_DATA_DIR": str(tmp_path),
+           "LEUKEMIA_CDS_CLIENTS": str(write_clients(tmp_path / "clients.json", TEST_EHR)),
+           "LEUKEMIA_CDS_PUBLIC_URL": f"http://127.0.0.1:{port}",
+           "LEUKEMIA_CDS_BODY_TIMEOUT_S": "4"}  # headers: the default 5 s
+    with live_server(env, tmp_path / "server.log", port=port) as live:
+        yield live
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("n", "body"), [(8, False), (50, True)])
+def test_slow_clients_leave_the_service_answering(production_like, n: int, body: bool) -> None:
+    """Finding 1: 8 slow-header or 50 slow-body connections left /healthz unanswered. Now a
+    normal client is answered within 2 s throughout, and the server ends every slow
+    connection itself (header / body read timeouts) before the attackers give up."""
+    base = production_like.base
+    with SlowClients(int(base.rsplit(":", 1)[1]), n, body=body) as slow:
+        time.sleep(1.0)
+        answered = [_healthy_within(base, 2.0) for _ in range(3)]
+        time.sleep(0.5)
+        answered.append(_healthy_within(base, 2.0))
+        deadline = time.monotonic() + 11
+        while len(slow.ended) < n and time.monotonic() < deadline:
+            time.sleep(0.2)
+    assert all(answered), answered
+    assert len(slow.ended) == n, f"server ended {len(slow.ended)} of {n} slow connections"
+    if body:  # a slow body gets an answer saying so, not a silent close
+        assert all(b" 408 " in got.split(b"\r\n", 1)[0] for got in slow.ended.values()), \
+            {got[:60] for got in slow.ended.values()}
