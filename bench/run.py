@@ -300,7 +300,7 @@ def running(command: list[str], env: dict[str, str], port: int, log: Path) -> It
 def gunicorn_floor(port: int) -> list[str]:
     settings = Settings.from_env({})
     return [sys.executable, "-m", "gunicorn", "--chdir", str(ROOT / "bench"),
-            "-b", f"127.0.0.1:{port}", "-w", str(settings.workers), "-k", "gevent",
+            "-b", f"127.0.0.1:{port}", "-w", str(settings.workers), "-k", "service.worker.Worker",
             "--keep-alive", str(settings.header_timeout_s), "--no-control-socket",
             "floor_app:app"]  # the service's own worker class (service/cli.py)
 

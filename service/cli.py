@@ -27,17 +27,17 @@ def _fail(message: str) -> int:
 
 
 def gunicorn_options(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
-    """gunicorn's configuration. gevent workers: a connection is a greenlet, so a client that
-    sends its headers or body slowly costs memory, not a worker (with gthread, eight slow
-    clients left /healthz unanswered: issue 21). gunicorn bounds the request line and headers
-    of every request by `keepalive` (gevent.Timeout around the parse), so that is the header
-    timeout; `service.hooks.body` reads the body within its own timeout before Flask runs.
-    `timeout` bounds a worker whose loop stops answering. `service.launch` monkey-patches
-    before anything imports ssl, as gevent requires."""
+    """gunicorn's configuration. gevent workers (service.worker): a connection is a greenlet,
+    so a client that sends its headers or body slowly costs memory, not a worker (with
+    gthread, eight slow clients left /healthz unanswered: issue 21). gunicorn bounds the
+    request line and headers of every request by `keepalive` (gevent.Timeout around the
+    parse), so that is the header timeout; `service.hooks.body` reads the body within its
+    own timeout before Flask runs. `timeout` bounds a worker whose loop stops answering.
+    `service.launch` monkey-patches before anything imports ssl, as gevent requires."""
     return {
         "bind": f"{args.host}:{args.port}",
         "workers": args.workers or settings.workers,
-        "worker_class": "gevent",
+        "worker_class": "service.worker.Worker",  # gevent's, fair between connections
         "worker_connections": settings.worker_connections,
         "timeout": settings.worker_timeout_s,
         "graceful_timeout": 10,

@@ -146,7 +146,7 @@ def test_worker_timeout_reaches_gunicorn():
                                   "LEUKEMIA_CDS_WORKER_CONNECTIONS": "200"})
     options = gunicorn_options(settings, argparse.Namespace(host="127.0.0.1", port=1,
                                                             workers=None))
-    assert options["timeout"] == 17 and options["worker_class"] == "gevent"
+    assert options["timeout"] == 17 and options["worker_class"] == "service.worker.Worker"
     assert options["keepalive"] == 4 and options["worker_connections"] == 200
     assert options["graceful_timeout"] <= options["timeout"]
 
