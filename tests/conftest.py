@@ -22,6 +22,7 @@ from flask.testing import FlaskClient
 from werkzeug.datastructures import Headers
 
 from service.app import create_app
+from service.hooks.egress import resolve as _real_resolve
 from service.config import Settings
 from service.hooks.auth import LocalSigner
 from service.hooks.services import PREFETCH
@@ -160,3 +161,29 @@ def pg_url(pg_server: str) -> Iterator[str]:
     """A fresh, empty database on that server for one test."""
     with fresh_database(pg_server) as url:
         yield url
+
+
+# Test FHIR servers have names no resolver knows (there is no network here). The egress check
+# resolves every host it is asked to contact (service.hooks.egress); these names resolve to a
+# public documentation address, the reserved test TLDs and numeric hosts as the system says.
+PUBLIC_TEST_ADDRESS = "93.184.215.14"
+RESOLVES: dict[str, list[str]] = {}  # extra names a test points where it wants
+
+
+def _test_resolver(host: str, port: int) -> list[str]:
+    if host in RESOLVES:
+        return RESOLVES[host]
+    if host.endswith((".example.org", ".example.com", ".hospital.org", ".lab.org")):
+        return [PUBLIC_TEST_ADDRESS]
+    if host.endswith((".test", ".invalid")):
+        return ["127.0.0.1"]
+    return _real_resolve(host, port)
+
+
+@pytest.fixture(autouse=True)
+def _offline_resolver(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    from service.hooks import egress
+
+    monkeypatch.setattr(egress, "resolve", _test_resolver)
+    yield
+    RESOLVES.clear()

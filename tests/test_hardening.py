@@ -6,17 +6,20 @@ Each test reproduces the attack as it was reported (slow clients with bounded lo
 
 from __future__ import annotations
 
+import http.server
 import logging
 import socket
 import threading
 import time
 
+import orjson
 import pytest
 import requests
+import responses
 
 from service.config import Settings
 from service.sandbox import listening_addresses, serve_profile, warn_if_exposed
-from tests.conftest import TEST_EHR, write_clients
+from tests.conftest import PATIENT_ID, RESOLVES, TEST_EHR, hook_body, write_clients
 from tests.live import free_port, live_server, server_command
 
 # --- 2. the sandbox is on only when asked for -------------------------------------------------
@@ -183,3 +186,94 @@ def test_slow_clients_leave_the_service_answering(production_like, n: int, body:
     if body:  # a slow body gets an answer saying so, not a silent close
         assert all(b" 408 " in got.split(b"\r\n", 1)[0] for got in slow.ended.values()), \
             {got[:60] for got in slow.ended.values()}
+
+
+# --- 3. SSRF: every spelling of a private address, resolved and pinned ---------------------
+
+
+def _omitting(server: str) -> dict:
+    body = hook_body(fhirServer=server, fhirAuthorization={
+        "access_token": "ehr-token", "token_type": "Bearer", "expires_in": 300,
+        "scope": "patient/*.read", "subject": "leukemia-cds"})
+    del body["prefetch"]["observations"]
+    return body
+
+
+@pytest.mark.parametrize("server", [
+    "https://127.1/fhir", "https://0x7f000001/fhir", "https://2130706433/fhir",
+    "https://0177.0.0.1/fhir", "https://0/fhir", "https://[::ffff:127.0.0.1]/fhir",
+    "https://[::ffff:a00:1]/fhir", "https://10.1.2.3./fhir",
+    "https://rebound.example.org/fhir", "https://split.example.org/fhir",
+    "https://nowhere.invalid.example/fhir"])
+def test_private_addresses_are_refused_however_spelt(client, server) -> None:
+    """Finding 3: the host is resolved and every address checked before any connection."""
+    RESOLVES["rebound.example.org"] = ["10.0.0.7"]
+    RESOLVES["split.example.org"] = ["93.184.215.14", "192.168.1.20"]  # one private is enough
+    RESOLVES["nowhere.invalid.example"] = []
+    with responses.RequestsMock() as mock:  # nothing may go out
+        response = client.post("/cds-services/leukemia-immunotherapy", json=_omitting(server))
+        assert len(mock.calls) == 0
+    assert response.status_code == 412
+    text = str(response.get_json())
+    assert "not fetched" in text and ("private or reserved" in text or "does not resolve" in text)
+
+
+def test_a_next_link_is_resolved_and_checked_again(client) -> None:
+    """DNS that changes between the first page and the next cannot steer the fetch inward."""
+    RESOLVES["pages.example.org"] = ["93.184.215.14"]
+    first = f"https://pages.example.org/fhir/Observation?patient={PATIENT_ID}"
+
+    def page_one(_request):
+        RESOLVES["pages.example.org"] = ["127.0.0.1"]  # rebound after the first answer
+        return 200, {}, orjson.dumps({"resourceType": "Bundle", "type": "searchset", "link": [
+            {"relation": "next", "url": "https://pages.example.org/fhir/page2"}]})
+
+    with responses.RequestsMock() as mock:
+        mock.add_callback(responses.GET, first, callback=page_one)
+        response = client.post("/cds-services/leukemia-immunotherapy",
+                               json=_omitting("https://pages.example.org/fhir"))
+        assert len(mock.calls) == 1
+    assert response.status_code == 412
+    assert "private or reserved" in str(response.get_json())
+
+
+class _Stub(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        body = b'{"resourceType": "Bundle", "type": "searchset"}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/fhir+json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+        type(self).hosts.append(self.headers["Host"])
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    hosts: list[str] = []
+
+
+def test_the_connection_goes_to_the_checked_address(make_app) -> None:
+    """Pinning: the name is resolved once, by the check, and the connection goes to that
+    address; the HTTP library never resolves it again (`ehr.test` resolves nowhere else)."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Stub)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        port = server.server_address[1]
+        RESOLVES["ehr-fhir.test"] = ["127.0.0.1"]
+        client = make_app(fhir_http_hosts="ehr-fhir.test").test_client()
+        body = _omitting(f"http://ehr-fhir.test:{port}/fhir")
+        del body["fhirAuthorization"]  # an http test host gets no token
+        response = client.post("/cds-services/leukemia-immunotherapy", json=body)
+        assert response.status_code == 200, response.get_json()
+        assert _Stub.hosts == [f"ehr-fhir.test:{port}"]
+        # an address nobody checked is refused by the transport itself
+        from service.hooks import egress, prefetch
+
+        with pytest.raises(requests.ConnectionError, match="not checked"):
+            prefetch._http().get(f"http://ehr-fhir.test:{port}/x", timeout=2)
+        assert egress.check(f"http://ehr-fhir.test:{port}/fhir",
+                            Settings.from_env({"LEUKEMIA_CDS_FHIR_HTTP_HOSTS": "ehr-fhir.test"})
+                            ).address == "127.0.0.1"
+    finally:
+        server.shutdown()

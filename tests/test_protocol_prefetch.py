@@ -168,14 +168,20 @@ def test_too_many_pages_is_412_not_a_silent_truncation(make_app, captured):
 
 @pytest.mark.parametrize("status", [401, 403, 404, 500])
 @responses.activate
-def test_fhir_server_errors_are_412(client, captured, status):
+def test_fhir_server_errors_are_412(client, captured, status, caplog):
+    """The caller gets one answer for every failure (no port-scanning oracle, issue 21); the
+    status is in the operator's log, with the host and not the URL (it holds the patient)."""
     body = hook_body(fhirServer=FHIR, fhirAuthorization=authorization())
     del body["prefetch"]["conditions"]
     responses.get(query_url("conditions"), status=status, json={"resourceType": "OperationOutcome"})
     response = client.post(URL, json=body)
     assert response.status_code == 412
     assert_operation_outcome(response.get_json(), 412)
-    assert f"HTTP {status}" in str(response.get_json())
+    assert f"HTTP {status}" not in str(response.get_json())
+    assert "could not be read" in str(response.get_json())
+    [failed] = [r for r in caplog.records if getattr(r, "event", "") == "fhir_fetch_failed"]
+    assert failed.reason == f"HTTP {status}" and failed.host == "fhir.example.org"
+    assert PATIENT_ID not in str(failed.__dict__)
     assert captured == []
 
 
@@ -195,7 +201,8 @@ def test_dead_fhir_server_is_412(client, captured):
     responses.get(query_url("conditions"), body=requests.ConnectionError("refused"))
     response = client.post(URL, json=body)
     assert response.status_code == 412
-    assert "unreachable" in str(response.get_json())
+    assert "could not be read (no connection, no answer in time, or an error status)" \
+        in str(response.get_json())
 
 
 @responses.activate

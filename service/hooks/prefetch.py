@@ -16,7 +16,7 @@ private or loopback addresses are refused unless listed (SSRF).
 from __future__ import annotations
 
 import concurrent.futures as cf
-import ipaddress
+import logging
 import os
 import re
 import threading
@@ -30,8 +30,11 @@ import requests
 
 from service import jsonio, metrics
 from service.config import Settings
+from service.hooks import egress
 from service.hooks.errors import ApiError
 from service.hooks.models import HookRequest
+
+log = logging.getLogger(__name__)
 
 _TOKEN = re.compile(r"\{\{\s*context\.([A-Za-z0-9_]+)\s*\}\}")
 _FHIR_JSON = "application/fhir+json"
@@ -138,39 +141,13 @@ def resources_of(value: Any) -> list[dict[str, Any]]:
 
 
 def _host_allowed(url: str, settings: Settings) -> str | None:
-    """Why this FHIR base URL must not be contacted, or None if it may be."""
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
-    if not host:
-        return "fhirServer is not an absolute URL"
-    if parts.username or parts.password:
-        return "fhirServer must not carry credentials"
-    if parts.scheme == "http":
-        if host not in settings.fhir_http_hosts:
-            return (f"fhirServer host {host!r} is not https and not listed in "
-                    "LEUKEMIA_CDS_FHIR_HTTP_HOSTS")
-        return None
-    if parts.scheme != "https":
-        return "fhirServer must use https"
-    if settings.fhir_allowed_hosts:
-        if not any(_host_matches(host, pattern) for pattern in settings.fhir_allowed_hosts):
-            return f"fhirServer host {host!r} is not in LEUKEMIA_CDS_FHIR_ALLOWED_HOSTS"
-        return None
-    if host == "localhost" or host.endswith(".localhost"):
-        return "fhirServer on localhost must be allow-listed"
+    """Why this FHIR URL must not be contacted, or None if it may be (service.hooks.egress
+    resolves the host and checks every address, whatever the URL's spelling)."""
     try:
-        address = ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return None
-    if not address.is_global:
-        return f"fhirServer address {host} is private or reserved and not allow-listed"
+        egress.check(url, settings)
+    except egress.Refused as exc:
+        return str(exc)
     return None
-
-
-def _host_matches(host: str, pattern: str) -> bool:
-    if pattern.startswith("*."):
-        return host.endswith(pattern[1:])
-    return host == pattern
 
 
 # One pool per process, created lazily so that forked gunicorn workers each get their own.
@@ -194,6 +171,9 @@ def _http() -> requests.Session:
     if session is None:
         session = requests.Session()
         session.trust_env = False  # never route patient data through an ambient proxy setting
+        adapter = egress.PinnedAdapter()  # connects only to the address egress.check approved
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
         _session.value = session
     return session
 
@@ -236,17 +216,19 @@ class Fetcher:
             min(self.settings.fhir_connect_timeout_ms / 1000, remaining),
             min(self.settings.fhir_read_timeout_ms / 1000, remaining),
         )
+        try:  # every URL, `next` links too: resolved, checked and pinned each time
+            target = egress.check(url, self.settings)
+        except egress.Refused as exc:
+            raise _KeyFailed(f"not fetched: {exc}") from None
         try:
-            response = _http().get(
-                url, headers=self.headers, timeout=timeout, allow_redirects=False, stream=True
-            )
-        except requests.Timeout:
-            raise _KeyFailed("FHIR server did not answer in time") from None
+            with egress.pinned(target):
+                response = _http().get(url, headers=self.headers, timeout=timeout,
+                                       allow_redirects=False, stream=True)
         except requests.RequestException as exc:
-            raise _KeyFailed(f"FHIR server unreachable ({type(exc).__name__})") from None
+            raise _unread(target, type(exc).__name__) from None
         with response:
             if response.status_code != 200:
-                raise _KeyFailed(f"FHIR server answered HTTP {response.status_code}")
+                raise _unread(target, f"HTTP {response.status_code}")
             limit = self.settings.max_body_bytes
             chunks, size = [], 0
             try:
@@ -266,6 +248,18 @@ class Fetcher:
         if not isinstance(body, dict):
             raise _KeyFailed("FHIR server returned JSON that is not a resource")
         return body
+
+
+UNREAD = "FHIR server could not be read (no connection, no answer in time, or an error status)"
+
+
+def _unread(target: egress.Target, reason: str) -> _KeyFailed:
+    """One answer for every way a server fails to answer: the caller must not learn whether a
+    port was open, refused or filtered (a scanner's oracle). The reason goes to the log, with
+    the host only (the URL holds the patient's id)."""
+    log.warning("FHIR fetch failed", extra={"event": "fhir_fetch_failed", "host": target.host,
+                                            "reason": reason})
+    return _KeyFailed(UNREAD)
 
 
 def _next_link(bundle: dict[str, Any]) -> str | None:
