@@ -22,9 +22,9 @@ from flask.testing import FlaskClient
 from werkzeug.datastructures import Headers
 
 from service.app import create_app
-from service.hooks.egress import resolve as _real_resolve
 from service.config import Settings
 from service.hooks.auth import LocalSigner
+from service.hooks.egress import resolve as _real_resolve
 from service.hooks.services import PREFETCH
 from tests.pg import PostgresUnavailable, fresh_database, postgres_server
 

@@ -11,6 +11,7 @@ import logging
 import socket
 import threading
 import time
+from typing import ClassVar
 
 import orjson
 import pytest
@@ -238,7 +239,7 @@ def test_a_next_link_is_resolved_and_checked_again(client) -> None:
 
 
 class _Stub(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+    def do_GET(self) -> None:
         body = b'{"resourceType": "Bundle", "type": "searchset"}'
         self.send_response(200)
         self.send_header("Content-Type", "application/fhir+json")
@@ -250,7 +251,7 @@ class _Stub(http.server.BaseHTTPRequestHandler):
     def log_message(self, *args: object) -> None:
         pass
 
-    hosts: list[str] = []
+    hosts: ClassVar[list[str]] = []
 
 
 def test_the_connection_goes_to_the_checked_address(make_app) -> None:
