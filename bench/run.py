@@ -301,8 +301,8 @@ def gunicorn_floor(port: int) -> list[str]:
     settings = Settings.from_env({})
     return [sys.executable, "-m", "gunicorn", "--chdir", str(ROOT / "bench"),
             "-b", f"127.0.0.1:{port}", "-w", str(settings.workers), "-k", "service.worker.Worker",
-            "--keep-alive", str(settings.header_timeout_s), "--no-control-socket",
-            "floor_app:app"]  # the service's own worker class (service/cli.py)
+            "--threads", str(settings.threads), "--keep-alive", str(settings.header_timeout_s),
+            "--no-control-socket", "floor_app:app"]  # the service's worker (service/cli.py)
 
 
 def one_client(base: str, path: str, raw: bytes, tokens: list[str] | None, n: int,

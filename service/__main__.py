@@ -1,3 +1,3 @@
-from service.launch import main
+from service.cli import main
 
 raise SystemExit(main())

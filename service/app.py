@@ -16,7 +16,7 @@ from flask import Flask, Response
 
 from service import advice, logs, metrics, rule_pages, sandbox
 from service.config import PREFIX, ConfigError, Settings
-from service.hooks import audit, auth, body, cors, endpoints, errors, feedback
+from service.hooks import audit, auth, cors, endpoints, errors, feedback
 from service.hooks.http import json_response
 from service.hooks.services import SERVICES
 from service.store import Pseudonymizer, Store, StoreError, database_url, load_or_create_key
@@ -55,10 +55,6 @@ def create_app(settings: Settings | None = None, *, today: date | None = None) -
     app.register_blueprint(feedback.blueprint)
     app.register_blueprint(rule_pages.blueprint)  # each rule's evidence; no patient data
     sandbox.install(app, settings)  # the page at /, only when LEUKEMIA_CDS_SANDBOX is on
-    # every body read in full, within its deadline, before a handler runs (slow clients)
-    app.wsgi_app = body.BufferedBody(app.wsgi_app,  # type: ignore[method-assign]
-                                     max_bytes=settings.max_body_bytes,
-                                     timeout_s=settings.body_timeout_s)
     auth.announce(authenticator)  # after the sandbox has registered its client, if any
     openapi = (resources.files("service") / "openapi.json").read_bytes()
 

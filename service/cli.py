@@ -27,17 +27,15 @@ def _fail(message: str) -> int:
 
 
 def gunicorn_options(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
-    """gunicorn's configuration. gevent workers (service.worker): a connection is a greenlet,
-    so a client that sends its headers or body slowly costs memory, not a worker (with
-    gthread, eight slow clients left /healthz unanswered: issue 21). gunicorn bounds the
-    request line and headers of every request by `keepalive` (gevent.Timeout around the
-    parse), so that is the header timeout; `service.hooks.body` reads the body within its
-    own timeout before Flask runs. `timeout` bounds a worker whose loop stops answering.
-    `service.launch` monkey-patches before anything imports ssl, as gevent requires."""
+    """gunicorn's configuration. `service.worker.Worker` is gthread with each request read in
+    full by the worker's event loop before a thread gets it (slow clients: issue 21); its
+    header timeout is `keepalive`, its body timeout and size limit the service's settings.
+    `timeout` bounds a worker whose main loop stops answering."""
     return {
         "bind": f"{args.host}:{args.port}",
         "workers": args.workers or settings.workers,
-        "worker_class": "service.worker.Worker",  # gevent's, fair between connections
+        "worker_class": "service.worker.Worker",
+        "threads": settings.threads,
         "worker_connections": settings.worker_connections,
         "timeout": settings.worker_timeout_s,
         "graceful_timeout": 10,

@@ -16,7 +16,8 @@ import socket
 import subprocess
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -30,9 +31,32 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@dataclass
+class PostgresInstance:
+    """A running server this test controls: `stop()` and `start()` it to test an outage."""
+
+    url: str
+    _pg_ctl: Callable[..., subprocess.CompletedProcess[str]]
+
+    def stop(self) -> None:
+        done = self._pg_ctl("-m", "immediate", "-w", "stop")
+        assert done.returncode == 0, done.stderr
+
+    def start(self) -> None:
+        done = self._pg_ctl("-w", "-t", "30", "start")
+        assert done.returncode == 0, done.stderr
+
+
 @contextlib.contextmanager
 def postgres_server() -> Iterator[str]:
     """Yield a SQLAlchemy URL of a fresh server's `postgres` database."""
+    with postgres_instance() as instance:
+        yield instance.url
+
+
+@contextlib.contextmanager
+def postgres_instance() -> Iterator[PostgresInstance]:
+    """A fresh server (its `postgres` database) that the caller may stop and start."""
     initdbs = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"),
                      key=lambda p: int(Path(p).parts[-3]) if Path(p).parts[-3].isdigit() else 0)
     if not initdbs:
@@ -52,22 +76,28 @@ def postgres_server() -> Iterator[str]:
         return subprocess.run(full, capture_output=True, text=True, timeout=60, cwd=base)
 
     port = _free_port()
+    options = (f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off "
+               "-c synchronous_commit=off -c full_page_writes=off")
+
+    def pg_ctl(*args: str) -> subprocess.CompletedProcess[str]:
+        head, tail = (args[:-1], args[-1:])  # the action ("start", "stop") comes last
+        extra = ("-o", options, "-l", str(base / "server.log")) if tail == ("start",) else ()
+        return run(str(bindir / "pg_ctl"), "-D", str(data), *extra, *head, *tail)
+
     try:
         done = run(str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres",
                    "-E", "UTF8", "--no-sync")
         if done.returncode != 0:
             raise PostgresUnavailable(f"initdb failed: {done.stderr.strip()[-300:]}")
-        options = (f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off "
-                   "-c synchronous_commit=off -c full_page_writes=off")
-        done = run(str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l",
-                   str(base / "server.log"), "-w", "-t", "30", "start")
+        done = pg_ctl("-w", "-t", "30", "start")
         if done.returncode != 0:
             log = (base / "server.log").read_text() if (base / "server.log").exists() else ""
             raise PostgresUnavailable(f"pg_ctl start failed: {(done.stderr + log)[-300:]}")
         try:
-            yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+            yield PostgresInstance(f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres",
+                                   pg_ctl)
         finally:
-            run(str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop")
+            pg_ctl("-m", "immediate", "-w", "stop")
     finally:
         shutil.rmtree(base, ignore_errors=True)
 

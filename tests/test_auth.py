@@ -491,3 +491,25 @@ def test_secrets_in_settings_are_never_echoed():
     assert settings.database_url == "postgresql+psycopg://u:pw@db/x"
     assert settings.public_url == "https://cds.example.org"
     assert settings.auth is True, "authentication is on unless switched off"
+
+
+@responses.activate
+def test_a_failing_key_set_is_not_fetched_again_for_every_forged_token(app, clock, refused):
+    """Issue 21, finding 4: a failure is remembered with backoff (10 s, doubling); tokens
+    meanwhile fail at once with the remembered reason; a recovered URL is used again."""
+    responses.get(JKU, body=requests.ConnectTimeout())
+    jwks = app.extensions[auth.EXTENSION].jwks
+    for _ in range(20):
+        forged = LocalSigner(JKU_EHR.iss, ATTACKER._private_key, kid=uuid.uuid4().hex)
+        refused(forged.token(PUBLIC_URL + DISCOVERY), "jku")
+    assert len(responses.calls) == 1 and jwks.fetches == 1
+    clock[0] += 11  # past the first backoff: one more try, which fails again
+    refused(JKU_EHR.token(PUBLIC_URL + DISCOVERY), "jku")
+    assert len(responses.calls) == 2
+    clock[0] += 11  # the backoff doubled to 20 s: not yet
+    refused(JKU_EHR.token(PUBLIC_URL + DISCOVERY), "jku")
+    assert len(responses.calls) == 2
+    responses.replace(responses.GET, JKU, json={"keys": [JKU_EHR.public_jwk()]})
+    clock[0] += 10
+    accepted(app, JKU_EHR.token(PUBLIC_URL + DISCOVERY))
+    assert len(responses.calls) == 3

@@ -20,8 +20,9 @@ import responses
 
 from service.config import Settings
 from service.sandbox import listening_addresses, serve_profile, warn_if_exposed
-from tests.conftest import PATIENT_ID, RESOLVES, TEST_EHR, hook_body, write_clients
+from tests.conftest import PATIENT_ID, RESOLVES, TEST_EHR, bearer, hook_body, write_clients
 from tests.live import free_port, live_server, server_command
+from tests.pg import PostgresUnavailable, postgres_instance
 
 # --- 2. the sandbox is on only when asked for -------------------------------------------------
 
@@ -184,9 +185,9 @@ def test_slow_clients_leave_the_service_answering(production_like, n: int, body:
             time.sleep(0.2)
     assert all(answered), answered
     assert len(slow.ended) == n, f"server ended {len(slow.ended)} of {n} slow connections"
-    if body:  # a slow body gets an answer saying so, not a silent close
-        assert all(b" 408 " in got.split(b"\r\n", 1)[0] for got in slow.ended.values()), \
-            {got[:60] for got in slow.ended.values()}
+    # each gets an answer saying so (408 from the reading loop), not a silent close
+    assert all(b" 408 " in got.split(b"\r\n", 1)[0] for got in slow.ended.values()), \
+        {got[:60] for got in slow.ended.values()}
 
 
 # --- 3. SSRF: every spelling of a private address, resolved and pinned ---------------------
@@ -278,3 +279,96 @@ def test_the_connection_goes_to_the_checked_address(make_app) -> None:
                             ).address == "127.0.0.1"
     finally:
         server.shutdown()
+
+
+# --- 5. the audit database or the disk fails: 503 and not ready, never 500 -------------------
+
+
+@pytest.mark.slow
+def test_postgresql_down_is_503_with_retry_after_and_not_ready(tmp_path) -> None:
+    """Finding 5: a real PostgreSQL, stopped under a running service, then started again."""
+    try:
+        instance_cm = postgres_instance()
+        instance = instance_cm.__enter__()
+    except PostgresUnavailable as exc:
+        pytest.skip(f"real PostgreSQL not available: {exc}")
+    try:
+        port = free_port()
+        env = {"LEUKEMIA_CDS_DATA_DIR": str(tmp_path),
+               "LEUKEMIA_CDS_CLIENTS": str(write_clients(tmp_path / "clients.json", TEST_EHR)),
+               "LEUKEMIA_CDS_PUBLIC_URL": f"http://127.0.0.1:{port}",
+               "LEUKEMIA_CDS_DATABASE_URL": instance.url}
+        with live_server(env, tmp_path / "server.log", port=port) as live:
+            url = f"{live.base}/cds-services/leukemia-immunotherapy"
+            assert requests.post(url, json=hook_body(), headers=bearer(url),
+                                 timeout=10).status_code == 200
+            instance.stop()
+            for _ in range(3):  # every worker, fresh and pooled connections alike
+                down = requests.post(url, json=hook_body(), headers=bearer(url), timeout=15)
+                assert down.status_code == 503, down.text
+                assert down.headers.get("Retry-After") == "5"
+                assert down.json()["resourceType"] == "OperationOutcome"
+            ready = requests.get(f"{live.base}/readyz", timeout=15)
+            assert ready.status_code == 503 and "store" in ready.text
+            instance.start()
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                back = requests.post(url, json=hook_body(), headers=bearer(url), timeout=15)
+                if back.status_code == 200:
+                    break
+                time.sleep(0.5)
+            assert back.status_code == 200, back.text
+            assert requests.get(f"{live.base}/readyz", timeout=5).status_code == 200
+        assert "Traceback" not in live.log_path.read_text()
+    finally:
+        instance_cm.__exit__(None, None, None)
+
+
+# --- 7. concurrent replays of one token: the EHR's access token goes out once ----------------
+
+
+class _CountingFhir(http.server.BaseHTTPRequestHandler):
+    seen: ClassVar[list[str]] = []
+
+    def do_GET(self) -> None:
+        type(self).seen.append(self.headers.get("Authorization", ""))
+        time.sleep(0.05)  # a real server takes a moment: replays would overlap with it
+        body = b'{"resourceType": "Bundle", "type": "searchset"}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/fhir+json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.mark.slow
+def test_concurrent_replays_send_the_access_token_once(tmp_path) -> None:
+    """Finding 7: 20 racing calls with one token, prefetch omitted: one is answered, and only
+    that one reaches the FHIR server with the EHR's access token (the id is claimed first)."""
+    import concurrent.futures as cf
+
+    fhir = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _CountingFhir)
+    threading.Thread(target=fhir.serve_forever, daemon=True).start()
+    _CountingFhir.seen.clear()
+    port = free_port()
+    env = {"LEUKEMIA_CDS_DATA_DIR": str(tmp_path),
+           "LEUKEMIA_CDS_CLIENTS": str(write_clients(tmp_path / "clients.json", TEST_EHR)),
+           "LEUKEMIA_CDS_PUBLIC_URL": f"http://127.0.0.1:{port}",
+           "LEUKEMIA_CDS_FHIR_HTTP_HOSTS": "127.0.0.1",
+           "LEUKEMIA_CDS_FHIR_BUDGET_MS": "3000", "LEUKEMIA_CDS_FHIR_READ_TIMEOUT_MS": "2000"}
+    try:
+        with live_server(env, tmp_path / "server.log", port=port) as live:
+            url = f"{live.base}/cds-services/leukemia-immunotherapy"
+            body = hook_body(fhirServer=f"http://127.0.0.1:{fhir.server_address[1]}/fhir")
+            del body["prefetch"]["observations"]
+            headers = bearer(url)  # one token, sent 20 times at once
+            with cf.ThreadPoolExecutor(20) as pool:
+                codes = list(pool.map(lambda _: requests.post(
+                    url, json=body, headers=headers, timeout=20).status_code, range(20)))
+    finally:
+        fhir.shutdown()
+    assert sorted(codes) == [200] + [401] * 19, codes
+    assert len(_CountingFhir.seen) == 1, _CountingFhir.seen  # one key omitted, one call

@@ -22,7 +22,7 @@ import responses
 
 from service import advice
 from service.cli import gunicorn_options
-from service.config import ConfigError, Settings
+from service.config import Settings
 from tests.conftest import PUBLIC_URL, TEST_EHR, hook_body
 from tests.spec_rules import assert_operation_outcome
 
@@ -142,15 +142,12 @@ def test_setting_ranges_are_enforced():
 
 def test_worker_timeout_reaches_gunicorn():
     settings = Settings.from_env({"LEUKEMIA_CDS_WORKER_TIMEOUT_S": "17",
+                                  "LEUKEMIA_CDS_THREADS": "3",
                                   "LEUKEMIA_CDS_HEADER_TIMEOUT_S": "4",
                                   "LEUKEMIA_CDS_WORKER_CONNECTIONS": "200"})
     options = gunicorn_options(settings, argparse.Namespace(host="127.0.0.1", port=1,
                                                             workers=None))
     assert options["timeout"] == 17 and options["worker_class"] == "service.worker.Worker"
+    assert options["threads"] == 3
     assert options["keepalive"] == 4 and options["worker_connections"] == 200
     assert options["graceful_timeout"] <= options["timeout"]
-
-
-def test_a_retired_setting_says_what_to_do():
-    with pytest.raises(ConfigError, match="THREADS: no longer used: workers are gevent"):
-        Settings.from_env({"LEUKEMIA_CDS_THREADS": "3"})

@@ -18,9 +18,10 @@ signed by a client we trust. Checks, in the order they run:
    id is recorded in the same transaction as the call's audit record
    (`protect(..., claim_with_audit=)`): one database round per call, and of two calls racing
    with one token only the first to commit is answered; the other gets the same 401. A call
-   that must fetch from the EHR's FHIR server first looks the id up (`refuse_known_replay`), so
-   a replayed call never makes the service use the EHR's access token; a fully prefetched one
-   is refused at commit, its cards withheld, at no cost to anyone but the replaying caller.
+   that must fetch from the EHR's FHIR server claims the id first (`claim_before_fetch`), so
+   of concurrent replays only one ever sends the EHR's access token anywhere (a look-up let
+   2-8 of 20 racing replays through, issue 21); a fully prefetched one is refused at commit,
+   its cards withheld, at no cost to anyone but the replaying caller.
 
 Any failure is one bland 401: telling the caller which check failed helps an attacker tune a
 forgery more than it helps an integrator, who finds the reason in our log (never the token).
@@ -33,6 +34,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import json
 import logging
 import threading
@@ -221,21 +223,36 @@ class _JwksEntry:
     fetched_at: float
 
 
+@dataclass
+class _JwksFailure:
+    reason: str
+    until: float  # no new fetch of this URL before then
+    count: int
+
+
 class JwksCache:
     """JWK Sets fetched from allow-listed `jku` URLs, by URL then `kid`.
 
     An unknown kid triggers a re-fetch (the client may have rotated its key), but not more often
     than every `min_refresh_s` per URL; keys expire after `ttl_s` so a revoked key ages out.
-    `clock` is injectable so tests can move time.
+    A failed fetch is remembered too (issue 21, finding 4): forged tokens naming a client whose
+    key set is unreachable would otherwise each start a fetch of up to the timeout. The URL is
+    not tried again for `min_refresh_s`, doubling with each failure in a row up to
+    `max_backoff_s`; meanwhile tokens needing it fail at once, with the remembered reason. One
+    fetch per URL at a time: a caller that finds one under way waits for it, never starts
+    another. `clock` is injectable so tests can move time.
     """
 
     def __init__(self, timeout_s: float, *, ttl_s: float = _JWKS_TTL_S,
-                 min_refresh_s: float = _MIN_REFRESH_S) -> None:
+                 min_refresh_s: float = _MIN_REFRESH_S, max_backoff_s: float = 300.0) -> None:
         self.timeout_s = timeout_s
         self.ttl_s = ttl_s
         self.min_refresh_s = min_refresh_s
+        self.max_backoff_s = max_backoff_s
         self.clock = time.monotonic
+        self.fetches = 0  # how many fetches were started (tests and the log read it)
         self._entries: dict[str, _JwksEntry] = {}
+        self._failures: dict[str, _JwksFailure] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
         self._session = requests.Session()
@@ -254,7 +271,19 @@ class JwksCache:
                     return entry.keys[kid]
                 if now - entry.fetched_at < self.min_refresh_s:
                     return None
-            keys = self._fetch(url)
+            failure = self._failures.get(url)
+            if failure is not None and now < failure.until:
+                raise AuthFailure(f"{failure.reason}; not retried for "
+                                  f"{failure.until - now:.0f} s")
+            self.fetches += 1
+            try:
+                keys = self._fetch(url)
+            except AuthFailure as exc:
+                count = failure.count + 1 if failure is not None else 1
+                backoff = min(self.min_refresh_s * 2 ** (count - 1), self.max_backoff_s)
+                self._failures[url] = _JwksFailure(str(exc), self.clock() + backoff, count)
+                raise
+            self._failures.pop(url, None)
             self._entries[url] = _JwksEntry(keys, now)
             return keys.get(kid)
 
@@ -445,12 +474,6 @@ class Authenticator:
             raise AuthFailure("jti replayed")
         return principal
 
-    def known_replay(self, principal: Principal) -> bool:
-        """Whether a not-yet-claimed token id is already on record (a read; the claim decides)."""
-        if principal.claimed:
-            return False
-        return self._store_answer(self.store.jti_used, principal.iss, principal.jti)
-
     @staticmethod
     def _store_answer(ask: Callable[..., bool], *args: Any) -> bool:
         try:
@@ -507,12 +530,18 @@ def protect(blueprint: Blueprint, *, claim_with_audit: str | None = None) -> Non
         _authenticate(claim=request.endpoint != claim_with_audit)
 
 
-def refuse_known_replay() -> None:
-    """Refuse (401) a call whose token id is already on record. Hook calls run it before they
-    use the EHR's access token; otherwise the claim at commit refuses the replay."""
+def claim_before_fetch() -> None:
+    """Record the call's token id now, before the EHR's access token is used: the claim is an
+    insert that only one of any number of racing calls wins; the others get the 401 here. The
+    audit record then has nothing left to claim."""
     principal = current_principal()
-    if principal is not None and authenticator().known_replay(principal):
+    if principal is None or principal.claimed:
+        return
+    auth = authenticator()
+    if not auth._store_answer(auth.store.remember_jti, principal.iss, principal.jti,
+                              principal.expires_at):
         raise refuse("jti replayed")
+    g.lcds_principal = dataclasses.replace(principal, claimed=True)
 
 
 def refuse(reason: str) -> ApiError:

@@ -47,7 +47,7 @@ def invoke(service_id: str) -> Response:
     context = validate(CONTEXT_MODELS[service.hook], hook_request.context, "context")
     audit.note_patient(context.patientId)
     gathered = prefetch.gather(hook_request, PREFETCH, settings(),
-                               before_fetch=auth.refuse_known_replay)
+                               before_fetch=auth.claim_before_fetch)
     call = advice.HookCall(
         service_id=service.id,
         hook=service.hook,

@@ -357,7 +357,10 @@ class Store:
         Driver errors come out as SQLAlchemy's, as from every other method here."""
         dbapi_error = self._dbapi_error
         with self._my_turn() if write else contextlib.nullcontext():
-            raw = self.engine.raw_connection()
+            try:  # the pool hands the driver's own error out of a failed connect: wrap it too
+                raw = self.engine.raw_connection()
+            except dbapi_error as exc:  # (PostgreSQL down gave a 500, issue 21)
+                raise DBAPIError.instance(None, None, exc, dbapi_error) from exc
             try:
                 cursor = raw.cursor()
                 if write and self._sqlite:
