@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import shutil
 from collections.abc import Callable
 from datetime import date
 from importlib import resources
@@ -23,6 +24,20 @@ from service.store import Pseudonymizer, Store, StoreError, database_url, load_o
 
 log = logging.getLogger(__name__)
 ReadinessCheck = Callable[[], str | None]  # returns a problem, or None when ready
+
+
+def _disk_problem(settings: Settings) -> str | None:
+    """Not ready when the data folder's disk is (nearly) full: the audit database cannot
+    grow, so calls would be refused one by one; a load balancer should send them elsewhere
+    (issue 21: /readyz stayed 200 on a full disk)."""
+    try:
+        free = shutil.disk_usage(settings.data_dir).free
+    except OSError as exc:
+        return f"data folder unusable ({exc.strerror})"
+    if free < settings.min_free_mb * 1024 * 1024:
+        return (f"data folder's disk is full ({free // (1024 * 1024)} MB free, "
+                f"LEUKEMIA_CDS_MIN_FREE_MB={settings.min_free_mb})")
+    return None
 
 
 def create_app(settings: Settings | None = None, *, today: date | None = None) -> Flask:
@@ -43,6 +58,7 @@ def create_app(settings: Settings | None = None, *, today: date | None = None) -
     app.extensions[audit.STORE] = store = _open_store(settings)
     app.extensions[auth.EXTENSION] = authenticator = auth.Authenticator(settings, clients, store)
     checks["store"] = store.ping
+    checks["disk"] = lambda: _disk_problem(settings)
     # card catalogue + terminology: broken ones, or reviews too old, stop start-up here
     advice.install(app, settings, today=today)
     checks["catalogue"] = lambda: advice.ready(app)

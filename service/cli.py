@@ -9,6 +9,7 @@ status 2, before any worker is forked: the hospital engineer sees the cause, not
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import shutil
 import sys
@@ -43,21 +44,38 @@ def gunicorn_options(settings: Settings, args: argparse.Namespace) -> dict[str, 
         "loglevel": settings.log_level.lower(),
         "accesslog": None,
         "errorlog": "-",
+        "logger_class": "service.server_log.Logger",  # no client bytes (tokens) in its lines
         "proc_name": "leukemia-cds",
         # gunicorn's control socket writes under $HOME; a read-only container has no such place.
         "control_socket_disable": True,
+        # files the workers create (SQLite audit, its WAL) are the service user's alone
+        "umask": 0o077,
         "child_exit": _child_exit,  # drop a dead worker's live metrics (gauges) from /metrics
         # Bounded work: gunicorn's own request-line and header limits stay at their defaults.
     }
 
 
-def prepare_metrics_dir(data_dir: Path) -> None:
+SHARED_MEMORY = Path("/dev/shm")
+
+
+def prepare_metrics_dir(data_dir: Path, shared_memory: Path = SHARED_MEMORY) -> Path:
     """Workers write metric files here; it must be set before prometheus_client is imported
-    (it picks its storage at import) and start empty (stale files would double-count)."""
-    target = (data_dir / "prometheus").resolve()
+    (it picks its storage at import) and start empty (stale files would double-count).
+
+    In shared memory when the machine has it, not in the data folder: prometheus_client
+    writes through memory-mapped files, and a memory-mapped write to a full disk kills the
+    worker with SIGBUS, so a full data disk crash-looped every worker (issue 21). One folder
+    per data folder, so a restart reuses (and empties) its own."""
+    data = data_dir.resolve()
+    if shared_memory.is_dir() and os.access(shared_memory, os.W_OK):
+        digest = hashlib.sha256(str(data).encode()).hexdigest()[:12]
+        target = shared_memory / f"leukemia-cds-metrics-{digest}"
+    else:
+        target = data / "prometheus"
     shutil.rmtree(target, ignore_errors=True)
-    target.mkdir(parents=True, exist_ok=True)
+    target.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(target)
+    return target
 
 
 def _child_exit(server: Any, worker: Any) -> None:
@@ -69,6 +87,7 @@ def _child_exit(server: Any, worker: Any) -> None:
 def serve(args: argparse.Namespace) -> int:
     from gunicorn.app.base import BaseApplication
 
+    os.umask(0o077)  # the audit database and keys are the service user's alone (issue 21)
     try:
         env_settings = Settings.from_env()
         prepare_metrics_dir(env_settings.data_dir)

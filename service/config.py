@@ -161,6 +161,8 @@ class Settings:
     header_timeout_s: int = 5
     body_timeout_s: int = 15
     worker_connections: int = 1000
+    # /readyz reports not ready below this much free space on the data folder's disk
+    min_free_mb: int = 32
     worker_timeout_s: int = 30
     log_level: str = "INFO"
     data_dir: Path = field(default_factory=lambda: Path("data"))
@@ -243,6 +245,7 @@ _TABLE: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "HEADER_TIMEOUT_S": ("header_timeout_s", _ranged(1, 60)),
     "BODY_TIMEOUT_S": ("body_timeout_s", _ranged(1, 300)),
     "WORKER_CONNECTIONS": ("worker_connections", _ranged(10, 10_000)),
+    "MIN_FREE_MB": ("min_free_mb", _ranged(0, 1_000_000)),
     "WORKER_TIMEOUT_S": ("worker_timeout_s", _ranged(5, 600)),
     "LOG_LEVEL": ("log_level", _log_level),
     "SANDBOX": ("sandbox", _auth),

@@ -35,13 +35,14 @@ CHUNK = 64 * 1024
 class _Reading:
     """A connection's request being gathered by the event loop."""
 
-    __slots__ = ("body_deadline", "buffer", "head_deadline", "want")
+    __slots__ = ("body_deadline", "buffer", "head_deadline", "registered", "want")
 
     def __init__(self, head_deadline: float, buffer: bytes = b"") -> None:
         self.buffer = bytearray(buffer)
         self.head_deadline = head_deadline
         self.body_deadline = 0.0  # set once the headers are in
         self.want: int | None = None  # the whole request's length, once known; -1: chunked
+        self.registered = False  # waiting in the poller for more bytes
 
 
 class Worker(ThreadWorker):  # type: ignore[misc]
@@ -76,6 +77,7 @@ class Worker(ThreadWorker):  # type: ignore[misc]
             conn.sock.setblocking(False)
             self.poller.register(conn.sock, selectors.EVENT_READ,
                                  partial(self._on_readable, conn))
+            state.registered = True
 
     def _on_readable(self, conn: Any, _sock: Any) -> None:
         state = self.reading.get(conn)
@@ -95,10 +97,7 @@ class Worker(ThreadWorker):  # type: ignore[misc]
             state.buffer += data
             if len(data) < CHUNK:
                 break
-        self.poller.unregister(conn.sock)  # before a thread may take the socket
-        if not self._progress(conn, state):
-            self.poller.register(conn.sock, selectors.EVENT_READ,
-                                 partial(self._on_readable, conn))
+        self._progress(conn, state)
 
     def _progress(self, conn: Any, state: _Reading) -> bool:
         """Hand the connection to a thread if its request is complete (True), or answer it
@@ -113,6 +112,7 @@ class Worker(ThreadWorker):  # type: ignore[misc]
             length, chunked = _framing(bytes(buffer[:end]))
             head = end + len(HEAD_END)
             if length is not None and length > self.max_body:
+                self._unregister(state, conn)
                 self._answer(conn, 413, "Payload Too Large",
                              "Request body is larger than the configured limit "
                              "(LEUKEMIA_CDS_MAX_BODY_BYTES).")
@@ -129,7 +129,10 @@ class Worker(ThreadWorker):  # type: ignore[misc]
 
     def _hand_over(self, conn: Any, state: _Reading) -> bool:
         del self.reading[conn]
-        conn.prebuffer = bytes(state.buffer)
+        if state.registered:  # out of the poller before a thread may use the socket
+            self.poller.unregister(conn.sock)
+            state.registered = False
+        conn.prebuffer = state.buffer
         conn.data_ready = True
         conn.ready = True
         self.enqueue_req(conn)
@@ -137,9 +140,9 @@ class Worker(ThreadWorker):  # type: ignore[misc]
 
     def handle(self, conn: Any) -> Any:
         """In the thread: the request is in memory; the parser reads it from there."""
-        pre = getattr(conn, "prebuffer", b"")
+        pre = getattr(conn, "prebuffer", None)
         if pre:
-            conn.prebuffer = b""
+            conn.prebuffer = None
             conn.sock.setblocking(True)
             conn.init()
             if conn.parser is not None:
@@ -159,8 +162,7 @@ class Worker(ThreadWorker):  # type: ignore[misc]
                     else now > state.body_deadline)
             if late:
                 with_body = state.want is not None
-                with contextlib.suppress(KeyError, ValueError, OSError):
-                    self.poller.unregister(conn.sock)
+                self._unregister(state, conn)
                 self._answer(conn, 408, "Request Timeout",
                              f"The request {'body' if with_body else 'headers'} did not arrive "
                              f"within {self.body_timeout if with_body else self.header_timeout:g}"
@@ -181,11 +183,17 @@ class Worker(ThreadWorker):  # type: ignore[misc]
         conn.close()
 
     def _drop(self, conn: Any) -> None:
-        self.reading.pop(conn, None)
-        with contextlib.suppress(KeyError, ValueError, OSError):
-            self.poller.unregister(conn.sock)
+        state = self.reading.pop(conn, None)
+        if state is not None:
+            self._unregister(state, conn)
         self.nr_conns -= 1
         conn.close()
+
+    def _unregister(self, state: _Reading, conn: Any) -> None:
+        if state.registered:
+            state.registered = False
+            with contextlib.suppress(KeyError, ValueError, OSError):
+                self.poller.unregister(conn.sock)
 
 
 def _framing(head: bytes) -> tuple[int | None, bool]:

@@ -6,9 +6,12 @@ Each test reproduces the attack as it was reported (slow clients with bounded lo
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import logging
+import os
 import socket
+import subprocess
 import threading
 import time
 from typing import ClassVar
@@ -372,3 +375,102 @@ def test_concurrent_replays_send_the_access_token_once(tmp_path) -> None:
         fhir.shutdown()
     assert sorted(codes) == [200] + [401] * 19, codes
     assert len(_CountingFhir.seen) == 1, _CountingFhir.seen  # one key omitted, one call
+
+
+# --- 9. logs hold no client bytes; the audit files are the service user's alone --------------
+
+
+def _raw(port: int, data: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(data)
+        chunks = []
+        with contextlib.suppress(OSError):
+            while chunk := s.recv(4096):
+                chunks.append(chunk)
+        return b"".join(chunks)
+
+
+@pytest.mark.slow
+def test_malformed_requests_leave_no_token_in_the_log_and_files_are_private(
+        production_like) -> None:
+    port = int(production_like.base.rsplit(":", 1)[1])
+    token = TEST_EHR.token(f"{production_like.base}/cds-services")
+    bad_lines = [  # a header line without its colon, a control character, a bad request line
+        f"GET /cds-services HTTP/1.1\r\nHost: x\r\nAuthorization Bearer {token}\r\n\r\n",
+        f"GET /cds-services HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\x01\r\n\r\n",
+        f"GET /cds-services?{token} HTTP/9.9\r\nHost: x\r\n\r\n",
+        f"{token} / HTTP/1.1\r\n\r\n",
+    ]
+    for line in bad_lines:
+        answer = _raw(port, line.encode("latin-1"))
+        assert answer.startswith(b"HTTP/1.1 4"), answer[:80]
+    time.sleep(0.5)
+    log = production_like.log_path.read_text()
+    assert "Invalid request" in log or "invalid" in log.lower()  # gunicorn did log them
+    signature = token.rsplit(".", 1)[1]
+    assert token.split(".")[1] not in log and signature not in log
+    data_dir = production_like.log_path.parent
+    files = [p for p in data_dir.rglob("*") if p.is_file() and p.suffix != ".log"
+             and "clients" not in p.name]
+    assert any(p.name.endswith(".db") or ".db" in p.name for p in files), files
+    for p in files:
+        assert p.stat().st_mode & 0o077 == 0, f"{p} is {oct(p.stat().st_mode)}"
+
+
+@pytest.mark.slow
+def test_a_full_disk_is_not_ready_and_no_worker_dies(tmp_path) -> None:
+    """Finding 5: the data folder on a small filesystem (tmpfs, as root), filled up. Workers
+    used to crash-loop (metrics memory-mapped in the data folder); /readyz stayed 200."""
+    small = tmp_path / "small"
+    small.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs",
+                                            str(small)], capture_output=True).returncode:
+        pytest.skip("needs root and permission to mount a tmpfs")
+    try:
+        port = free_port()
+        env = {"LEUKEMIA_CDS_DATA_DIR": str(small),
+               "LEUKEMIA_CDS_CLIENTS": str(write_clients(tmp_path / "clients.json", TEST_EHR)),
+               "LEUKEMIA_CDS_PUBLIC_URL": f"http://127.0.0.1:{port}",
+               "LEUKEMIA_CDS_MIN_FREE_MB": "1"}
+        with live_server(env, tmp_path / "server.log", port=port) as live:
+            url = f"{live.base}/cds-services/leukemia-immunotherapy"
+            assert requests.post(url, json=hook_body(), headers=bearer(url),
+                                 timeout=10).status_code == 200
+            with contextlib.suppress(OSError), (small / "filler").open("wb") as filler:
+                while True:
+                    filler.write(b"\0" * 1024 * 1024)
+                    filler.flush()
+            statuses = set()
+            for _ in range(30):  # enough calls to need new audit pages
+                answer = requests.post(url, json=hook_body(), headers=bearer(url), timeout=10)
+                statuses.add(answer.status_code)
+                if answer.status_code == 503:
+                    assert answer.headers.get("Retry-After") == "5"
+            assert statuses <= {200, 503}, statuses  # never a 500
+            ready = requests.get(f"{live.base}/readyz", timeout=5)
+            assert ready.status_code == 503 and "disk is full" in ready.text
+            (small / "filler").unlink()
+            assert requests.get(f"{live.base}/readyz", timeout=5).status_code == 200
+            assert requests.post(url, json=hook_body(), headers=bearer(url),
+                                 timeout=10).status_code == 200
+        log = live.log_path.read_text()
+        assert log.count("Booting worker") == 2, "a worker died and was restarted"
+        assert "SIGBUS" not in log and "Traceback" not in log
+    finally:
+        subprocess.run(["umount", "-l", str(small)], capture_output=True)
+
+
+# --- 8. the small limits -------------------------------------------------------------------
+
+
+def test_nested_bundles_count_toward_the_resource_limit(make_app) -> None:
+    client = make_app(max_bundle_entries="100").test_client()
+    inner = {"resourceType": "Bundle", "type": "collection", "entry": [
+        {"resource": {"resourceType": "Observation", "id": f"o{i}", "status": "final",
+                      "code": {"text": "x"}}} for i in range(150)]}
+    body = hook_body()
+    body["prefetch"]["observations"] = {"resourceType": "Bundle", "type": "searchset",
+                                        "entry": [{"resource": inner}]}
+    response = client.post("/cds-services/leukemia-immunotherapy", json=body)
+    assert response.status_code == 413, response.get_json()
+    assert "LEUKEMIA_CDS_MAX_BUNDLE_ENTRIES" in str(response.get_json())

@@ -196,7 +196,7 @@ class Fetcher:
         for _page in range(self.settings.fhir_max_pages):
             body = self._get(url)
             resources.extend(resources_of(body))
-            if len(resources) > self.settings.max_bundle_entries:
+            if _weight(resources) > self.settings.max_bundle_entries:
                 raise _KeyFailed(_too_many(self.settings))
             next_url = _next_link(body)
             if next_url is None:
@@ -371,7 +371,22 @@ def read_referenced_medications(request: HookRequest, ids: list[str], settings: 
 
 
 def _count(results: dict[str, KeyResult]) -> int:
-    return sum(len(r.resources) for r in results.values())
+    return sum(_weight(r.resources) for r in results.values())
+
+
+def _weight(resources: list[dict[str, Any]]) -> int:
+    """How many resources these are for the entry limit: a Bundle inside counts as every
+    resource it holds, at any depth (nested Bundles bypassed the limit, issue 21)."""
+    total, stack = 0, list(resources)
+    while stack:
+        resource = stack.pop()
+        total += 1
+        if resource.get("resourceType") == "Bundle":
+            entries = resource.get("entry")
+            if isinstance(entries, list):
+                stack += [e["resource"] for e in entries
+                          if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
+    return total
 
 
 def _too_many(settings: Settings) -> str:

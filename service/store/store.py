@@ -312,6 +312,21 @@ class _Checkpointer:
         self._pid = -1
 
 
+def _private_sqlite_files(path: Path) -> None:
+    """The audit database holds pseudonymised calls and feedback: readable by the service
+    user only (0600), whatever the umask. SQLite gives its -wal and -shm files the database
+    file's mode, so creating that file with 0600 covers them; files of an older install are
+    tightened here too."""
+    if str(path) in ("", ":memory:"):
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    for suffix in ("", "-wal", "-shm", ".writelock"):
+        with contextlib.suppress(FileNotFoundError, PermissionError):
+            os.chmod(f"{path}{suffix}", 0o600)
+
+
 class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -376,7 +391,7 @@ class Store:
     def open(cls, url: str) -> Store:
         """Connect and create or upgrade the schema. Raises `StoreError` with a one-line cause."""
         if url.startswith("sqlite:///"):
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+            _private_sqlite_files(Path(url.removeprefix("sqlite:///")))
         engine = _make_engine(url)
         try:
             with _write_transaction(engine) as conn:
