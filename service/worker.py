@@ -7,7 +7,9 @@ worker's event loop (the one that already waits on idle connections) reads each 
 headers and body without blocking, and a thread gets the connection only when the whole request
 is in memory. A request whose headers are not complete within `header_timeout` or whose body is
 not complete within `body_timeout` is answered 408 and closed, by the loop, with no thread ever
-involved; a body announced larger than the limit is answered 413 the same way, unread.
+involved; a body announced larger than the limit is answered 413 the same way, unread, headers
+over 64 KiB 431, and a chunked body 411 (every CDS client sends a Content-Length; following
+chunks here would be a second HTTP parser to get right).
 
 gevent workers were measured as the alternative: they also survive slow clients, but cost about
 a quarter of the throughput on this service (monkey-patched locks) and kept a long tail at 64
@@ -41,7 +43,7 @@ class _Reading:
         self.buffer = bytearray(buffer)
         self.head_deadline = head_deadline
         self.body_deadline = 0.0  # set once the headers are in
-        self.want: int | None = None  # the whole request's length, once known; -1: chunked
+        self.want: int | None = None  # the whole request's length, once the headers are in
         self.registered = False  # waiting in the poller for more bytes
 
 
@@ -107,25 +109,29 @@ class Worker(ThreadWorker):  # type: ignore[misc]
             end = buffer.find(HEAD_END)
             if end < 0:
                 if len(buffer) > HEAD_MAX:
-                    return self._hand_over(conn, state)  # the parser refuses it
+                    self._unregister(state, conn)
+                    self._answer(conn, 431, "Request Header Fields Too Large",
+                                 f"The request line and headers exceed {HEAD_MAX} bytes.")
+                    return True
                 return False
             length, chunked = _framing(bytes(buffer[:end]))
             head = end + len(HEAD_END)
+            if chunked:  # every CDS client sends a length; reading chunks here is not worth it
+                self._unregister(state, conn)
+                self._answer(conn, 411, "Length Required",
+                             "Send the request body with a Content-Length, not chunked.")
+                return True
             if length is not None and length > self.max_body:
                 self._unregister(state, conn)
                 self._answer(conn, 413, "Payload Too Large",
                              "Request body is larger than the configured limit "
                              "(LEUKEMIA_CDS_MAX_BODY_BYTES).")
                 return True
-            state.want = -1 if chunked else head + (length or 0)
+            state.want = head + (length or 0)
             state.body_deadline = time.monotonic() + self.body_timeout
             if b"100-continue" in bytes(buffer[:end]).lower() and len(buffer) == head:
                 _send_quietly(conn.sock, b"HTTP/1.1 100 Continue\r\n\r\n")
-        if state.want == -1:
-            complete = buffer.endswith(b"0\r\n\r\n") or len(buffer) > self.max_body + HEAD_MAX
-        else:
-            complete = len(buffer) >= state.want
-        return self._hand_over(conn, state) if complete else False
+        return self._hand_over(conn, state) if len(buffer) >= state.want else False
 
     def _hand_over(self, conn: Any, state: _Reading) -> bool:
         del self.reading[conn]

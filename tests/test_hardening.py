@@ -23,7 +23,15 @@ import responses
 
 from service.config import Settings
 from service.sandbox import listening_addresses, serve_profile, warn_if_exposed
-from tests.conftest import PATIENT_ID, RESOLVES, TEST_EHR, bearer, hook_body, write_clients
+from tests.conftest import (
+    PATIENT_ID,
+    PUBLIC_URL,
+    RESOLVES,
+    TEST_EHR,
+    bearer,
+    hook_body,
+    write_clients,
+)
 from tests.live import free_port, live_server, server_command
 from tests.pg import PostgresUnavailable, postgres_instance
 
@@ -474,3 +482,76 @@ def test_nested_bundles_count_toward_the_resource_limit(make_app) -> None:
     response = client.post("/cds-services/leukemia-immunotherapy", json=body)
     assert response.status_code == 413, response.get_json()
     assert "LEUKEMIA_CDS_MAX_BUNDLE_ENTRIES" in str(response.get_json())
+
+
+def _issued_card(client, **claims) -> dict:
+    url = "/cds-services/leukemia-immunotherapy"
+    headers = bearer(f"{PUBLIC_URL}{url}", **claims)
+    cards = client.post(url, json=_relapse_body(), headers=headers).get_json()["cards"]
+    return cards[0]
+
+
+def _relapse_body() -> dict:
+    from tests.vignettes.build import request
+
+    return request({"id": "h", "age": 40, "dx": "b-all", "status": "first-relapse",
+                    "markers": {"cd19": "positive", "cd22": "positive"}, "blasts": 30})
+
+
+def _feedback(client, card: dict, n: int = 1, **claims) -> object:
+    url = "/cds-services/leukemia-immunotherapy/feedback"
+    items = [{"card": card["uuid"], "outcome": "overridden",
+              "outcomeTimestamp": f"2026-12-04T10:{i // 60:02d}:{i % 60:02d}Z"} for i in range(n)]
+    return client.post(url, json={"feedback": items},
+                       headers=bearer(f"{PUBLIC_URL}{url}", **claims))
+
+
+def test_one_card_takes_a_bounded_number_of_feedback_records(client) -> None:
+    card = _issued_card(client)
+    assert _feedback(client, card, 10).status_code == 200
+    refused = _feedback(client, card, 1)
+    assert refused.status_code == 409 and "already has 10" in str(refused.get_json())
+
+
+def test_feedback_fields_have_size_caps(client) -> None:
+    card = _issued_card(client)
+    url = "/cds-services/leukemia-immunotherapy/feedback"
+    item = {"card": card["uuid"], "outcome": "overridden",
+            "outcomeTimestamp": "2026-12-04T10:00:00Z",
+            "overrideReason": {"userComment": "x" * 4001}}
+    answer = client.post(url, json={"feedback": [item]}, headers=bearer(f"{PUBLIC_URL}{url}"))
+    assert answer.status_code == 400
+
+
+def test_feedback_does_not_cross_tenants_of_one_client(client) -> None:
+    """A client without a fixed tenant serves several hospitals: a card issued under one
+    tenant claim cannot be rated under another."""
+    card = _issued_card(client, tenant="hospital-a")
+    assert _feedback(client, card, tenant="hospital-b").status_code == 404
+    assert _feedback(client, card, tenant="hospital-a").status_code == 200
+
+
+def test_an_oversized_tenant_claim_is_a_refused_token_not_a_database_error(client) -> None:
+    url = "/cds-services/leukemia-immunotherapy"
+    answer = client.post(url, json=hook_body(),
+                         headers=bearer(f"{PUBLIC_URL}{url}", tenant="t" * 257))
+    assert answer.status_code == 401
+    long_instance = hook_body()
+    long_instance["hookInstance"] = "h" * 257
+    assert client.post(url, json=long_instance).status_code == 400
+
+
+@pytest.mark.slow
+def test_the_reading_loop_answers_what_no_thread_should_wait_for(production_like) -> None:
+    """Refused by the worker's event loop before any thread: an announced body over the
+    limit (413, unread), a chunked body (411), headers past 64 KiB (431)."""
+    port = int(production_like.base.rsplit(":", 1)[1])
+    big = (b"POST /cds-services/leukemia-immunotherapy HTTP/1.1\r\nHost: x\r\n"
+           b"Content-Length: 999999999\r\n\r\n{")
+    chunked = (b"POST /cds-services/leukemia-immunotherapy HTTP/1.1\r\nHost: x\r\n"
+               b"Transfer-Encoding: chunked\r\n\r\n5\r\n{\"a\":\r\n")
+    headers = b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + b"X-Pad: " + b"a" * 70_000 + b"\r\n"
+    for raw, status in ((big, b" 413 "), (chunked, b" 411 "), (headers, b" 431 ")):
+        answer = _raw(port, raw)
+        assert status in answer.split(b"\r\n", 1)[0], answer[:100]
+        assert b"OperationOutcome" in answer

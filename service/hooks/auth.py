@@ -463,6 +463,10 @@ class Authenticator:
         tenant = claims.get("tenant")
         if tenant is not None and not isinstance(tenant, str):
             raise AuthFailure("tenant is not a string")
+        if len(tenant or "") > 256:
+            # the audit record keeps it in 256 characters: a longer one is a malformed token,
+            # refused here, not a database error (a 503 without audit row, issue 21)
+            raise AuthFailure("tenant longer than 256 characters")
         if client.tenant and tenant not in (None, client.tenant):
             raise AuthFailure("tenant differs from the client's")
         sub = claims.get("sub") if isinstance(claims.get("sub"), str) else None

@@ -27,6 +27,10 @@ blueprint = Blueprint("cds_feedback", __name__)
 auth.protect(blueprint)
 
 MAX_ITEMS = 500
+# One card is shown once; a clinician accepts or overrides it, and a client may resend that.
+# More records than this for one card is not feedback but noise (issue 21: 509 overrides were
+# filed for 21 cards), and it would skew the override statistics a clinical lead reads.
+MAX_PER_CARD = 10
 
 
 @blueprint.post("/cds-services/<service_id>/feedback")
@@ -39,13 +43,21 @@ def receive(service_id: str) -> Response:
     principal = auth.current_principal()
     store = audit.store()
     records = []
+    per_card: dict[str, int] = {}
     try:
         for i, item in enumerate(body.feedback):
             origin = store.find_card(item.card)
+            # the same client and, for a client serving several tenants, the same tenant: a
+            # card issued to one hospital is not another's to rate (issue 21)
             if (origin is None or origin.service_id != service_id
-                    or (principal is not None and origin.iss != principal.iss)):
+                    or (principal is not None and (origin.iss != principal.iss
+                                                   or origin.tenant != principal.tenant))):
                 raise ApiError(404, f"feedback[{i}].card: no card {item.card[:100]!r} was issued "
                                     "by this service to this client.")
+            per_card[item.card] = per_card.get(item.card, origin.feedback_count) + 1
+            if per_card[item.card] > MAX_PER_CARD:
+                raise ApiError(409, f"feedback[{i}].card: {item.card[:100]!r} already has "
+                                    f"{MAX_PER_CARD} feedback records; no more are taken.")
             records.append(_record(i, item, origin, service_id, principal))
         new = store.record_feedback(records)
     except SQLAlchemyError:

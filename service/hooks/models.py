@@ -39,9 +39,9 @@ class FhirAuthorization(_In):
 class HookRequest(_In):
     """The body of `POST /cds-services/{id}`; `context` is validated per hook afterwards."""
 
-    hook: str = NonEmpty
-    hookInstance: str = NonEmpty
-    fhirServer: str | None = None
+    hook: str = Field(min_length=1, max_length=128)  # the audit record's column sizes
+    hookInstance: str = Field(min_length=1, max_length=256)
+    fhirServer: str | None = Field(default=None, max_length=2048)
     fhirAuthorization: FhirAuthorization | None = None
     context: dict[str, Any]
     prefetch: dict[str, Any] | None = None
@@ -273,27 +273,29 @@ class Discovery(_Out):
 # ---- feedback ------------------------------------------------------------------------------
 
 
+# Feedback is stored: every field has a size cap (issue 21: none had one). Ids match the audit
+# columns (256); a coding's parts and a clinician's comment are bounded generously.
 class AcceptedSuggestion(_In):
-    id: str = NonEmpty
+    id: str = Field(min_length=1, max_length=256)
 
 
 class ReasonCoding(_In):
-    system: str | None = None
-    code: str | None = None
-    display: str | None = None
+    system: str | None = Field(default=None, max_length=1024)
+    code: str | None = Field(default=None, max_length=256)
+    display: str | None = Field(default=None, max_length=1024)
 
 
 class OverrideReason(_In):
     reason: ReasonCoding | None = None
-    userComment: str | None = None
+    userComment: str | None = Field(default=None, max_length=4000)
 
 
 class Feedback(_In):
-    card: str = NonEmpty
+    card: str = Field(min_length=1, max_length=256)
     outcome: Literal["accepted", "overridden"]
-    acceptedSuggestions: list[AcceptedSuggestion] | None = None
+    acceptedSuggestions: list[AcceptedSuggestion] | None = Field(default=None, max_length=64)
     overrideReason: OverrideReason | None = None
-    outcomeTimestamp: str = NonEmpty
+    outcomeTimestamp: str = Field(min_length=1, max_length=64)
 
     @model_validator(mode="after")
     def _accepted_needs_suggestions(self) -> Feedback:

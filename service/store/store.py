@@ -108,6 +108,8 @@ class CardOrigin:
     iss: str | None
     recommendation_id: str | None
     suggestion_uuids: frozenset[str]
+    tenant: str | None = None
+    feedback_count: int = 0  # feedback records already stored for this card
 
 
 @dataclass(frozen=True)
@@ -471,9 +473,12 @@ class Store:
 
     def find_card(self, card_uuid: str) -> CardOrigin | None:
         """The most recent call that issued a card with this uuid."""
+        stored = (select(func.count()).select_from(feedback)
+                  .where(feedback.c.card_uuid == card_uuid).scalar_subquery())
         query = (
             select(issued_card.c.call_id, issued_card.c.recommendation_id,
-                   issued_card.c.suggestion_uuids, hook_call.c.service_id, hook_call.c.iss)
+                   issued_card.c.suggestion_uuids, hook_call.c.service_id, hook_call.c.iss,
+                   hook_call.c.tenant, stored.label("stored"))
             .join(hook_call, hook_call.c.id == issued_card.c.call_id)
             .where(issued_card.c.card_uuid == card_uuid)
             .order_by(issued_card.c.id.desc())
@@ -487,6 +492,7 @@ class Store:
             call_id=row.call_id, service_id=row.service_id, iss=row.iss,
             recommendation_id=row.recommendation_id,
             suggestion_uuids=frozenset(jsonio.loads(row.suggestion_uuids)),
+            tenant=row.tenant, feedback_count=int(row.stored or 0),
         )
 
     # ---- feedback --------------------------------------------------------------------------
