@@ -51,6 +51,7 @@ def gunicorn_options(settings: Settings, args: argparse.Namespace) -> dict[str, 
         # files the workers create (SQLite audit, its WAL) are the service user's alone
         "umask": 0o077,
         "child_exit": _child_exit,  # drop a dead worker's live metrics (gauges) from /metrics
+        "on_exit": _remove_metrics_dir,
         # Bounded work: gunicorn's own request-line and header limits stay at their defaults.
     }
 
@@ -65,17 +66,31 @@ def prepare_metrics_dir(data_dir: Path, shared_memory: Path = SHARED_MEMORY) -> 
     In shared memory when the machine has it, not in the data folder: prometheus_client
     writes through memory-mapped files, and a memory-mapped write to a full disk kills the
     worker with SIGBUS, so a full data disk crash-looped every worker (issue 21). One folder
-    per data folder, so a restart reuses (and empties) its own."""
+    per user and data folder, so a restart reuses (and empties) its own; removed when the
+    service stops (`_remove_metrics_dir`)."""
     data = data_dir.resolve()
+    target = data / "prometheus"
     if shared_memory.is_dir() and os.access(shared_memory, os.W_OK):
         digest = hashlib.sha256(str(data).encode()).hexdigest()[:12]
-        target = shared_memory / f"leukemia-cds-metrics-{digest}"
-    else:
-        target = data / "prometheus"
-    shutil.rmtree(target, ignore_errors=True)
-    target.mkdir(mode=0o700, parents=True, exist_ok=True)
+        shared = shared_memory / f"leukemia-cds-metrics-{os.getuid()}-{digest}"
+        shutil.rmtree(shared, ignore_errors=True)
+        try:
+            shared.mkdir(mode=0o700)
+            target = shared
+        except OSError:  # someone else's folder of that name: stay in the data folder
+            pass
+    if target.parent == data:
+        shutil.rmtree(target, ignore_errors=True)
+        target.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(target)
     return target
+
+
+def _remove_metrics_dir(server: Any) -> None:
+    """gunicorn's `on_exit`: the shared-memory folder does not outlive the service."""
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+    if folder.startswith(str(SHARED_MEMORY) + "/"):
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _child_exit(server: Any, worker: Any) -> None:

@@ -74,6 +74,8 @@ _WHY = {
     404: "No such service (or, for feedback, no such card issued by this service to this "
          "client).",
     412: "Required FHIR data could not be obtained, or is too large to process.",
+    409: "That card already has the most feedback records one card takes "
+         f"({feedback.MAX_PER_CARD}).",
     413: "Body over LEUKEMIA_CDS_MAX_BODY_BYTES, prefetch over "
          "LEUKEMIA_CDS_MAX_BUNDLE_ENTRIES resources, or too many feedback items.",
     503: "The audit store is unavailable; retry later (Retry-After).",
@@ -189,13 +191,14 @@ def build() -> dict[str, Any]:
             "/cds-services/{service_id}/feedback": {"post": {
                 "summary": "Feedback on cards: accepted suggestions or overrides",
                 "description": f"All items or none are stored; at most {feedback.MAX_ITEMS} "
-                               "items per request. The same feedback sent again is stored once.",
+                               "items per request. The same feedback sent again is stored once; "
+                               f"one card takes at most {feedback.MAX_PER_CARD} records.",
                 "security": secured,
                 "parameters": [_service_id_parameter()],
                 "requestBody": {"required": True,
                                 "content": {_JSON: {"schema": _ref("FeedbackRequest")}}},
                 "responses": _answers(("FeedbackResult", "Feedback recorded."),
-                                      400, 401, 404, 413, 503),
+                                      400, 401, 404, 409, 413, 503),
             }},
             "/healthz": {"get": {"summary": "Liveness", "responses": {"200": {
                 "description": "The process answers.",

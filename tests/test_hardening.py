@@ -22,6 +22,7 @@ import requests
 import responses
 
 from service.config import Settings
+from service.hooks.auth import LocalSigner
 from service.sandbox import listening_addresses, serve_profile, warn_if_exposed
 from tests.conftest import (
     PATIENT_ID,
@@ -196,9 +197,11 @@ def test_slow_clients_leave_the_service_answering(production_like, n: int, body:
             time.sleep(0.2)
     assert all(answered), answered
     assert len(slow.ended) == n, f"server ended {len(slow.ended)} of {n} slow connections"
-    # each gets an answer saying so (408 from the reading loop), not a silent close
-    assert all(b" 408 " in got.split(b"\r\n", 1)[0] for got in slow.ended.values()), \
-        {got[:60] for got in slow.ended.values()}
+    # answered 408 by the reading loop; a client still sending when the server closes may see
+    # the reset before it reads the answer (the kernel discards it), so: 408 or nothing else
+    answers = [got.split(b"\r\n", 1)[0] for got in slow.ended.values()]
+    assert all(a == b"" or b" 408 " in a for a in answers), set(answers)
+    assert any(b" 408 " in a for a in answers), set(answers)
 
 
 # --- 3. SSRF: every spelling of a private address, resolved and pinned ---------------------
@@ -420,7 +423,7 @@ def test_malformed_requests_leave_no_token_in_the_log_and_files_are_private(
     data_dir = production_like.log_path.parent
     files = [p for p in data_dir.rglob("*") if p.is_file() and p.suffix != ".log"
              and "clients" not in p.name]
-    assert any(p.name.endswith(".db") or ".db" in p.name for p in files), files
+    assert any(p.name.endswith(".sqlite3") for p in files), files
     for p in files:
         assert p.stat().st_mode & 0o077 == 0, f"{p} is {oct(p.stat().st_mode)}"
 
@@ -484,11 +487,12 @@ def test_nested_bundles_count_toward_the_resource_limit(make_app) -> None:
     assert "LEUKEMIA_CDS_MAX_BUNDLE_ENTRIES" in str(response.get_json())
 
 
-def _issued_card(client, **claims) -> dict:
+def _issued_card(client, signer: LocalSigner = TEST_EHR, **claims) -> dict:
     url = "/cds-services/leukemia-immunotherapy"
-    headers = bearer(f"{PUBLIC_URL}{url}", **claims)
-    cards = client.post(url, json=_relapse_body(), headers=headers).get_json()["cards"]
-    return cards[0]
+    headers = bearer(f"{PUBLIC_URL}{url}", signer, **claims)
+    answer = client.post(url, json=_relapse_body(), headers=headers)
+    assert answer.status_code == 200, answer.get_json()
+    return answer.get_json()["cards"][0]
 
 
 def _relapse_body() -> dict:
@@ -498,12 +502,13 @@ def _relapse_body() -> dict:
                     "markers": {"cd19": "positive", "cd22": "positive"}, "blasts": 30})
 
 
-def _feedback(client, card: dict, n: int = 1, **claims) -> object:
+def _feedback(client, card: dict, n: int = 1, signer: LocalSigner = TEST_EHR,
+              **claims) -> object:
     url = "/cds-services/leukemia-immunotherapy/feedback"
     items = [{"card": card["uuid"], "outcome": "overridden",
               "outcomeTimestamp": f"2026-12-04T10:{i // 60:02d}:{i % 60:02d}Z"} for i in range(n)]
     return client.post(url, json={"feedback": items},
-                       headers=bearer(f"{PUBLIC_URL}{url}", **claims))
+                       headers=bearer(f"{PUBLIC_URL}{url}", signer, **claims))
 
 
 def test_one_card_takes_a_bounded_number_of_feedback_records(client) -> None:
@@ -523,12 +528,15 @@ def test_feedback_fields_have_size_caps(client) -> None:
     assert answer.status_code == 400
 
 
-def test_feedback_does_not_cross_tenants_of_one_client(client) -> None:
+def test_feedback_does_not_cross_tenants_of_one_client(make_app, tmp_path) -> None:
     """A client without a fixed tenant serves several hospitals: a card issued under one
     tenant claim cannot be rated under another."""
-    card = _issued_card(client, tenant="hospital-a")
-    assert _feedback(client, card, tenant="hospital-b").status_code == 404
-    assert _feedback(client, card, tenant="hospital-a").status_code == 200
+    shared = LocalSigner.generate("https://multi.ehr.test/cds-client")  # no fixed tenant
+    app = make_app(clients=str(write_clients(tmp_path / "multi.json", TEST_EHR, shared)))
+    client = app.test_client()
+    card = _issued_card(client, shared, tenant="hospital-a")
+    assert _feedback(client, card, signer=shared, tenant="hospital-b").status_code == 404
+    assert _feedback(client, card, signer=shared, tenant="hospital-a").status_code == 200
 
 
 def test_an_oversized_tenant_claim_is_a_refused_token_not_a_database_error(client) -> None:
@@ -555,3 +563,22 @@ def test_the_reading_loop_answers_what_no_thread_should_wait_for(production_like
         answer = _raw(port, raw)
         assert status in answer.split(b"\r\n", 1)[0], answer[:100]
         assert b"OperationOutcome" in answer
+
+
+def test_metrics_live_in_shared_memory_not_on_the_data_disk(tmp_path, monkeypatch) -> None:
+    """A memory-mapped write to a full disk is SIGBUS: metrics stay off the data folder when
+    the machine has shared memory, per user and data folder, and go when the service stops."""
+    from service import cli
+
+    shm, data = tmp_path / "shm", tmp_path / "data"
+    shm.mkdir()
+    monkeypatch.setattr(cli, "SHARED_MEMORY", shm)
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)  # restored afterwards
+    folder = cli.prepare_metrics_dir(data, shared_memory=shm)
+    assert folder.parent == shm and str(os.getuid()) in folder.name
+    assert folder.stat().st_mode & 0o077 == 0
+    cli._remove_metrics_dir(None)
+    assert not folder.exists()
+    # no shared memory on this machine: the data folder, as before
+    assert cli.prepare_metrics_dir(data, shared_memory=tmp_path / "none") == \
+        (data / "prometheus").resolve()

@@ -545,13 +545,15 @@ def test_a_fully_prefetched_call_does_not_look_its_token_up_first(make_app, monk
     assert looked_up == []
 
 
-def test_replay_lookup_outage_before_a_fetch_is_503(make_app, monkeypatch):
+def test_replay_claim_outage_before_a_fetch_is_503(make_app, monkeypatch):
+    """The token id is claimed before the EHR's access token is used (issue 21); a store that
+    cannot take the claim is 503 with nothing fetched."""
     app = make_app()
 
-    def down(iss, jti):
-        raise OperationalError("SELECT", {}, Exception("connection refused"))
+    def down(iss, jti, expires_at):
+        raise OperationalError("INSERT", {}, Exception("connection refused"))
 
-    monkeypatch.setattr(app.extensions[audit.STORE], "jti_used", down)
+    monkeypatch.setattr(app.extensions[audit.STORE], "remember_jti", down)
     with responses.RequestsMock() as fhir:
         response = app.test_client().post(SERVICE, json=must_fetch_body())
         assert len(fhir.calls) == 0
