@@ -254,19 +254,26 @@ def test_a_next_link_is_resolved_and_checked_again(client) -> None:
 
 
 class _Stub(http.server.BaseHTTPRequestHandler):
+    """A FHIR server answering every search with an empty Bundle, after `delay_s`; it keeps
+    the Host and Authorization of each request it was sent."""
+
+    hosts: ClassVar[list[str]] = []
+    seen: ClassVar[list[str]] = []
+    delay_s: ClassVar[float] = 0.0
+
     def do_GET(self) -> None:
+        type(self).hosts.append(self.headers["Host"])
+        type(self).seen.append(self.headers.get("Authorization", ""))
+        time.sleep(self.delay_s)
         body = b'{"resourceType": "Bundle", "type": "searchset"}'
         self.send_response(200)
         self.send_header("Content-Type", "application/fhir+json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
-        type(self).hosts.append(self.headers["Host"])
 
     def log_message(self, *args: object) -> None:
         pass
-
-    hosts: ClassVar[list[str]] = []
 
 
 def test_the_connection_goes_to_the_checked_address(make_app) -> None:
@@ -276,6 +283,7 @@ def test_the_connection_goes_to_the_checked_address(make_app) -> None:
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         port = server.server_address[1]
+        _Stub.hosts.clear()
         RESOLVES["ehr-fhir.test"] = ["127.0.0.1"]
         client = make_app(fhir_http_hosts="ehr-fhir.test").test_client()
         body = _omitting(f"http://ehr-fhir.test:{port}/fhir")
@@ -341,21 +349,10 @@ def test_postgresql_down_is_503_with_retry_after_and_not_ready(tmp_path) -> None
 # --- 7. concurrent replays of one token: the EHR's access token goes out once ----------------
 
 
-class _CountingFhir(http.server.BaseHTTPRequestHandler):
+class _SlowStub(_Stub):
+    delay_s = 0.05  # a real server takes a moment: replays would overlap with it
+    hosts: ClassVar[list[str]] = []
     seen: ClassVar[list[str]] = []
-
-    def do_GET(self) -> None:
-        type(self).seen.append(self.headers.get("Authorization", ""))
-        time.sleep(0.05)  # a real server takes a moment: replays would overlap with it
-        body = b'{"resourceType": "Bundle", "type": "searchset"}'
-        self.send_response(200)
-        self.send_header("Content-Type", "application/fhir+json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
 
 
 @pytest.mark.slow
@@ -364,9 +361,9 @@ def test_concurrent_replays_send_the_access_token_once(tmp_path) -> None:
     that one reaches the FHIR server with the EHR's access token (the id is claimed first)."""
     import concurrent.futures as cf
 
-    fhir = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _CountingFhir)
+    fhir = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _SlowStub)
     threading.Thread(target=fhir.serve_forever, daemon=True).start()
-    _CountingFhir.seen.clear()
+    _SlowStub.seen.clear()
     port = free_port()
     env = {"LEUKEMIA_CDS_DATA_DIR": str(tmp_path),
            "LEUKEMIA_CDS_CLIENTS": str(write_clients(tmp_path / "clients.json", TEST_EHR)),
@@ -385,7 +382,7 @@ def test_concurrent_replays_send_the_access_token_once(tmp_path) -> None:
     finally:
         fhir.shutdown()
     assert sorted(codes) == [200] + [401] * 19, codes
-    assert len(_CountingFhir.seen) == 1, _CountingFhir.seen  # one key omitted, one call
+    assert len(_SlowStub.seen) == 1, _SlowStub.seen  # one key omitted, one call
 
 
 # --- 9. logs hold no client bytes; the audit files are the service user's alone --------------
@@ -573,7 +570,8 @@ def test_metrics_live_in_shared_memory_not_on_the_data_disk(tmp_path, monkeypatc
     shm, data = tmp_path / "shm", tmp_path / "data"
     shm.mkdir()
     monkeypatch.setattr(cli, "SHARED_MEMORY", shm)
-    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)  # restored afterwards
+    # prepare_metrics_dir sets it: setenv first so that monkeypatch restores what was there
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", "")
     folder = cli.prepare_metrics_dir(data, shared_memory=shm)
     assert folder.parent == shm and str(os.getuid()) in folder.name
     assert folder.stat().st_mode & 0o077 == 0
