@@ -103,6 +103,9 @@ def serve(args: argparse.Namespace) -> int:
     from gunicorn.app.base import BaseApplication
 
     os.umask(0o077)  # the audit database and keys are the service user's alone (issue 21)
+    problem = _can_listen(args.host, args.port)
+    if problem:
+        return _fail(problem)
     try:
         env_settings = Settings.from_env()
         prepare_metrics_dir(env_settings.data_dir)
@@ -157,7 +160,7 @@ def facts(args: argparse.Namespace) -> int:
     try:
         settings = Settings.from_env()
     except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"leukemia-cds: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     return facts_command(args.file, profiles_dir=settings.profiles_dir, policy=settings.policy,
                          as_json=args.json)
@@ -192,14 +195,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("serve", help="run the CDS Hooks service under gunicorn")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8080, help="port to bind (default 8080)")
-    p.add_argument("--workers", type=int, default=None,
+    p.add_argument("--port", type=_port, default=8080, help="port to bind (default 8080)")
+    p.add_argument("--workers", type=_positive, default=None,
                    help="worker processes (default LEUKEMIA_CDS_WORKERS or 2)")
     p.set_defaults(func=serve)
 
     p = sub.add_parser("audit", help="recent hook calls and feedback per recommendation")
-    p.add_argument("--limit", type=int, default=20, help="recent calls to list (default 20)")
-    p.add_argument("--days", type=int, default=None,
+    p.add_argument("--limit", type=_positive, default=20,
+                   help="recent calls to list (default 20)")
+    p.add_argument("--days", type=_positive, default=None,
                    help="count feedback of the last N days only (default: all)")
     p.add_argument("--comments", action="store_true",
                    help="also print clinicians' override comments (free text; may hold PHI)")
@@ -235,10 +239,57 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _port(raw: str) -> int:
+    value = _positive(raw)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a TCP port (1-65535)")
+    return value
+
+
+def _can_listen(host: str, port: int) -> str | None:
+    """Why `host:port` cannot be bound, or None: asked before start-up, so a port in use or a
+    host that is not this machine's is one line, not a false "listening on" and gunicorn's
+    retries."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
+                                   flags=socket.AI_PASSIVE)
+    except OSError as exc:
+        return f"--host {host!r}: not an address of this machine ({exc.strerror or exc})"
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            return f"cannot listen on {host}:{port} ({exc.strerror or exc})"
+    return None
+
+
+def _positive(raw: str) -> int:
+    """A whole number of at least 1 (`--days 0` read as "all time", `--days -1` as a date in
+    the future, and `--limit -3`, were accepted)."""
+    try:
+        value = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not 1 or more")
+    return value
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logs.configure("INFO")
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except BrokenPipeError:
+        # `leukemia-cds audit | head`: the reader left; that is not an error worth a traceback.
+        # Point stdout at nothing so the interpreter's final flush does not raise again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

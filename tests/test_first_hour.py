@@ -1,0 +1,85 @@
+"""Issue 22 (a hospital engineer's first hour): the command line's own errors, one line each.
+
+Each case runs the installed command as an integrator would, and checks the exit status, that
+the message is one `leukemia-cds …` line (argparse's usage line aside), and that no traceback
+or false "listening on" is printed.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from tests.live import free_port, server_command
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _run(*args: str, tmp_path: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEUKEMIA_CDS_")}
+    env["LEUKEMIA_CDS_DATA_DIR"] = str(tmp_path / "data")
+    return subprocess.run([*server_command(), *args], capture_output=True, text=True,
+                          timeout=timeout, env=env, cwd=tmp_path)
+
+
+def test_the_license_is_an_spdx_expression_setuptools_still_builds() -> None:
+    """The table form `{ text = ... }` is refused by setuptools from 2027-02-18."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))
+    assert project["project"]["license"] == "Apache-2.0"
+    assert "setuptools>=77" in project["build-system"]["requires"]
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (("audit", "--days", "0"), "--days: 0 is not 1 or more"),
+    (("audit", "--days", "-1"), "--days: -1 is not 1 or more"),
+    (("audit", "--limit", "-3"), "--limit: -3 is not 1 or more"),
+    (("serve", "--port", "99999"), "--port: 99999 is not a TCP port (1-65535)"),
+    (("serve", "--workers", "0"), "--workers: 0 is not 1 or more"),
+    (("serve", "--workers", "-1"), "--workers: -1 is not 1 or more"),
+])
+def test_out_of_range_arguments_are_refused(tmp_path, args, says) -> None:
+    done = _run(*args, tmp_path=tmp_path)
+    assert done.returncode == 2
+    assert says in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "data").exists()
+
+
+@pytest.mark.slow
+def test_a_port_in_use_or_a_foreign_host_is_one_line_and_nothing_is_created(tmp_path) -> None:
+    port = free_port()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        done = _run("serve", "--port", str(port), tmp_path=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip() == (f"leukemia-cds: cannot listen on 127.0.0.1:{port} "
+                                   "(Address already in use)")
+    assert "listening on" not in done.stdout + done.stderr
+    assert not (tmp_path / "data").exists()  # a failed serve leaves no empty database behind
+    done = _run("serve", "--host", "256.1.1.1", "--port", str(free_port()), tmp_path=tmp_path)
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert done.stderr.startswith("leukemia-cds: --host '256.1.1.1'")
+
+
+def test_output_cut_short_by_the_reader_is_not_a_traceback(tmp_path) -> None:
+    """`leukemia-cds rules | head -1`: the reader leaves early; the command ends quietly."""
+    command = " ".join([*server_command(), "rules"]) + " | head -1"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEUKEMIA_CDS_")}
+    done = subprocess.run(["bash", "-o", "pipefail", "-c", command], capture_output=True,
+                          text=True, timeout=60, env=env, cwd=tmp_path)
+    assert done.stdout.startswith("# leukemia-cds rule book")
+    assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr, done.stderr
+    assert done.returncode == 0
+
+
+def test_facts_errors_use_the_command_prefix(tmp_path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEUKEMIA_CDS_")}
+    env["LEUKEMIA_CDS_WORKERS"] = "zero"
+    done = subprocess.run([*server_command(), "facts", "x.json"], capture_output=True,
+                          text=True, timeout=60, env=env, cwd=tmp_path)
+    assert done.stderr.startswith("leukemia-cds: LEUKEMIA_CDS_WORKERS")
