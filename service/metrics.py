@@ -102,4 +102,5 @@ def install(app: Flask, hooks_by_service: dict[str, str]) -> None:
             multiprocess.MultiProcessCollector(registry)
         else:
             registry = REGISTRY
-        return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+        # content_type, not mimetype: Flask would append a second "; charset=utf-8"
+        return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)

@@ -83,7 +83,9 @@ def test_metrics_carry_no_patient_data(client):
     client.post(URL, json=body)
     text = client.get("/metrics").get_data(as_text=True)
     assert body["context"]["patientId"] not in text
-    assert "text/plain" in client.get("/metrics").content_type
+    content_type = client.get("/metrics").content_type
+    assert "text/plain" in content_type
+    assert content_type.count("charset") == 1, content_type  # issue 22: it was said twice
 
 
 @pytest.mark.slow
