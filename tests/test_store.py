@@ -171,6 +171,23 @@ def test_unreachable_database_is_one_line_without_the_password():
     with pytest.raises(StoreError) as info:
         Store.open("postgresql+psycopg://cds:s3cret-pw@127.0.0.1:1/none")
     assert "s3cret-pw" not in str(info.value) and "\n" not in str(info.value)
+    # where, and what went wrong (issue 22: "OperationalError" alone)
+    assert "(postgresql at 127.0.0.1:1): connection refused" in str(info.value)
+
+
+def test_a_database_host_that_does_not_resolve_says_so():
+    with pytest.raises(StoreError) as info:
+        Store.open("postgresql+psycopg://cds:s3cret-pw@no-such-host.invalid:5432/none")
+    text = str(info.value)
+    assert "no-such-host.invalid:5432" in text and "does not resolve" in text
+    assert "s3cret-pw" not in text
+
+
+def test_a_database_that_does_not_exist_says_so(pg_server):
+    missing = pg_server.rsplit("/", 1)[0] + "/no_such_database"
+    with pytest.raises(StoreError) as info:
+        Store.open(missing)
+    assert "that database does not exist" in str(info.value)
 
 
 # ---- JWT replay ------------------------------------------------------------------------------

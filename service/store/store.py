@@ -59,6 +59,29 @@ def _cause(exc: Exception) -> str:
     return type(getattr(exc, "orig", None) or exc).__name__
 
 
+# What a connection failure was, read from the driver's message (which is never shown: it can
+# carry the URL): the hospital engineer needs "refused" or "authentication", not a class name.
+_REASONS = (
+    (("password authentication failed", "authentication failed", "no password supplied"),
+     "authentication failed (user or password)"),
+    (("could not translate host name", "name or service not known", "nodename nor servname",
+      "temporary failure in name resolution"), "the host name does not resolve"),
+    (("connection refused",), "connection refused (nothing listens there)"),
+    (("timeout expired", "timed out"), "timed out"),
+    (("ssl", "certificate", "tls"), "TLS failed (sslmode or certificate)"),
+    (("does not exist",), "that database does not exist"),
+    (("no route to host", "network is unreachable"), "no route to the host"),
+)
+
+
+def _connect_reason(exc: Exception) -> str:
+    text = str(getattr(exc, "orig", None) or exc).lower()
+    for needles, reason in _REASONS:
+        if any(n in text for n in needles):
+            return f"{reason}; {_cause(exc)}"
+    return _cause(exc)
+
+
 class Replayed(Exception):
     """The call's token id was already used by its issuer; nothing of the call was written."""
 
@@ -403,10 +426,13 @@ class Store:
             raise StoreError(str(exc)) from None
         except SQLAlchemyError as exc:
             engine.dispose()
-            # The driver's message can contain the URL; name the backend and the error class.
+            # The driver's message can contain the URL: name the backend, where it was looked
+            # for (host and port, never the password) and what went wrong, in our words.
+            where = (f" at {engine.url.host}:{engine.url.port or 5432}"
+                     if engine.dialect.name == "postgresql" and engine.url.host else "")
             raise StoreError(
-                f"cannot open the audit database ({engine.dialect.name}): "
-                f"{_cause(exc)}"
+                f"cannot open the audit database ({engine.dialect.name}{where}): "
+                f"{_connect_reason(exc)}"
             ) from None
         return cls(engine)
 
