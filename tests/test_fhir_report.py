@@ -73,7 +73,7 @@ def test_unreadable_input_exits_non_zero(tmp_path: Path, content: str) -> None:
     path.write_text(content)
     code, text = run(path)
     assert code == EXIT_UNREADABLE
-    assert "error:" in text
+    assert text.startswith("leukemia-cds: ") and text.count("\n") == 1  # one line (issue 22)
 
 
 def test_missing_file_exits_non_zero(tmp_path: Path) -> None:

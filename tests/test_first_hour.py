@@ -83,3 +83,10 @@ def test_facts_errors_use_the_command_prefix(tmp_path) -> None:
     done = subprocess.run([*server_command(), "facts", "x.json"], capture_output=True,
                           text=True, timeout=60, env=env, cwd=tmp_path)
     assert done.stderr.startswith("leukemia-cds: LEUKEMIA_CDS_WORKERS")
+
+
+def test_facts_on_an_empty_file_says_it_is_empty(tmp_path) -> None:
+    (tmp_path / "empty.json").write_text("\n")
+    done = _run("facts", "empty.json", tmp_path=tmp_path)
+    assert done.returncode != 0
+    assert done.stderr.strip() == "leukemia-cds: empty.json is empty"

@@ -139,18 +139,21 @@ def facts_command(path: str, out: TextIO = sys.stdout, *, profiles_dir: Path, po
     ``profiles_dir`` and ``policy`` are the site's (from settings), so the report reads the
     record as the service would."""
     err = sys.stderr if out is sys.stdout else out
+    # one line each, prefixed as every other command's (issue 22)
     try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+        text = Path(path).read_text(encoding="utf-8")
+        doc = json.loads(text)
     except (OSError, UnicodeDecodeError) as exc:
-        err.write(f"error: cannot read {path}: {exc}\n")
+        err.write(f"leukemia-cds: cannot read {path}: {exc}\n")
         return EXIT_UNREADABLE
     except json.JSONDecodeError as exc:
-        err.write(f"error: {path} is not JSON: {exc}\n")
+        what = "is empty" if not text.strip() else f"is not JSON ({exc})"
+        err.write(f"leukemia-cds: {path} {what}\n")
         return EXIT_UNREADABLE
     try:
         terminology = load_terminology(profiles_dir)
     except TerminologyError as exc:
-        err.write(f"error: fhir_profiles cannot be loaded: {exc}\n")
+        err.write(f"leukemia-cds: fhir_profiles cannot be loaded: {exc}\n")
         return EXIT_CONFIG
 
     orders: list[DraftOrder] | None = None
@@ -158,7 +161,7 @@ def facts_command(path: str, out: TextIO = sys.stdout, *, profiles_dir: Path, po
     foreign: list[DataQualityFinding] = []  # draft orders for another patient, as a hook does
     if isinstance(doc, Mapping) and doc.get("resourceType") == "Bundle":
         if not isinstance(doc.get("entry", []), list):
-            err.write(f"error: {path}: Bundle.entry is not a list\n")
+            err.write(f"leukemia-cds: {path}: Bundle.entry is not a list\n")
             return EXIT_UNREADABLE
         resources: list[Any] = [doc]
         title = f"{path} (Bundle, {len(doc.get('entry') or [])} entries)"
@@ -174,7 +177,7 @@ def facts_command(path: str, out: TextIO = sys.stdout, *, profiles_dir: Path, po
         title = f"{path} (CDS Hooks request, hook {doc['hook']})"
     else:
         err.write(
-            f"error: {path} is neither a FHIR Bundle nor a CDS Hooks request "
+            f"leukemia-cds: {path} is neither a FHIR Bundle nor a CDS Hooks request "
             "(expected resourceType 'Bundle', or 'hook' with 'prefetch' / 'context')\n"
         )
         return EXIT_UNREADABLE
