@@ -1,28 +1,27 @@
 # leukemia-cds container: gunicorn on 0.0.0.0:8080 as a non-root user.
-# Build stage installs the wheel into a virtual environment; the final stage copies only that
-# environment and the reviewable data folders (no compilers, no tests, no sources of tests).
+# Build stage installs the wheel (with the card catalogue and the FHIR profiles inside it) into
+# a virtual environment; the final stage copies only that environment (no compilers, no tests).
 FROM python:3.11-slim AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py MANIFEST.in README.md ./
 COPY service ./service
-RUN pip install .
+COPY cards ./cards
+COPY fhir_profiles ./fhir_profiles
+# files as the checkout had them; a hardened host's umask 077 must not make them unreadable
+RUN chmod -R a+rX /src && pip install .
 
 FROM python:3.11-slim
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    LEUKEMIA_CDS_CARDS_DIR=/app/cards \
-    LEUKEMIA_CDS_PROFILES_DIR=/app/fhir_profiles \
     LEUKEMIA_CDS_DATA_DIR=/var/lib/leukemia-cds \
     LEUKEMIA_CDS_SANDBOX=off
 RUN useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin cds \
     && mkdir -p /var/lib/leukemia-cds && chown cds /var/lib/leukemia-cds
 COPY --from=build /opt/venv /opt/venv
-COPY cards /app/cards
-COPY fhir_profiles /app/fhir_profiles
 USER cds
 WORKDIR /app
 EXPOSE 8080

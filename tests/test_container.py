@@ -91,7 +91,10 @@ def parse_dockerfile(text: str) -> list[Stage]:
 
 def test_the_parser_reads_this_dockerfile_as_two_stages():
     build, final = parse_dockerfile(DOCKERFILE.read_text(encoding="utf-8"))
-    assert build.copies and final.copies and final.cmd and final.healthcheck
+    assert build.copies and final.cmd and final.healthcheck
+    # the final stage copies only the built environment: the data travel inside the wheel
+    assert not final.copies and {"cards", "fhir_profiles"} <= {
+        src for sources, _ in build.copies for src in sources}
     assert final.expose == ["8080"] and "--port" in final.cmd
 
 
@@ -374,3 +377,26 @@ def test_as_the_deployment_runs_it_unprivileged_on_a_read_only_root_it_answers_a
     assert audited_statuses(image, instance) == [(200,)]
     database = image.path(image.final.env["LEUKEMIA_CDS_DATA_DIR"]) / SQLITE_FILE
     assert database.stat().st_uid == uid, "the service itself ran as the Deployment's user"
+
+
+def test_the_installed_wheel_runs_anywhere_without_path_settings(image: Image, tmp_path):
+    """Issue 22: the catalogue and the FHIR profiles travel inside the wheel. From a folder
+    that has nothing to do with the sources, with no LEUKEMIA_CDS_* path setting at all,
+    `facts` reads a Bundle and `serve` becomes ready."""
+    env = {k: v for k, v in image.environment().items()
+           if not k.startswith("LEUKEMIA_CDS_")}
+    env["LEUKEMIA_CDS_DATA_DIR"] = str(tmp_path / "data")
+    packaged = {p.relative_to(image.site / "service" / "_data").as_posix()
+                for p in (image.site / "service" / "_data").rglob("*") if p.is_file()}
+    assert "cards/catalogue.toml" in packaged and "fhir_profiles/ConceptMap-site-codes.json" \
+        in packaged, sorted(packaged)[:5]
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    bundle = Path(__file__).parent / "fixtures" / "fhir" / "bundle-relapsed-b-all.json"
+    done = subprocess.run(["leukemia-cds", "facts", str(bundle)], env=env, cwd=elsewhere,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-1500:]
+    port = free_port()
+    with live_server(env, tmp_path / "serve.log", port=port, cwd=elsewhere,
+                     command=["leukemia-cds", "serve", "--port", str(port)]) as live:
+        assert requests.get(f"{live.base}/readyz", timeout=5).status_code == 200
