@@ -61,7 +61,7 @@ def build_advisor(settings: Settings, *, today: date | None = None) -> Advisor:
                     max_months=settings.review_max_months,
                     accept=settings.accept_stale_review)
     try:
-        terminology = load_terminology(settings.profiles_dir)
+        terminology = load_terminology(settings.profiles_dir, settings.site_conceptmap)
     except TerminologyError as exc:
         raise TerminologyError(f"fhir_profiles: {exc}") from None  # the operator's folder name
     pages = f"{settings.public_url.rstrip('/')}/rules/" if settings.public_url else None

@@ -163,7 +163,7 @@ def facts(args: argparse.Namespace) -> int:
         print(f"leukemia-cds: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     return facts_command(args.file, profiles_dir=settings.profiles_dir, policy=settings.policy,
-                         as_json=args.json)
+                         as_json=args.json, site_map=settings.site_conceptmap)
 
 
 def rules(args: argparse.Namespace) -> int:

@@ -181,6 +181,9 @@ class Settings:
     # Data folders: overrides for an installed copy; defaults beside the package (service/paths)
     cards_dir: Path = field(default_factory=paths.cards_dir)
     profiles_dir: Path = field(default_factory=paths.profiles_dir)
+    # The site's own ConceptMap (local codes), used instead of the profiles' one: the one file
+    # a site edits, deployed alone (deploy/README.md, "Your site's codes")
+    site_conceptmap: Path | None = None
     seeds_dir: Path = field(default_factory=paths.seeds_dir)
 
     @classmethod
@@ -254,5 +257,6 @@ _TABLE: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "DATA_DIR": ("data_dir", _path),
     "CARDS_DIR": ("cards_dir", _path),
     "PROFILES_DIR": ("profiles_dir", _path),
+    "SITE_CONCEPTMAP": ("site_conceptmap", _path),
     "SEEDS_DIR": ("seeds_dir", _path),
 }

@@ -7,6 +7,7 @@ or false "listening on" is printed.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -90,3 +91,54 @@ def test_facts_on_an_empty_file_says_it_is_empty(tmp_path) -> None:
     done = _run("facts", "empty.json", tmp_path=tmp_path)
     assert done.returncode != 0
     assert done.stderr.strip() == "leukemia-cds: empty.json is empty"
+
+
+# --- item 5: a site deploys its code map alone ------------------------------------------------
+
+
+def _site_map(path: Path, code: str, target: str) -> Path:
+    shipped = json.loads((ROOT / "fhir_profiles" / "ConceptMap-site-codes.json").read_text())
+    shipped["group"] = [{
+        "source": "http://hospital.example.org/lab-codes",
+        "target": "http://leukemia-cds.org/fhir/CodeSystem/leukemia-cds",
+        "element": [{"code": code, "target": [{"code": target, "equivalence": "equivalent"}]}],
+    }]
+    path.write_text(json.dumps(shipped))
+    return path
+
+
+def test_a_site_conceptmap_is_read_instead_of_the_shipped_one(tmp_path) -> None:
+    from service.fhir.terminology import clear_cache, load_terminology
+
+    site = _site_map(tmp_path / "our-codes.json", "BMBLAST", "bm-blasts")
+    clear_cache()
+    terminology = load_terminology(ROOT / "fhir_profiles", site)
+    [match] = terminology.lookup("http://hospital.example.org/lab-codes", "BMBLAST")
+    assert match.concept == "bm-blasts" and match.recognised_by == "site-conceptmap"
+    # the folder's own map is not read beside it
+    assert load_terminology(ROOT / "fhir_profiles").lookup(
+        "http://hospital.example.org/lab-codes", "BMBLAST") == ()
+
+
+@pytest.mark.parametrize(("content", "says"), [
+    (None, "site ConceptMap not found"),
+    ("{not json", "cannot read JSON"),
+    ({"resourceType": "ValueSet"}, "not a ConceptMap"),
+    ("unknown-concept", "maps to unknown concept 'no-such-concept'"),
+])
+def test_a_broken_site_conceptmap_stops_start_up_with_one_line(tmp_path, content, says) -> None:
+    site = tmp_path / "our-codes.json"
+    if content == "unknown-concept":
+        _site_map(site, "X1", "no-such-concept")
+    elif isinstance(content, dict):
+        site.write_text(json.dumps(content))
+    elif content is not None:
+        site.write_text(content)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEUKEMIA_CDS_")}
+    env.update(LEUKEMIA_CDS_DATA_DIR=str(tmp_path / "data"),
+               LEUKEMIA_CDS_SITE_CONCEPTMAP=str(site))
+    done = subprocess.run([*server_command(), "serve", "--port", str(free_port())],
+                          capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path)
+    assert done.returncode == 2, done.stderr[-500:]
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("leukemia-cds: ") and says in lines[0], lines

@@ -133,7 +133,8 @@ def report_json(facts: PatientFacts, orders: list[DraftOrder] | None, title: str
 
 
 def facts_command(path: str, out: TextIO = sys.stdout, *, profiles_dir: Path, policy: Policy,
-                  now: datetime | None = None, as_json: bool = False) -> int:
+                  now: datetime | None = None, as_json: bool = False,
+                  site_map: Path | None = None) -> int:
     """Print the facts report for FILE; non-zero when FILE is not a Bundle or hook request.
 
     ``profiles_dir`` and ``policy`` are the site's (from settings), so the report reads the
@@ -151,7 +152,7 @@ def facts_command(path: str, out: TextIO = sys.stdout, *, profiles_dir: Path, po
         err.write(f"leukemia-cds: {path} {what}\n")
         return EXIT_UNREADABLE
     try:
-        terminology = load_terminology(profiles_dir)
+        terminology = load_terminology(profiles_dir, site_map)
     except TerminologyError as exc:
         err.write(f"leukemia-cds: fhir_profiles cannot be loaded: {exc}\n")
         return EXIT_CONFIG

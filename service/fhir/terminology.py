@@ -287,20 +287,25 @@ class Terminology:
 
 # --- loading ----------------------------------------------------------------------------
 
-_cache: dict[Path, Terminology] = {}
+_cache: dict[tuple[Path, Path | None], Terminology] = {}
 _lock = threading.Lock()
 
 
-def load_terminology(path: str | Path) -> Terminology:
-    """Load (once per directory) and return the terminology; raises TerminologyError.
+def load_terminology(path: str | Path, site_map: str | Path | None = None) -> Terminology:
+    """Load (once per directory and site map) and return the terminology; raises
+    TerminologyError.
 
-    The directory is the caller's (settings.profiles_dir): this layer reads no settings."""
+    The directory is the caller's (settings.profiles_dir): this layer reads no settings.
+    `site_map` (settings.site_conceptmap), when given, is the site's ConceptMap used instead
+    of the folder's `ConceptMap-*.json`: a site deploys its one edited file (a mounted
+    ConfigMap) without copying the whole input contract."""
     root = Path(path).resolve()
+    site = Path(site_map).resolve() if site_map is not None else None
     with _lock:
-        cached = _cache.get(root)
+        cached = _cache.get((root, site))
         if cached is None:
-            cached = _build(root)
-            _cache[root] = cached
+            cached = _build(root, site)
+            _cache[(root, site)] = cached
         return cached
 
 
@@ -365,7 +370,7 @@ def _refuse_generic(
         )
 
 
-def _build(root: Path) -> Terminology:
+def _build(root: Path, site: Path | None = None) -> Terminology:
     if not root.is_dir():
         raise TerminologyError(f"profiles directory not found: {root}")
     cs_file = root / "CodeSystem-leukemia-cds.json"
@@ -497,8 +502,12 @@ def _build(root: Path) -> Terminology:
 
     site_mappings = 0
     narrowings: list[tuple[str, tuple[str, str], str]] = []
-    for f in sorted(root.glob("ConceptMap-*.json")):
+    if site is not None and not site.is_file():
+        raise TerminologyError(f"site ConceptMap not found: {site}")
+    for f in [site] if site is not None else sorted(root.glob("ConceptMap-*.json")):
         doc = _read(f)
+        if doc.get("resourceType") != "ConceptMap":
+            raise TerminologyError(f"{f.name}: not a ConceptMap")
         for group in doc.get("group", []) or []:
             source = normalise_system(group.get("source"))
             if not source:
