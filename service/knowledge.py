@@ -28,7 +28,14 @@ from typing import Any
 from service.canonical import LIBRARY_ID, library_url, plan_definition_url
 from service.decision import RULES
 from service.decision.registry import Rule
-from service.render.catalogue import TOPIC_SYSTEM, TOPICS, Catalogue, Entry, SuggestionSpec
+from service.render.catalogue import (
+    TOPIC_SYSTEM,
+    TOPICS,
+    Catalogue,
+    Citation,
+    Entry,
+    SuggestionSpec,
+)
 
 PLAN_TYPE = "http://terminology.hl7.org/CodeSystem/plan-definition-type"
 LIBRARY_TYPE = "http://terminology.hl7.org/CodeSystem/library-type"
@@ -52,22 +59,22 @@ def _date(value: Any) -> str | None:
     return value.isoformat() if isinstance(value, datetime.date) else None
 
 
-def _citation(c: Any) -> dict[str, Any]:
+def _citation(c: Citation) -> dict[str, Any]:
     """One citation as a RelatedArtifact of type citation.
 
     A seed citation shows the seed file and section and quotes the passage; a regulatory one
     (`kind = "regulatory"`) shows the regulator's title and URL. R4's RelatedArtifact has no
     date, so the regulatory date (and what it supersedes, and which stands) is in `citation`.
     """
-    if getattr(c, "kind", "seed") == "regulatory":
-        text = [f"Dated {_date(getattr(c, 'date', None)) or 'unknown'}."]
-        if getattr(c, "supersedes", None):
+    if c.kind == "regulatory":
+        text = [f"Dated {_date(c.date) or 'unknown'}."]
+        if c.supersedes:
             text.append(f"Supersedes {c.supersedes}.")
-        if getattr(c, "note", None):
+        if c.note:
             text.append(str(c.note))
         out: dict[str, Any] = {"type": "citation", "display": str(c.title),
                                "citation": " ".join(text)}
-        if getattr(c, "url", None):
+        if c.url:
             out["url"] = str(c.url)
         return out
     return {"type": "citation", "display": f"{c.seed}: {c.section}", "citation": c.quote}
@@ -129,9 +136,9 @@ def _computable(rule_id: str) -> str:
 
 def plan_definition(cat: Catalogue, entry: Entry, rule: Rule) -> dict[str, Any]:
     """One rule as a PlanDefinition (type eca-rule) with one action: the card."""
-    reviewed = _date(getattr(entry, "reviewed", None))
-    dated = [d for d in (_date(getattr(c, "date", None)) for c in entry.citations
-                         if getattr(c, "kind", "seed") == "regulatory") if d]
+    reviewed = _date(entry.reviewed)
+    dated = [d for d in (_date(c.date) for c in entry.citations if c.kind == "regulatory")
+             if d]
     topic = _concept(TOPIC_SYSTEM, entry.topic, TOPICS[entry.topic])
     contained, sub_actions = _suggestions(entry)
     action: dict[str, Any] = {

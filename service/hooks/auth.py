@@ -250,7 +250,7 @@ class JwksCache:
         self.min_refresh_s = min_refresh_s
         self.max_backoff_s = max_backoff_s
         self.clock = time.monotonic
-        self.fetches = 0  # how many fetches were started (tests and the log read it)
+        self.fetches = 0  # how many fetches were started (what the backoff saves is countable)
         self._entries: dict[str, _JwksEntry] = {}
         self._failures: dict[str, _JwksFailure] = {}
         self._locks: dict[str, threading.Lock] = {}
