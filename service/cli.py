@@ -284,6 +284,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     logs.configure("INFO")
     try:
         return int(args.func(args))
+    except PermissionError as exc:
+        # the last net for data the service's user may not read (a hardened host's umask 077)
+        return _fail(f"cannot read {exc.filename} ({exc.strerror}): the user running "
+                     "leukemia-cds needs read access to it")
     except BrokenPipeError:
         # `leukemia-cds audit | head`: the reader left; that is not an error worth a traceback.
         # Point stdout at nothing so the interpreter's final flush does not raise again.

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
+import sys
+import tempfile
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -142,3 +146,69 @@ def test_a_broken_site_conceptmap_stops_start_up_with_one_line(tmp_path, content
     assert done.returncode == 2, done.stderr[-500:]
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("leukemia-cds: ") and says in lines[0], lines
+
+
+# --- item 3: data the service's user may not read ---------------------------------------------
+
+
+@pytest.fixture
+def stash() -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="lcds-mounts-") as name:  # outside tmp_path's
+        yield Path(name)  # closed parents, which the harness hides under a tmpfs
+
+
+def _as_unprivileged_user(command: list[str], tmp_path: Path, stash: Path) -> list[str] | None:
+    """`command` run as the Deployment's user with no capabilities (root reads anything), or
+    None where this machine cannot drop privileges in a private mount namespace."""
+    from tests.test_container import contained, deployment_user
+
+    reach = [Path(sys.base_prefix), Path(sys.prefix), ROOT, tmp_path]
+    probe = contained(["true"], read_only=[], writable=[], stash=stash,
+                      uid=deployment_user(), reach=reach)
+    if shutil.which("setpriv") is None or subprocess.run(probe, capture_output=True).returncode:
+        return None
+    return contained(command, read_only=[], writable=[], stash=stash, uid=deployment_user(),
+                     reach=reach)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("folder", "closed", "says"), [
+    ("cards", ".", "card catalogue: cannot read the folder {dir} (Permission denied)"),
+    ("cards", "b-all.toml", "card catalogue: cannot read {dir}/b-all.toml (Permission denied)"),
+    ("fhir_profiles", ".", "cannot read the folder {dir} (Permission denied)"),
+    ("fhir_profiles", "ValueSet-ph.json",
+     "cannot read {dir}/ValueSet-ph.json (Permission denied)"),
+])
+def test_unreadable_cards_or_profiles_stop_start_up_with_one_line(tmp_path, stash, folder,
+                                                                   closed, says) -> None:
+    """A hardened host (umask 077) copies the data without read access for the service's
+    user: `serve` says which path in one line, never a traceback, and leaves no data behind."""
+    tmp_path.chmod(0o755)
+    data = tmp_path / folder
+    shutil.copytree(ROOT / folder, data)
+    (data / closed).chmod(0o700 if closed == "." else 0o600)
+    command = _as_unprivileged_user([sys.executable, "-m", "service", "serve", "--port",
+                                     str(free_port())], tmp_path, stash)
+    if command is None:
+        pytest.skip("cannot drop privileges here (needs root and private mount namespaces)")
+    setting = "LEUKEMIA_CDS_CARDS_DIR" if folder == "cards" else "LEUKEMIA_CDS_PROFILES_DIR"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEUKEMIA_CDS_")}
+    writable = tmp_path / "writable"
+    writable.mkdir(mode=0o777)
+    writable.chmod(0o777)
+    env.update({setting: str(data), "LEUKEMIA_CDS_DATA_DIR": str(writable / "data")})
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, env=env,
+                          cwd=writable)
+    assert done.returncode == 2, done.stderr[-800:]
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("leukemia-cds: "), lines
+    assert says.format(dir=data) in lines[0]
+    assert "listening on" not in done.stdout + done.stderr
+
+
+def test_facts_on_a_folder_says_so(tmp_path) -> None:
+    (tmp_path / "charts").mkdir()
+    done = _run("facts", "charts", tmp_path=tmp_path)
+    assert done.returncode != 0
+    assert done.stderr.strip() == ("leukemia-cds: charts is a folder; give one Bundle or "
+                                   "resource file")

@@ -144,8 +144,14 @@ def facts_command(path: str, out: TextIO = sys.stdout, *, profiles_dir: Path, po
     try:
         text = Path(path).read_text(encoding="utf-8")
         doc = json.loads(text)
-    except (OSError, UnicodeDecodeError) as exc:
-        err.write(f"leukemia-cds: cannot read {path}: {exc}\n")
+    except IsADirectoryError:
+        err.write(f"leukemia-cds: {path} is a folder; give one Bundle or resource file\n")
+        return EXIT_UNREADABLE
+    except OSError as exc:
+        err.write(f"leukemia-cds: cannot read {path} ({exc.strerror})\n")
+        return EXIT_UNREADABLE
+    except UnicodeDecodeError as exc:
+        err.write(f"leukemia-cds: {path} is not UTF-8 text ({exc.reason})\n")
         return EXIT_UNREADABLE
     except json.JSONDecodeError as exc:
         what = "is empty" if not text.strip() else f"is not JSON ({exc})"

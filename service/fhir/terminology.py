@@ -13,6 +13,7 @@ silently recognising less than it promises.
 from __future__ import annotations
 
 import json
+import os
 import re
 import threading
 from collections.abc import Iterable, Mapping
@@ -304,7 +305,11 @@ def load_terminology(path: str | Path, site_map: str | Path | None = None) -> Te
     with _lock:
         cached = _cache.get((root, site))
         if cached is None:
-            cached = _build(root, site)
+            try:
+                cached = _build(root, site)
+            except OSError as exc:  # a folder or file the service's user may not read
+                raise TerminologyError(
+                    f"cannot read {exc.filename or root} ({exc.strerror})") from exc
             _cache[(root, site)] = cached
         return cached
 
@@ -317,8 +322,14 @@ def clear_cache() -> None:
 
 def _read(path: Path) -> dict[str, Any]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise TerminologyError(f"cannot read {path} ({exc.strerror})") from exc
+    except UnicodeDecodeError as exc:
+        raise TerminologyError(f"{path.name}: not UTF-8 ({exc.reason})") from exc
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
         raise TerminologyError(f"{path.name}: cannot read JSON ({exc})") from exc
     if not isinstance(data, dict) or "resourceType" not in data:
         raise TerminologyError(f"{path.name}: not a FHIR resource")
@@ -373,6 +384,8 @@ def _refuse_generic(
 def _build(root: Path, site: Path | None = None) -> Terminology:
     if not root.is_dir():
         raise TerminologyError(f"profiles directory not found: {root}")
+    if not os.access(root, os.R_OK | os.X_OK):  # else glob() quietly finds no ValueSets
+        raise TerminologyError(f"cannot read the folder {root} (Permission denied)")
     cs_file = root / "CodeSystem-leukemia-cds.json"
     if not cs_file.is_file():
         raise TerminologyError(f"{cs_file.name} missing from {root}")

@@ -12,6 +12,7 @@ is described. Templates are compiled once and reused for every call.
 from __future__ import annotations
 
 import datetime
+import os
 import re
 import threading
 import tomllib
@@ -283,6 +284,9 @@ def load_catalogue(cards_dir: Path) -> Catalogue:
     """
     if not cards_dir.is_dir():
         raise CatalogueError(f"card catalogue: {cards_dir} is not a directory")
+    if not os.access(cards_dir, os.R_OK | os.X_OK):  # else glob() quietly finds no files
+        raise CatalogueError(f"card catalogue: cannot read the folder {cards_dir} "
+                             "(Permission denied)")
     key = (str(cards_dir.resolve()), tuple((p.name, _bytes(p))
                                            for p in sorted(cards_dir.glob("*.toml"))))
     with _LOCK:
