@@ -108,9 +108,13 @@ def serve(args: argparse.Namespace) -> int:
         return _fail(problem)
     try:
         env_settings = Settings.from_env()
-        prepare_metrics_dir(env_settings.data_dir)
     except ConfigError as exc:
         return _fail(str(exc))
+    # A serve that fails leaves no data folder behind: an empty database and a key would make
+    # `audit` report "0 calls" where the truth is that the service never ran here (issue 22).
+    fresh = not env_settings.data_dir.exists()
+    try:
+        metrics_dir = prepare_metrics_dir(env_settings.data_dir)
     except OSError as exc:
         return _fail(f"LEUKEMIA_CDS_DATA_DIR: cannot write there ({exc.strerror})")
 
@@ -122,6 +126,10 @@ def serve(args: argparse.Namespace) -> int:
         logs.configure(settings.log_level)
         dry_run = create_app(settings)  # catalogues, terminology, store: here or never
     except StartupError as exc:  # ConfigError, CatalogueError, TerminologyError, StoreError
+        if metrics_dir.is_relative_to(SHARED_MEMORY):
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+        if fresh:
+            shutil.rmtree(env_settings.data_dir, ignore_errors=True)
         return _fail(str(exc))
     dry_run.extensions["leukemia_cds.store"].close()  # workers open their own connections
     warn_if_exposed(settings, args.host, args.port)

@@ -146,6 +146,10 @@ def test_a_broken_site_conceptmap_stops_start_up_with_one_line(tmp_path, content
     assert done.returncode == 2, done.stderr[-500:]
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("leukemia-cds: ") and says in lines[0], lines
+    # item 9: nothing left behind, so `audit` tells the truth: the service never ran here
+    assert not (tmp_path / "data").exists()
+    audit = _run("audit", tmp_path=tmp_path)
+    assert audit.returncode == 1 and "the service has not run here yet" in audit.stdout
 
 
 # --- item 3: data the service's user may not read ---------------------------------------------
@@ -204,6 +208,7 @@ def test_unreadable_cards_or_profiles_stop_start_up_with_one_line(tmp_path, stas
     assert len(lines) == 1 and lines[0].startswith("leukemia-cds: "), lines
     assert says.format(dir=data) in lines[0]
     assert "listening on" not in done.stdout + done.stderr
+    assert not (writable / "data").exists()
 
 
 def test_facts_on_a_folder_says_so(tmp_path) -> None:
@@ -212,3 +217,17 @@ def test_facts_on_a_folder_says_so(tmp_path) -> None:
     assert done.returncode != 0
     assert done.stderr.strip() == ("leukemia-cds: charts is a folder; give one Bundle or "
                                    "resource file")
+
+
+def test_a_failed_serve_keeps_a_data_folder_that_was_already_there(tmp_path) -> None:
+    """Only what this start created is removed: an earlier run's audit trail stays."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "audit.sqlite3").write_bytes(b"earlier")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEUKEMIA_CDS_")}
+    env.update(LEUKEMIA_CDS_DATA_DIR=str(data),
+               LEUKEMIA_CDS_SITE_CONCEPTMAP=str(tmp_path / "missing.json"))
+    done = subprocess.run([*server_command(), "serve", "--port", str(free_port())],
+                          capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path)
+    assert done.returncode == 2
+    assert (data / "audit.sqlite3").read_bytes() == b"earlier"
