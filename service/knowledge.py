@@ -391,7 +391,8 @@ def export_command(cards_dir: Path, out: Path) -> int:
         print(f"leukemia-cds: knowledge export: {exc}", file=sys.stderr)
         return 2
     counts = _count(p.name.split("-", 1)[0] for p in written)
-    print(f"knowledge {cat.knowledge_version}: wrote {len(written)} files to {out} ("
+    files = "file" if len(written) == 1 else "files"
+    print(f"knowledge {cat.knowledge_version}: wrote {len(written)} {files} to {out} ("
           + ", ".join(f"{n} {kind}" for kind, n in counts) + ")")
     return 0
 

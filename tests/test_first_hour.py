@@ -231,3 +231,11 @@ def test_a_failed_serve_keeps_a_data_folder_that_was_already_there(tmp_path) -> 
                           capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path)
     assert done.returncode == 2
     assert (data / "audit.sqlite3").read_bytes() == b"earlier"
+
+
+def test_one_file_is_one_file(tmp_path) -> None:
+    scenario = _run("synth", "--list", tmp_path=tmp_path).stdout.split()[0]
+    done = _run("synth", "--scenario", scenario, "--as-of", "2026-12-01", "--out", "out",
+                tmp_path=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.strip().endswith("1 patient, 1 file in out"), done.stderr

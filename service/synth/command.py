@@ -111,6 +111,7 @@ def synth_command(args: argparse.Namespace) -> int:
             written += 1
         progress.step(patient.patient_id)
     noun = "patient" if total == 1 else "patients"
-    print(f"leukemia-cds synth: {total} {noun}, {written} files in {args.out}",
+    files = "file" if written == 1 else "files"
+    print(f"leukemia-cds synth: {total} {noun}, {written} {files} in {args.out}",
           file=sys.stderr)
     return 0
