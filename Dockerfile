@@ -1,7 +1,11 @@
 # leukemia-cds container: gunicorn on 0.0.0.0:8080 as a non-root user.
 # Build stage installs the wheel (with the card catalogue and the FHIR profiles inside it) into
 # a virtual environment; the final stage copies only that environment (no compilers, no tests).
-FROM python:3.11-slim AS build
+# The base image is pinned to a patch release and Debian release, so a rebuild next month gets
+# the same Python; update it deliberately. A site that pins by digest passes
+# --build-arg PYTHON_IMAGE=python:3.11.15-slim-bookworm@sha256:<digest> (deploy/README.md).
+ARG PYTHON_IMAGE=python:3.11.15-slim-bookworm
+FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
@@ -13,7 +17,7 @@ COPY fhir_profiles ./fhir_profiles
 # files as the checkout had them; a hardened host's umask 077 must not make them unreadable
 RUN chmod -R a+rX /src && pip install .
 
-FROM python:3.11-slim
+FROM ${PYTHON_IMAGE}
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \

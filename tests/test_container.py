@@ -69,6 +69,8 @@ def parse_dockerfile(text: str) -> list[Stage]:
             continue
         word, _, rest = line.strip().partition(" ")
         word, rest = word.upper(), rest.strip()
+        if word == "ARG":  # build arguments (the base image) are not replayed
+            continue
         if word == "FROM":
             stages.append(Stage())
             continue
@@ -87,6 +89,16 @@ def parse_dockerfile(text: str) -> list[Stage]:
         elif word == "HEALTHCHECK":
             stage.healthcheck = json.loads(rest[rest.index("CMD") + 3:])
     return stages
+
+
+def test_the_base_image_is_pinned_to_a_python_patch_and_debian_release():
+    """`python:3.11-slim` moved under the image with every upstream release (issue 22)."""
+    text = DOCKERFILE.read_text(encoding="utf-8")
+    [default] = re.findall(r"^ARG PYTHON_IMAGE=(\S+)$", text, re.M)
+    assert re.fullmatch(r"python:3\.11\.\d+-slim-(bookworm|trixie)(@sha256:[0-9a-f]{64})?",
+                        default), default
+    froms = re.findall(r"^FROM (\S+)", text, re.M)
+    assert froms == ["${PYTHON_IMAGE}", "${PYTHON_IMAGE}"]
 
 
 def test_the_parser_reads_this_dockerfile_as_two_stages():

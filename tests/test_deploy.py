@@ -82,8 +82,10 @@ def test_kustomization_lists_every_manifest_but_never_the_secret_template() -> N
     assert listed == set(ALL) - {"kustomization.yaml", "secret.example.yaml"}
 
 
-def test_deployment_runs_at_least_two_replicas_as_non_root() -> None:
-    assert DEPLOYMENT["spec"]["replicas"] >= 2
+def test_deployment_leaves_the_replica_count_to_the_autoscaler_and_runs_as_non_root() -> None:
+    # a `replicas` beside the HPA resets the scale on every apply (issue 22); the HPA keeps >= 2
+    assert "replicas" not in DEPLOYMENT["spec"]
+    assert one("HorizontalPodAutoscaler")["spec"]["minReplicas"] >= 2
     for context in (POD.get("securityContext", {}), CONTAINER.get("securityContext", {})):
         assert context.get("runAsUser", 10001) != 0
     assert POD["securityContext"]["runAsNonRoot"] is True
@@ -188,3 +190,53 @@ def test_writable_paths_are_volumes_since_the_root_filesystem_is_read_only() -> 
     mounted = {m["mountPath"] for m in CONTAINER["volumeMounts"]}
     assert data_dir in mounted, f"{data_dir} (LEUKEMIA_CDS_DATA_DIR) must be a writable volume"
     assert "/tmp" in mounted
+
+
+def _ingress_routes(path: str) -> bool:
+    for rule in one("Ingress")["spec"]["rules"]:
+        for route in rule["http"]["paths"]:
+            prefix = route["path"].rstrip("/")
+            if route["pathType"] == "Exact" and path == route["path"]:
+                return True
+            if route["pathType"] == "Prefix" and (path == prefix or path.startswith(prefix + "/")):
+                return True
+    return False
+
+
+def test_the_ingress_routes_the_public_paths_and_nothing_that_needs_no_token() -> None:
+    """Hook calls, feedback and the rule pages cards link to reach the service; /metrics,
+    /healthz, /readyz and the sandbox never leave the cluster."""
+    for public in ("/cds-services", "/cds-services/leukemia-cds-patient-view",
+                   "/cds-services/leukemia-cds-patient-view/feedback", "/rules",
+                   "/rules/ALL-INO-RR", "/openapi.json"):
+        assert _ingress_routes(public), public
+    for internal in ("/metrics", "/healthz", "/readyz", "/", "/sandbox/api/token",
+                     "/rulesx", "/openapi.json/x"):
+        assert not _ingress_routes(internal), internal
+    ingress = one("Ingress")
+    host = PurePosixPath(CONFIGMAP["data"][PREFIX + "PUBLIC_URL"].split("://", 1)[1]).parts[0]
+    assert [rule["host"] for rule in ingress["spec"]["rules"]] == [host]
+    assert ingress["spec"]["tls"][0]["hosts"] == [host]
+    service = one("Service")
+    for rule in ingress["spec"]["rules"]:
+        for route in rule["http"]["paths"]:
+            backend = route["backend"]["service"]
+            assert backend["name"] == service["metadata"]["name"]
+            assert backend["port"]["name"] in {p["name"] for p in service["spec"]["ports"]}
+
+
+def test_the_network_policy_admits_only_the_ingress_controller_and_monitoring() -> None:
+    policy = one("NetworkPolicy")
+    assert _selects_pods(policy["spec"]["podSelector"]["matchLabels"])
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    rules = policy["spec"]["ingress"]
+    assert rules, "an empty list would refuse everything, the probes' replies aside"
+    names = set()
+    for rule in rules:
+        # a rule without `from` admits every source: that is no policy at all
+        assert rule.get("from"), rule
+        assert rule["ports"] == [{"port": "http", "protocol": "TCP"}]
+        for source in rule["from"]:
+            assert set(source) == {"namespaceSelector"}, source
+            names.add(source["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"])
+    assert names == {"ingress-nginx", "monitoring"}
