@@ -1,7 +1,7 @@
 """leukemia-cds benchmark: in-process and over-HTTP latency, throughput under load, each figure
 beside the floor (the same Flask/gunicorn answering a route that only parses the same body).
 
-    python bench/run.py            # full run (about 2 minutes on 2 cores)
+    python bench/run.py            # full run (about 4 minutes on 2 cores)
     python bench/run.py --quick    # a few seconds; CI runs this so the script cannot rot
 
 Needs `wrk` (Debian package) for the concurrent part; without it that part is skipped and says

@@ -196,19 +196,76 @@ def knowledge(args: argparse.Namespace) -> int:
     return k.export_command(settings.cards_dir, Path(args.out))
 
 
+MAIN_HELP = """\
+leukemia-cds: clinical decision support for acute leukemia immunotherapy, answering CDS Hooks
+2.0 calls (patient-view, order-select, order-sign) from an EHR with cards.
+
+Start with `leukemia-cds serve` and open http://127.0.0.1:8080/ (the sandbox), or
+`leukemia-cds facts FILE` to see what the service reads in a Bundle exported from your EHR."""
+
+MAIN_EPILOG = """\
+Settings are LEUKEMIA_CDS_* environment variables (README, "Configuration"). A problem at
+start-up (a bad setting, an unreadable catalogue, a port in use) is one line on stderr starting
+"leukemia-cds:", with exit status 2. `leukemia-cds COMMAND --help` describes each command."""
+
+SERVE_HELP = """\
+Run the service under gunicorn. The catalogue, terminology and audit store are loaded and
+checked before anything listens; a problem is one line and exit status 2, and nothing is left
+behind in the data folder."""
+
+SERVE_EPILOG = """\
+With no LEUKEMIA_CDS_CLIENTS (and LEUKEMIA_CDS_SANDBOX unset), this is the development
+profile: the sandbox page at / is on and is the only trusted client (anyone who reaches it gets
+a token, hence 127.0.0.1 by default).
+For production set at least:
+  LEUKEMIA_CDS_SANDBOX=off
+  LEUKEMIA_CDS_PUBLIC_URL=https://cds.hospital.example   the URL the EHR calls
+  LEUKEMIA_CDS_CLIENTS=/etc/leukemia-cds/clients.json    the EHRs trusted to call
+and for several replicas LEUKEMIA_CDS_DATABASE_URL and LEUKEMIA_CDS_PSEUDONYM_KEY.
+LEUKEMIA_CDS_DATA_DIR (default ./data) holds the SQLite audit store and generated key;
+LEUKEMIA_CDS_WORKERS and LEUKEMIA_CDS_THREADS size gunicorn. Every setting: README,
+"Configuration"."""
+
+AUDIT_HELP = """\
+What the service said and what clinicians did with it: recent hook calls, then per
+recommendation how often its card was issued, accepted and overridden, with the reasons.
+Reads the same LEUKEMIA_CDS_DATA_DIR or LEUKEMIA_CDS_DATABASE_URL as the service. Shows no
+patient identifier. Exit status 0; 1 when the service has not run here yet (no audit database);
+2 when the database cannot be opened."""
+
+FACTS_HELP = """\
+Check an EHR feed before go-live: read a FHIR Bundle (or a whole CDS Hooks request) as the
+service would, and print every fact with its source resource, the draft orders, the
+data-quality findings, where every resource went (used, superseded, reported, set aside) and a
+worklist of codes to map in the site ConceptMap."""
+
+FACTS_EPILOG = """\
+exit status:
+  0  the file was read (with or without findings)
+  2  the file is not a readable Bundle or hook request (missing, empty, not JSON, a folder)
+  3  the FHIR profiles or the site ConceptMap cannot be loaded (LEUKEMIA_CDS_PROFILES_DIR,
+     LEUKEMIA_CDS_SITE_CONCEPTMAP)"""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="leukemia-cds", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="leukemia-cds", description=MAIN_HELP, epilog=MAIN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"leukemia-cds {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("serve", help="run the CDS Hooks service under gunicorn")
+    p = sub.add_parser("serve", help="run the CDS Hooks service under gunicorn",
+                       description=SERVE_HELP, epilog=SERVE_EPILOG,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=_port, default=8080, help="port to bind (default 8080)")
     p.add_argument("--workers", type=_positive, default=None,
                    help="worker processes (default LEUKEMIA_CDS_WORKERS or 2)")
     p.set_defaults(func=serve)
 
-    p = sub.add_parser("audit", help="recent hook calls and feedback per recommendation")
+    p = sub.add_parser("audit", help="recent hook calls and feedback per recommendation",
+                       description=AUDIT_HELP,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--limit", type=_positive, default=20,
                    help="recent calls to list (default 20)")
     p.add_argument("--days", type=_positive, default=None,
@@ -218,7 +275,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=audit)
 
     p = sub.add_parser("facts", help="print what the service understands of a FHIR Bundle, "
-                                     "and where every resource went")
+                                     "and where every resource went",
+                       description=FACTS_HELP, epilog=FACTS_EPILOG,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("file", help="a FHIR Bundle or a CDS Hooks request, as JSON")
     p.add_argument("--json", action="store_true",
                    help="the same report as JSON (facts, findings, every resource's fate, "

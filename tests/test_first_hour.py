@@ -239,3 +239,34 @@ def test_one_file_is_one_file(tmp_path) -> None:
                 tmp_path=tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stderr.strip().endswith("1 patient, 1 file in out"), done.stderr
+
+
+# --- item 10: the command line explains itself ------------------------------------------------
+
+
+def test_help_speaks_to_the_user_not_the_code(tmp_path) -> None:
+    top = _run("--help", tmp_path=tmp_path).stdout
+    assert "clinical decision support" in top and "LEUKEMIA_CDS_" in top
+    assert "`leukemia-cds` command line" not in top  # the module docstring is not the help
+    serve = " ".join(_run("serve", "--help", tmp_path=tmp_path).stdout.split())
+    for words in ("development profile", "sandbox", "LEUKEMIA_CDS_SANDBOX=off",
+                  "LEUKEMIA_CDS_PUBLIC_URL", "LEUKEMIA_CDS_CLIENTS", "LEUKEMIA_CDS_DATA_DIR"):
+        assert words in serve, words
+
+
+def test_facts_help_lists_the_exit_codes_it_returns(tmp_path) -> None:
+    from service.fhir.report import EXIT_CONFIG, EXIT_OK, EXIT_UNREADABLE
+
+    text = _run("facts", "--help", tmp_path=tmp_path).stdout
+    codes = dict(line.strip().split("  ", 1) for line in text.split("exit status:")[1]
+                 .splitlines() if line.startswith("  ") and line.strip()[0].isdigit())
+    assert set(codes) == {str(EXIT_OK), str(EXIT_UNREADABLE), str(EXIT_CONFIG)}
+    assert _run("facts", "missing.json", tmp_path=tmp_path).returncode == EXIT_UNREADABLE
+    bundle = tmp_path / "b.json"
+    bundle.write_text('{"resourceType": "Bundle", "type": "collection", "entry": []}')
+    assert _run("facts", "b.json", tmp_path=tmp_path).returncode == EXIT_OK
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEUKEMIA_CDS_")}
+    env["LEUKEMIA_CDS_SITE_CONCEPTMAP"] = str(tmp_path / "nowhere.json")
+    done = subprocess.run([*server_command(), "facts", "b.json"], capture_output=True,
+                          text=True, timeout=60, env=env, cwd=tmp_path)
+    assert done.returncode == EXIT_CONFIG, done.stderr
