@@ -270,3 +270,50 @@ def test_facts_help_lists_the_exit_codes_it_returns(tmp_path) -> None:
     done = subprocess.run([*server_command(), "facts", "b.json"], capture_output=True,
                           text=True, timeout=60, env=env, cwd=tmp_path)
     assert done.returncode == EXIT_CONFIG, done.stderr
+
+
+# --- item 1: the wheel in a fresh virtual environment -----------------------------------------
+
+
+@pytest.mark.slow
+def test_a_built_wheel_in_a_fresh_environment_serves_and_reads_from_anywhere(tmp_path) -> None:
+    """`pip install dist/*.whl && leukemia-cds serve`, as an integrator would on a new
+    machine: a new virtual environment (its dependencies from the package index, as pip
+    resolves them), run from a folder unrelated to the sources with no LEUKEMIA_CDS_* setting
+    but the data folder. It failed with `card catalogue: …/site-packages/cards is not a
+    directory` before the data travelled inside the wheel."""
+    import requests
+
+    from tests.live import live_server
+
+    dist = tmp_path / "dist"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(dist),
+                    str(ROOT)], check=True, capture_output=True, timeout=300)
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    [wheel] = dist.glob("*.whl")
+    done = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", str(wheel)],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("LEUKEMIA_CDS_") and k not in ("VIRTUAL_ENV", "PYTHONPATH")}
+    env["PATH"] = f"{venv / 'bin'}{os.pathsep}/usr/bin:/bin"
+    where = subprocess.run([str(venv / "bin" / "python"), "-c",
+                            "import service; print(service.__file__)"], cwd=elsewhere, env=env,
+                           capture_output=True, text=True, timeout=60)
+    assert where.stdout.startswith(str(venv)), where.stdout + where.stderr  # not the sources
+    bundle = ROOT / "tests" / "fixtures" / "fhir" / "bundle-relapsed-b-all.json"
+    facts = subprocess.run(["leukemia-cds", "facts", str(bundle)], cwd=elsewhere, env=env,
+                           capture_output=True, text=True, timeout=120)
+    assert facts.returncode == 0, facts.stderr[-1500:]
+    assert "lineage = b-all" in facts.stdout
+    port = free_port()
+    env_for_server = {"LEUKEMIA_CDS_DATA_DIR": str(tmp_path / "data"), "PATH": env["PATH"]}
+    with live_server(env_for_server, tmp_path / "serve.log", port=port, cwd=elsewhere,
+                     command=["leukemia-cds", "serve", "--port", str(port)]) as live:
+        assert requests.get(f"{live.base}/readyz", timeout=5).status_code == 200
+        page = requests.get(f"{live.base}/rules/ALL-INO-RR", timeout=5)
+        assert page.status_code == 200 and "inotuzumab" in page.text.lower()
+    assert not (elsewhere / "data").exists()  # the setting was honoured, nothing strayed
