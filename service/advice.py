@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -25,6 +25,8 @@ from service.fhir.terminology import Terminology, load_terminology
 from service.hooks.models import Card
 from service.render import Renderer, load_catalogue
 from service.render.freshness import check_freshness
+from service.store import Store
+from service.store.trial_registry import RegistryReader
 
 log = logging.getLogger(__name__)
 EXTENSION = "leukemia_cds.advisor"
@@ -50,6 +52,7 @@ class Advisor:
     renderer: Renderer
     terminology: Terminology
     policy: Policy
+    registry: RegistryReader | None = None  # the trial registry (None: no store to read it)
 
 
 def build_advisor(settings: Settings, *, today: date | None = None) -> Advisor:
@@ -68,8 +71,28 @@ def build_advisor(settings: Settings, *, today: date | None = None) -> Advisor:
     return Advisor(Renderer(catalogue, rule_pages=pages), terminology, settings.policy)
 
 
-def install(app: Flask, settings: Settings, *, today: date | None = None) -> None:
-    app.extensions[EXTENSION] = build_advisor(settings, today=today)
+def install(app: Flask, settings: Settings, *, today: date | None = None,
+            store: Store | None = None) -> None:
+    advisor = build_advisor(settings, today=today)
+    if store is not None:  # the trial registry lives in the service's database
+        advisor = replace(advisor, registry=RegistryReader(
+            store, refresh_s=settings.trials_refresh_s, stale_days=settings.trials_stale_days,
+            site_location=settings.site_location))
+    app.extensions[EXTENSION] = advisor
+
+
+def registry_notice(app: Flask) -> str | None:
+    """What /readyz says of a trial registry older than the site allows (None: fresh, or
+    none imported: then the cards keep the seeds' named trials, labelled as such)."""
+    advisor: Advisor | None = app.extensions.get(EXTENSION)
+    reader = advisor.registry if advisor else None
+    state = reader.state() if reader else None
+    if reader is None or state is None or not reader.stale():
+        return None
+    days = (datetime.now(UTC) - state.refreshed_at).days
+    return (f"trial registry last refreshed {state.refreshed_at.date().isoformat()} ({days} "
+            f"days ago; LEUKEMIA_CDS_TRIALS_STALE_DAYS={reader.stale_after.days}): run "
+            "`leukemia-cds trials sync`")
 
 
 def knowledge_version(app: Flask) -> str:
@@ -114,7 +137,9 @@ def advise(call: HookCall, advisor: Advisor | None = None) -> list[Card]:
         if foreign:
             facts = facts.model_copy(update={"findings": (*facts.findings, *foreign)})
     _log_set_aside(facts.findings)
-    recommendations = decide(facts, hook=call.hook, orders_in_focus=orders, policy=advisor.policy)
+    registry = advisor.registry.snapshot(call.now) if advisor.registry else None
+    recommendations = decide(facts, hook=call.hook, orders_in_focus=orders, policy=advisor.policy,
+                             registry=registry)
     return advisor.renderer.render(recommendations, patient_id=patient_id)
 
 

@@ -12,6 +12,7 @@ import shutil
 from collections.abc import Callable
 from datetime import date
 from importlib import resources
+from typing import Any
 
 from flask import Flask, Response
 
@@ -60,7 +61,7 @@ def create_app(settings: Settings | None = None, *, today: date | None = None) -
     checks["store"] = store.ping
     checks["disk"] = lambda: _disk_problem(settings)
     # card catalogue + terminology: broken ones, or reviews too old, stop start-up here
-    advice.install(app, settings, today=today)
+    advice.install(app, settings, today=today, store=store)
     checks["catalogue"] = lambda: advice.ready(app)
 
     logs.install(app)
@@ -90,7 +91,11 @@ def create_app(settings: Settings | None = None, *, today: date | None = None) -
                 503, "Not ready: " + ", ".join(sorted(problems)) + ".",
                 details=[f"{name}: {problem}" for name, problem in sorted(problems.items())],
             )
-        return json_response({"status": "ready", "checks": sorted(checks)})
+        body: dict[str, Any] = {"status": "ready", "checks": sorted(checks)}
+        notice = advice.registry_notice(app)
+        if notice:  # reported, not failed: a stale trial list is no reason to take traffic away
+            body["notices"] = {"trials": notice}
+        return json_response(body)
 
     return app
 

@@ -301,8 +301,10 @@ def build_parser() -> argparse.ArgumentParser:
     a.set_defaults(func=knowledge)
 
     from service.synth.command import add_parser as add_synth_parser
+    from service.trials.command import add_parser as add_trials_parser
 
     add_synth_parser(sub)
+    add_trials_parser(sub)
     return parser
 
 

@@ -185,6 +185,13 @@ class Settings:
     # a site edits, deployed alone (deploy/README.md, "Your site's codes")
     site_conceptmap: Path | None = None
     seeds_dir: Path = field(default_factory=paths.seeds_dir)
+    # Trial registry (service/trials): where `trials sync` reads ClinicalTrials.gov (a site may
+    # point it at its own proxy), when trial cards call the list stale, how often a running
+    # service looks for a new import, and where the site is (trials are ranked by distance).
+    trials_api_url: str = "https://clinicaltrials.gov/api/v2"
+    trials_stale_days: int = 14
+    trials_refresh_s: int = 30
+    site_location: tuple[float, float] | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -212,6 +219,31 @@ class Settings:
                 f"must not exceed {PREFIX}FHIR_BUDGET_MS={settings.fhir_budget_ms}"
             )
         return settings
+
+
+def _api_url(name: str, raw: str) -> str:
+    """The ClinicalTrials.gov API v2 base (or a proxy of it): https, or http for a proxy on
+    this machine only."""
+    value = raw.strip().rstrip("/")
+    scheme, _, rest = value.partition("://")
+    local = rest.split("/")[0].split(":")[0] in {"127.0.0.1", "localhost", "[::1]"}
+    if not rest or not (scheme == "https" or (scheme == "http" and local)):
+        raise ConfigError(f"{PREFIX}{name}={raw!r}: must be an https URL such as "
+                          "https://clinicaltrials.gov/api/v2")
+    return value
+
+
+def _location(name: str, raw: str) -> tuple[float, float]:
+    """`latitude,longitude` in decimal degrees, e.g. 52.37,4.89."""
+    try:
+        lat, lon = (float(part) for part in raw.split(","))
+    except ValueError:
+        raise ConfigError(f"{PREFIX}{name}={raw!r}: must be latitude,longitude in decimal "
+                          "degrees (e.g. 52.37,4.89)") from None
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        raise ConfigError(f"{PREFIX}{name}={raw!r}: latitude must be -90..90 and longitude "
+                          "-180..180")
+    return lat, lon
 
 
 def _path(name: str, raw: str) -> Path:
@@ -259,4 +291,8 @@ _TABLE: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "PROFILES_DIR": ("profiles_dir", _path),
     "SITE_CONCEPTMAP": ("site_conceptmap", _path),
     "SEEDS_DIR": ("seeds_dir", _path),
+    "TRIALS_API_URL": ("trials_api_url", _api_url),
+    "TRIALS_STALE_DAYS": ("trials_stale_days", _ranged(1, 365)),
+    "TRIALS_REFRESH_S": ("trials_refresh_s", _ranged(1, 3600)),
+    "SITE_LOCATION": ("site_location", _location),
 }

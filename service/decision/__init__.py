@@ -19,11 +19,12 @@ from collections.abc import Sequence
 
 from service.decision import rules as _rules  # noqa: F401  (registers every rule)
 from service.decision.context import Ctx
-from service.decision.engine import Engine, dedupe
+from service.decision.engine import Engine, dedupe, without_seed_trials
 from service.decision.model import FactUsed, Recommendation
 from service.decision.registry import Rule, freeze, referenced_trials, tagged
 from service.facts import DraftOrder, PatientFacts
 from service.policy import Policy
+from service.trials.model import RegistrySnapshot
 
 __all__ = ["RULES", "FactUsed", "Policy", "Recommendation", "Rule", "decide", "dedupe",
            "referenced_trials", "tagged"]
@@ -38,9 +39,13 @@ def decide(
     hook: str,
     policy: Policy,
     orders_in_focus: Sequence[DraftOrder] = (),
+    registry: RegistrySnapshot | None = None,
 ) -> list[Recommendation]:
     """Recommendations for one hook call. `orders_in_focus`: the selected / signed drafts.
 
     ``policy`` is the site's (built once from settings): the rules have no default of their own.
+    ``registry`` is the trial registry as this call sees it; with trials in it, trial prompts
+    come from it and the seeds' named trials (2019-2025, many closed) are no longer listed.
     """
-    return ENGINE.decide(Ctx(facts, policy), hook, orders_in_focus)
+    recs = ENGINE.decide(Ctx(facts, policy, registry), hook, orders_in_focus)
+    return recs if registry is None or registry.empty else without_seed_trials(recs)

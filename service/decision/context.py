@@ -33,6 +33,7 @@ from service.decision.vocabulary import (
 )
 from service.facts import DraftOrder, Exposure, Fact, Marker, PatientFacts, ProcedureEvent
 from service.policy import Policy
+from service.trials.model import RegistrySnapshot
 
 __all__ = ["Ctx", "focus_drug", "per_call"]
 
@@ -72,9 +73,11 @@ class per_call(Generic[V]):
 class Ctx:
     """Facts plus policy, with every derived reading cached for the duration of one call."""
 
-    def __init__(self, facts: PatientFacts, policy: Policy) -> None:
+    def __init__(self, facts: PatientFacts, policy: Policy,
+                 registry: RegistrySnapshot | None = None) -> None:
         self.facts = facts
         self.policy = policy
+        self.registry = registry  # the trial registry this call sees (None: none loaded)
         # tags of the rules that fired so far in this call (the engine's; see registry.fired)
         self.fired: set[str] = set()
         # each criterion's answer for this patient, asked once per call (the engine's)

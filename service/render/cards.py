@@ -258,6 +258,12 @@ class Renderer:
         head = [self._merged_head(pieces, members) if len(members) > 1 else pieces[0].body]
         if trial_text:
             head.append(trial_text)
+        registry = next((r.variables["registry"] for r, _ in members
+                         if r.variables.get("registry")), ())
+        if registry:
+            registry_text, registry_links = registry_parts(registry)
+            head.append(registry_text)
+            links = (*links, *registry_links)
         return _Layout(
             summary=_fit(self._summary(draft, pieces), SUMMARY_MAX),
             indicator=draft.indicator,
@@ -363,6 +369,7 @@ class Renderer:
         return merged or own
 
     def _trial_parts(self, trials: tuple[str, ...]) -> tuple[str, tuple[Link, ...]]:
+        """The seeds' named trials; with no registry loaded, the only trials a card names."""
         def make() -> tuple[str, tuple[Link, ...]]:
             infos = [self.cat.trials[n] for n in trials]
             # names and numbers only: who each trial is for, and its status as the sources
@@ -372,7 +379,8 @@ class Renderer:
             for t in infos:
                 alike.setdefault(t.name, []).append(t.nct)
             named = "; ".join(f"{name} ({', '.join(ncts)})" for name, ncts in alike.items())
-            text = f"**Trials named in the sources** (verify recruitment status): {named}."
+            text = (f"**Trials named in the sources** (2019-2025; no trial registry is loaded "
+                    f"here, so verify recruitment status): {named}.")
             links = tuple(Link(label=f"{t.nct} ({t.name}): verify recruitment status",
                                url=TRIAL_URL.format(nct=t.nct), type="absolute")
                           for t in infos)
@@ -472,3 +480,27 @@ class Renderer:
 def _tidy(text: str) -> str:
     """Trailing spaces off every line: templates leave them where blocks close."""
     return "\n".join(line.rstrip() for line in text.splitlines()).strip()
+
+
+def registry_parts(matches: Sequence[Any]) -> tuple[str, tuple[Link, ...]]:
+    """The registry's open trials (`decision.prescreen.TrialMatch`) as a list on the card: each
+    trial's status and phase, whom to call when it is open here, and its criteria grouped by
+    verdict, so "unknown" reads as something to check, never as met."""
+    lines = []
+    links = []
+    for m in matches:
+        where = []
+        if m.open_here:
+            where.append("**open here**" + (f": {_md_escape(m.contact)}" if m.contact else ""))
+        elif m.distance_km is not None:
+            where.append(f"nearest site {m.distance_km} km")
+        by: dict[str, list[str]] = {"met": [], "unknown": [], "not met": []}
+        for c in m.criteria:
+            by[c.verdict].append(f"{c.name} ({_md_escape(c.why)})")
+        checks = "; ".join(f"{verdict}: {', '.join(items)}" for verdict, items in by.items()
+                           if items)
+        lines.append(f"- **{m.nct}** {_md_escape(m.title)} ({m.phase}, {m.status}"
+                     + "".join(f"; {w}" for w in where) + f"). Pre-screen: {checks}.")
+        links.append(Link(label=f"{m.nct}: registry record ({m.status})",
+                          url=TRIAL_URL.format(nct=m.nct), type="absolute"))
+    return "\n".join(lines), tuple(links)

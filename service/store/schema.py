@@ -121,6 +121,24 @@ feedback = Table(
 
 Index("lcds_hook_call_service_time", hook_call.c.service_id, hook_call.c.received_at)
 
+# The trial registry (issue 23): every replica reads the same one. One row per study, as the
+# pre-screen reads it (JSON of service.trials.model.RegistryTrial), replaced as a whole.
+trial = Table(
+    "lcds_trial", metadata,
+    Column("nct", String(16), primary_key=True),
+    Column("record", Text, nullable=False),
+)
+
+# One row (id 1): which import the trial rows are, so a running service sees a new one.
+trial_registry = Table(
+    "lcds_trial_registry", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("generation", Integer, nullable=False),
+    Column("refreshed_at", UtcDateTime, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("trials", Integer, nullable=False),
+)
+
 
 def _v1(conn: Connection) -> None:
     for table in (seen_jti, hook_call, issued_card, feedback):
@@ -145,8 +163,14 @@ def _v3(conn: Connection) -> None:
                           "VARCHAR(32)"))
 
 
+def _v4(conn: Connection) -> None:
+    """The trial registry's tables (issue 23)."""
+    for table in (trial, trial_registry):
+        table.create(conn, checkfirst=True)
+
+
 # Append, never edit: step n upgrades a database at version n-1 to version n.
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3]
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _v4]
 SCHEMA_VERSION = len(MIGRATIONS)
 _PG_LOCK = 0x1E0CD5  # advisory lock id, any constant unique to this application
 

@@ -391,6 +391,10 @@ class Store:
         with self._my_turn(), _write_transaction(self.engine) as conn:
             yield conn
 
+    def writing(self) -> contextlib.AbstractContextManager[Connection]:
+        """A write transaction for the tables kept beside the audit (the trial registry)."""
+        return self._writing()
+
     @contextlib.contextmanager
     def _cursor(self, *, write: bool) -> Iterator[Any]:
         """A driver cursor, in a transaction committed on success, for `_Prepared` statements.

@@ -15,6 +15,7 @@ from service.decision import criteria as C
 from service.decision.context import Ctx
 from service.decision.gaps import relapse_after_car_t, status_number
 from service.decision.model import Recommendation
+from service.decision.prescreen import prescreen
 from service.decision.registry import Make, criterion, fired, rule
 
 TRIAL_PROMPT = ("trial-prompt",)
@@ -96,3 +97,22 @@ def peds_frontline(ctx: Ctx, rec: Make) -> Recommendation:
     standard risk is possible (not to an infant or a KMT2A-r child: review W2)."""
     return rec(ctx.f_age, ctx.f_status, trials=rec.trials, confirm=status_number(ctx),
                standard_risk=not C.NOT_STANDARD_RISK(ctx))
+
+
+@rule("TRIAL-REGISTRY", "trial", seeds=("000",), when=(C.LINEAGE_AND_STATUS_KNOWN,),
+      tags=TRIAL_PROMPT)
+def registry_trials(ctx: Ctx, rec: Make) -> Recommendation | None:
+    """Open trials from the site's registry (ClinicalTrials.gov, synced, with the site's own
+    overlay) that may fit: SITC's "a trial at each juncture" (000) made concrete. A pre-screen
+    per criterion, never "eligible" (`decision/prescreen.py`). Nothing when no registry is
+    loaded (the seeds' named trials stay on the other trial cards) or when no open trial fits
+    the disease and age."""
+    registry = ctx.registry
+    if registry is None or registry.empty:
+        return None
+    found = prescreen(ctx, registry)
+    if not found.shown:
+        return None
+    return rec(ctx.f_lineage, ctx.f_age, ctx.f_status, registry=found.shown,
+               not_met=found.not_met, refreshed=found.refreshed or "never",
+               stale=found.stale, here=sum(1 for m in found.shown if m.open_here))

@@ -1,0 +1,279 @@
+"""Trial pre-screen: which open registry trials may fit this patient, criterion by criterion.
+
+A pre-screen, never an eligibility decision. Three filters decide whether a trial is shown at
+all: its status is recruiting or not yet recruiting, its conditions name the patient's disease,
+and its age range includes the patient (an unknown age does not exclude; it shows as unknown).
+Every other criterion the record can speak to is shown as met, not met or unknown: the setting
+(relapsed/refractory, newly diagnosed, MRD-positive), Ph, CD19 / CD22 / CD33, and prior
+blinatumomab, inotuzumab, CAR T or HCT. The trial's side of those is read conservatively from
+its registered text: a setting only from its title, conditions and keywords; a marker or Ph
+requirement only from the inclusion criteria; a prior therapy only where the exclusion
+criteria name it. A criterion the trial's text does not state is not shown.
+
+A trial with a criterion not met is left out of the shown few (counted instead): a prompt
+must concern this patient. The shown few are ranked open here first, then by distance from
+the site (when both are known), then later phase first.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from service.decision.context import Ctx
+from service.trials.model import PHASE_TEXT, STATUS_TEXT, RegistrySnapshot, RegistryTrial
+
+Verdict = Literal["met", "not met", "unknown"]
+SHOWN = 3
+
+_AML = re.compile(r"acute myeloid|acute myelogenous|acute non-?lymphocytic|\bAML\b", re.I)
+_ALL = re.compile(r"acute lymphoblastic|acute lymphocytic|lymphoblastic leuk", re.I)
+_ALL_TOKEN = re.compile(r"\b[BT]?-?ALL\b")  # case-sensitive: "ALL", "B-ALL", not "all"
+_B = re.compile(r"\bB[- ]?ALL\b|\bB[- ]cell (precursor )?acute lymphoblastic|B[- ]lymphoblastic"
+                r"|precursor[- ]B|\bBCP[- ]ALL\b|B[- ]cell precursor", re.I)
+_T = re.compile(r"\bT[- ]?ALL\b|\bT[- ]cell acute lymphoblastic|T[- ]lymphoblastic|\bT-LBL\b",
+                re.I)
+
+_SETTINGS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("relapsed/refractory", re.compile(r"relapsed|refractory|recurrent|\br/r\b", re.I)),
+    ("newly diagnosed", re.compile(r"newly[- ]diagnosed|de novo|previously untreated"
+                                   r"|\buntreated\b|front[- ]?line|first[- ]line", re.I)),
+    ("MRD-positive", re.compile(r"minimal residual disease|measurable residual disease"
+                                r"|\bMRD\b", re.I)),
+)
+_PH_POS = re.compile(r"philadelphia chromosome[- ]positive|\bPh\+|\bPh[- ]positive"
+                     r"|BCR[-:]{0,2}ABL1?[- ]positive|\bPh\(\+\)", re.I)
+_PH_NEG = re.compile(r"philadelphia chromosome[- ]negative|\bPh-negative|\bPh\(-\)"
+                     r"|BCR[-:]{0,2}ABL1?[- ]negative|\bPh-(?=[\s,;.)])", re.I)
+_MARKERS = {m: re.compile(rf"\b{m.upper()}[- ]?(\+|positive|expressi|expressing)", re.I)
+            for m in ("cd19", "cd22", "cd33")}
+_PRIOR = {
+    "blinatumomab": re.compile(r"blinatumomab|blincyto", re.I),
+    "inotuzumab": re.compile(r"inotuzumab|besponsa", re.I),
+    "CAR T": re.compile(r"\bCAR[- ]?T\b|chimeric antigen receptor|tisagenlecleucel"
+                        r"|brexucabtagene|obecabtagene", re.I),
+    "HCT": re.compile(r"allogeneic (hematopoietic |haematopoietic )?(stem[- ]cell |cell )?"
+                      r"transplant|\ballo-?(HSCT|HCT|SCT)\b|stem[- ]cell transplant", re.I),
+}
+_EXCLUSION = re.compile(r"exclusion criteria", re.I)
+_PHASE_ORDER = {"PHASE4": 5, "PHASE3": 4, "PHASE2": 3, "PHASE1": 2, "EARLY_PHASE1": 1}
+
+
+@dataclass(frozen=True)
+class Criterion:
+    name: str  # what a clinician reads: "disease", "age", "Ph", "prior blinatumomab"
+    verdict: Verdict
+    why: str  # the patient's side and the trial's, briefly
+
+
+@dataclass(frozen=True)
+class TrialMatch:
+    nct: str
+    title: str
+    status: str  # as a clinician reads it: "recruiting"
+    phase: str
+    criteria: tuple[Criterion, ...]
+    open_here: bool = False
+    contact: str | None = None
+    local_id: str | None = None
+    distance_km: int | None = None
+
+
+@dataclass(frozen=True)
+class Prescreen:
+    shown: tuple[TrialMatch, ...]
+    not_met: int  # open trials for the disease and age with a criterion not met
+    refreshed: str | None  # the registry's last refresh, YYYY-MM-DD
+    stale: bool
+
+
+def lineages(trial: RegistryTrial) -> frozenset[str]:
+    """The lineages a trial's title, conditions and keywords name (empty: none readable)."""
+    text = " ; ".join((trial.title, *trial.conditions, *trial.keywords))
+    found: set[str] = set()
+    if _AML.search(text):
+        found.add("aml")
+    if _ALL.search(text) or _ALL_TOKEN.search(text):
+        b, t = bool(_B.search(text)), bool(_T.search(text))
+        if b and not t:
+            found.add("b-all")
+        elif t and not b:
+            found.add("t-all")
+        else:
+            found |= {"b-all", "t-all", "all-unspecified"}
+    return frozenset(found)
+
+
+def _sections(trial: RegistryTrial) -> tuple[str, str]:
+    """Inclusion and exclusion text (all inclusion when the headings are not found)."""
+    cut = _EXCLUSION.search(trial.criteria)
+    if cut is None:
+        return trial.criteria, ""
+    return trial.criteria[:cut.start()], trial.criteria[cut.start():]
+
+
+def _disease(ctx: Ctx, trial: RegistryTrial) -> Criterion | None:
+    found = lineages(trial)
+    lineage = ctx.lineage
+    label = {"b-all": "B-ALL", "t-all": "T-ALL", "aml": "AML", "all-unspecified": "ALL"}
+    if lineage in found:
+        return Criterion("disease", "met", label.get(lineage or "", "?"))
+    if lineage == "all-unspecified" and found & {"b-all", "t-all"}:
+        return Criterion("disease", "unknown",
+                         "ALL, B or T lineage not recorded; the trial is for "
+                         + " / ".join(label[x] for x in sorted(found & {"b-all", "t-all"})))
+    return None
+
+
+def _age(ctx: Ctx, trial: RegistryTrial) -> Criterion | None:
+    lo, hi = trial.min_age_years, trial.max_age_years
+    span = (f"{_years(lo) if lo is not None else 'any age'}"
+            f"{'–' + _years(hi) if hi is not None else ' and older'}")
+    age = ctx.age
+    if age is None:
+        return Criterion("age", "unknown", f"not in record; trial {span}")
+    # completed years: a 17-year-old is inside "up to 17 Years"; older than that is not
+    if (lo is not None and age < math.floor(lo)) or (hi is not None and age > hi):
+        return None
+    return Criterion("age", "met", f"{age} y; trial {span}")
+
+
+def _years(value: float) -> str:
+    return f"{value:g} y" if value >= 1 else f"{round(value * 12)} mo"
+
+
+def _setting(ctx: Ctx, trial: RegistryTrial) -> Criterion | None:
+    text = " ; ".join((trial.title, *trial.conditions, *trial.keywords))
+    wanted = [name for name, pattern in _SETTINGS if pattern.search(text)]
+    if not wanted:
+        return None
+    status = ctx.status
+    mine: set[str] = set()
+    if ctx.rr:
+        mine.add("relapsed/refractory")
+    if status == "newly-diagnosed":
+        mine.add("newly diagnosed")
+    if ctx.mrd.state == "positive" and status not in {"newly-diagnosed"}:
+        mine.add("MRD-positive")
+    trial_side = "trial for " + " or ".join(wanted)
+    if status is None:
+        return Criterion("setting", "unknown", f"disease status not in record; {trial_side}")
+    if mine & set(wanted):
+        return Criterion("setting", "met", f"{ctx.status_text}; {trial_side}")
+    if "MRD-positive" in wanted and ctx.mrd.state is None and status not in {
+            "newly-diagnosed"} and not mine:
+        return Criterion("setting", "unknown", f"{ctx.status_text}, MRD not in record; "
+                                               f"{trial_side}")
+    return Criterion("setting", "not met", f"{ctx.status_text}; {trial_side}")
+
+
+def _ph(ctx: Ctx, inclusion: str, trial: RegistryTrial) -> Criterion | None:
+    text = " ; ".join((trial.title, *trial.conditions, inclusion))
+    pos, neg = bool(_PH_POS.search(text)), bool(_PH_NEG.search(text))
+    if pos == neg:  # neither, or both (a trial open to either)
+        return None
+    wanted = "positive" if pos else "negative"
+    if ctx.ph is None:
+        return Criterion("Ph", "unknown", f"not in record; trial Ph-{wanted}")
+    verdict: Verdict = "met" if ctx.ph == wanted else "not met"
+    return Criterion("Ph", verdict, f"{ctx.ph}; trial Ph-{wanted}")
+
+
+def _markers(ctx: Ctx, inclusion: str) -> list[Criterion]:
+    out = []
+    for name, pattern in _MARKERS.items():
+        if not pattern.search(inclusion):
+            continue
+        expressed = ctx.marker(name).expressed  # type: ignore[arg-type]
+        label = name.upper()
+        if expressed is None:
+            out.append(Criterion(label, "unknown", f"not in record; trial requires {label}+"))
+        else:
+            out.append(Criterion(label, "met" if expressed else "not met",
+                                 f"{'expressed' if expressed else 'negative'}; trial "
+                                 f"requires {label}+"))
+    return out
+
+
+def _prior(ctx: Ctx, exclusion: str) -> list[Criterion]:
+    had = {
+        "blinatumomab": bool(ctx.facts.exposed_to("blinatumomab")),
+        "inotuzumab": bool(ctx.facts.exposed_to("inotuzumab")),
+        "CAR T": ctx.prior_car_t,
+        "HCT": ctx.prior_hct,
+    }
+    out = []
+    for name, pattern in _PRIOR.items():
+        if not pattern.search(exclusion):
+            continue
+        if had[name]:
+            out.append(Criterion(f"prior {name}", "not met",
+                                 "on record; the trial's exclusions name it"))
+        else:  # missing is not "never": the record may not hold treatment given elsewhere
+            out.append(Criterion(f"prior {name}", "unknown",
+                                 "none recorded; the trial's exclusions name it"))
+    return out
+
+
+def _distance_km(snapshot: RegistrySnapshot, trial: RegistryTrial) -> int | None:
+    if snapshot.site_location is None:
+        return None
+    lat0, lon0 = map(math.radians, snapshot.site_location)
+    best: float | None = None
+    for site in trial.sites:
+        if site.lat is None or site.lon is None:
+            continue
+        lat, lon = math.radians(site.lat), math.radians(site.lon)
+        a = (math.sin((lat - lat0) / 2) ** 2
+             + math.cos(lat0) * math.cos(lat) * math.sin((lon - lon0) / 2) ** 2)
+        km = 2 * 6371.0 * math.asin(min(1.0, math.sqrt(a)))
+        best = km if best is None else min(best, km)
+    return None if best is None else round(best)
+
+
+def assess(ctx: Ctx, trial: RegistryTrial) -> tuple[Criterion, ...] | None:
+    """The trial's criteria for this patient, or None when it is not shown at all (closed,
+    another disease, an age range that excludes the patient)."""
+    if not trial.open:
+        return None
+    disease = _disease(ctx, trial)
+    age = _age(ctx, trial) if disease is not None else None
+    if disease is None or age is None:
+        return None
+    inclusion, exclusion = _sections(trial)
+    found = [disease, age, _setting(ctx, trial), _ph(ctx, inclusion, trial),
+             *_markers(ctx, inclusion), *_prior(ctx, exclusion)]
+    return tuple(c for c in found if c is not None)
+
+
+def prescreen(ctx: Ctx, snapshot: RegistrySnapshot) -> Prescreen:
+    site = snapshot.by_nct
+    candidates: list[tuple[tuple[object, ...], TrialMatch]] = []
+    not_met = 0
+    for trial in snapshot.trials:
+        criteria = assess(ctx, trial)
+        if criteria is None:
+            continue
+        if any(c.verdict == "not met" for c in criteria):
+            not_met += 1
+            continue
+        here = site.get(trial.nct)
+        distance = _distance_km(snapshot, trial)
+        match = TrialMatch(
+            nct=trial.nct, title=trial.acronym or trial.title,
+            status=STATUS_TEXT.get(trial.status, trial.status.lower()),
+            phase=" / ".join(PHASE_TEXT.get(p, p.lower()) for p in trial.phases)
+            or "phase not stated",
+            criteria=criteria, open_here=here is not None,
+            contact=here.contact if here else None, local_id=here.local_id if here else None,
+            distance_km=distance)
+        phase = max((_PHASE_ORDER.get(p, 0) for p in trial.phases), default=0)
+        key = (0 if here else 1, distance if distance is not None else math.inf, -phase,
+               trial.nct)
+        candidates.append((key, match))
+    candidates.sort(key=lambda pair: pair[0])
+    refreshed = snapshot.refreshed_at.date().isoformat() if snapshot.refreshed_at else None
+    return Prescreen(shown=tuple(m for _, m in candidates[:SHOWN]), not_met=not_met,
+                     refreshed=refreshed, stale=snapshot.stale)
