@@ -1,0 +1,295 @@
+"""Issue 23: trial prompts from a local registry (ClinicalTrials.gov API v2 studies, imported)
+with a pre-screen per criterion; the seeds' named trials only while no registry is loaded.
+
+The fixtures (`tests/fixtures/ctgov/`) are synthetic studies in the API's exact shape."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from service.decision import Policy, decide
+from service.decision.context import Ctx
+from service.decision.prescreen import lineages, prescreen
+from service.render import Renderer, load_catalogue
+from service.store import Store, database_url
+from service.store.trial_registry import (
+    RegistryReader,
+    load_registry,
+    registry_state,
+    replace_registry,
+)
+from service.trials.ctgov import RegistryInputError, parse_age, parse_response
+from service.trials.model import RegistrySnapshot, RegistryTrial, SiteStudy
+from tests.decision_helpers import NOW, mrd, patient
+from tests.live import server_command
+
+FIXTURES = Path(__file__).parent / "fixtures" / "ctgov"
+STUDIES = json.loads((FIXTURES / "studies-leukemia.json").read_text())
+TRIALS, _ = parse_response(STUDIES, where="fixture")
+BY_NCT = {t.nct: t for t in TRIALS}
+AMSTERDAM = (52.37, 4.89)
+CATALOGUE = load_catalogue(Path(__file__).resolve().parent.parent / "cards")
+
+
+def snapshot(trials: tuple[RegistryTrial, ...] = tuple(TRIALS), *, site: tuple[SiteStudy, ...]
+             = (), stale: bool = False, location: tuple[float, float] | None = None
+             ) -> RegistrySnapshot:
+    return RegistrySnapshot(trials=trials, site=site, refreshed_at=NOW - timedelta(days=2),
+                            source="fixture", stale=stale, site_location=location,
+                            by_nct={s.nct: s for s in site if s.nct})
+
+
+def screen(facts, registry=None):  # type: ignore[no-untyped-def]
+    return prescreen(Ctx(facts, Policy()), registry or snapshot())
+
+
+def shown(facts, registry=None) -> list[str]:  # type: ignore[no-untyped-def]
+    return [m.nct for m in screen(facts, registry).shown]
+
+
+def verdicts(facts, nct: str, registry=None) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    [match] = [m for m in screen(facts, registry).shown if m.nct == nct]
+    return {c.name: c.verdict for c in match.criteria}
+
+
+# --- reading API v2 -------------------------------------------------------------------------
+
+
+def test_an_api_v2_page_is_read_with_its_ages_phases_and_sites() -> None:
+    assert len(TRIALS) == 7
+    cd22 = BY_NCT["NCT90000001"]
+    assert (cd22.status, cd22.phases, cd22.min_age_years, cd22.max_age_years) == (
+        "RECRUITING", ("PHASE2",), 18.0, 75.0)
+    assert cd22.acronym == "SYN-CD22" and cd22.sites[0].lat == pytest.approx(52.09083)
+    assert BY_NCT["NCT90000002"].max_age_years is None  # no upper limit stated
+    assert parse_age("6 Months", where="x") == 0.5 and parse_age("N/A", where="x") is None
+
+
+@pytest.mark.parametrize(("doc", "says"), [
+    ([], "not a ClinicalTrials.gov API v2 /studies response"),
+    ({"studies": "none"}, "not a ClinicalTrials.gov API v2 /studies response"),
+    ({"studies": [{"protocolSection": {"identificationModule": {}}}]}, "no NCT id"),
+    ({"studies": [{"protocolSection": {"identificationModule": {"nctId": "NCT12345678"}}}]},
+     "NCT12345678): no statusModule.overallStatus"),
+    ({"studies": [{"protocolSection": {
+        "identificationModule": {"nctId": "NCT12345678"},
+        "statusModule": {"overallStatus": "RECRUITING"},
+        "eligibilityModule": {"minimumAge": "eighteen"}}}]},
+     "age 'eighteen' is not '<number> Years'"),
+])
+def test_what_is_not_a_registry_page_is_refused_in_one_line(doc, says) -> None:
+    with pytest.raises(RegistryInputError) as caught:
+        parse_response(doc, where="f.json")
+    assert says in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_lineages_are_read_from_title_conditions_and_keywords() -> None:
+    assert lineages(BY_NCT["NCT90000001"]) == {"b-all"}
+    assert lineages(BY_NCT["NCT90000005"]) == {"aml"}
+    assert lineages(BY_NCT["NCT90000007"]) == {"t-all"}
+    assert lineages(BY_NCT["NCT90000004"]) == {"b-all", "t-all", "all-unspecified"}
+    # the English word "all" is not the disease
+    assert lineages(replace(BY_NCT["NCT90000005"], title="Open to all", conditions=(
+        "Solid tumours",))) == frozenset()
+
+
+# --- the pre-screen -------------------------------------------------------------------------
+
+
+def test_relapsed_adult_b_all_sees_the_open_trials_for_its_disease_and_age() -> None:
+    facts = patient(age=40, status="first-relapse", markers={"cd19": 90})
+    assert shown(facts) == ["NCT90000001"]
+    assert verdicts(facts, "NCT90000001") == {
+        "disease": "met", "age": "met", "setting": "met", "CD22": "unknown",
+        "prior CAR T": "unknown"}
+    # the newly-diagnosed Ph+ trial and the MRD trial fit disease and age but not the setting
+    assert screen(facts).not_met == 2
+
+
+def test_a_completed_trial_is_never_shown() -> None:
+    completed = BY_NCT["NCT90000003"]  # relapsed B-ALL, adults: fits this patient otherwise
+    facts = patient(age=40, status="first-relapse")
+    assert "NCT90000003" not in shown(facts, snapshot((completed,)))
+    assert shown(facts, snapshot((replace(completed, status="RECRUITING"),))) == ["NCT90000003"]
+
+
+def test_an_age_range_that_excludes_the_patient_is_never_shown() -> None:
+    child, adult = (patient(age=10, status="first-relapse"),
+                    patient(age=40, status="first-relapse"))
+    assert "NCT90000004" in shown(child) and "NCT90000001" not in shown(child)
+    assert "NCT90000004" not in shown(adult)
+    assert "NCT90000004" not in shown(patient(age=22, status="first-relapse"))
+    assert "NCT90000004" in shown(patient(age=21, status="first-relapse"))  # up to 21 years
+    unknown = patient(age=None, status="first-relapse")
+    assert verdicts(unknown, "NCT90000004")["age"] == "unknown"
+
+
+def test_ph_and_markers_are_met_not_met_or_unknown() -> None:
+    newdx = patient(age=55, status="newly-diagnosed", ph="positive")
+    assert verdicts(newdx, "NCT90000002")["Ph"] == "met"
+    assert verdicts(patient(age=55, status="newly-diagnosed"), "NCT90000002")["Ph"] == \
+        "unknown"
+    assert "NCT90000002" not in shown(patient(age=55, status="newly-diagnosed", ph="negative"))
+    assert verdicts(patient(age=40, status="first-relapse", markers={"cd22": 80}),
+                    "NCT90000001")["CD22"] == "met"
+    assert "NCT90000001" not in shown(patient(age=40, status="first-relapse",
+                                              markers={"cd22": "negative"}))
+
+
+def test_a_prior_therapy_the_exclusions_name_leaves_the_trial_out() -> None:
+    assert "NCT90000001" not in shown(patient(age=40, status="first-relapse",
+                                              car_t="tisagenlecleucel"))
+    mrd_pos = patient(age=30, status="cr1", mrd_result=mrd(1e-3))
+    assert verdicts(mrd_pos, "NCT90000006")["setting"] == "met"
+    assert verdicts(mrd_pos, "NCT90000006")["prior blinatumomab"] == "unknown"
+    assert "NCT90000006" not in shown(patient(age=30, status="cr1", mrd_result=mrd(1e-3),
+                                              exposures=("blinatumomab",)))
+
+
+def test_other_diseases_are_not_shown() -> None:
+    assert shown(patient(lineage="aml", age=60, status="first-relapse")) == ["NCT90000005"]
+    assert shown(patient(lineage="t-all", age=30, status="first-relapse")) == [
+        "NCT90000007"]
+
+
+def test_open_here_first_then_distance_then_phase() -> None:
+    both = (BY_NCT["NCT90000001"], replace(BY_NCT["NCT90000004"], max_age_years=None),
+            replace(BY_NCT["NCT90000007"], title="SYNTHETIC relapsed B-ALL, phase 3",
+                    conditions=("Recurrent B Acute Lymphoblastic Leukemia",),
+                    phases=("PHASE3",)))
+    adult = patient(age=40, status="first-relapse")
+    # no location: phase decides (3, then 2, then 1/2)
+    assert shown(adult, snapshot(both)) == ["NCT90000007", "NCT90000001", "NCT90000004"]
+    # from Amsterdam: Utrecht (NCT90000001, NCT90000004) before Boston (NCT90000007)
+    near = shown(adult, snapshot(both, location=AMSTERDAM))
+    assert near[-1] == "NCT90000007" and set(near[:2]) == {"NCT90000001", "NCT90000004"}
+    # open here beats both
+    here = SiteStudy(local_id="local-7", title="relapsed B-ALL", nct="NCT90000007",
+                     contact="Research office, +31 20 000 0000")
+    first = screen(adult, snapshot(both, site=(here,), location=AMSTERDAM)).shown[0]
+    assert (first.nct, first.open_here, first.contact) == (
+        "NCT90000007", True, "Research office, +31 20 000 0000")
+
+
+# --- the cards ------------------------------------------------------------------------------
+
+
+def _render(facts, registry):  # type: ignore[no-untyped-def]
+    recs = decide(facts, hook="patient-view", policy=Policy(), registry=registry)
+    return recs, Renderer(CATALOGUE).render(recs, patient_id="pat-1")
+
+
+def test_with_a_registry_the_card_lists_its_trials_with_the_pre_screen() -> None:
+    facts = patient(age=40, status="first-relapse", markers={"cd19": 90})
+    recs, cards = _render(facts, snapshot())
+    [card] = [c for c in cards if "NCT90000001" in c.detail]
+    assert card.summary.startswith("1 open trial may fit")
+    assert "Pre-screen: met: disease (B-ALL), age (40 y; trial 18 y–75 y)" in card.detail
+    assert "unknown: CD22 (not in record; trial requires CD22+)" in card.detail
+    assert "eligible" not in card.summary.lower()
+    assert "https://clinicaltrials.gov/study/NCT90000001" in [link.url for link in card.links]
+    # the seeds' named trials (2019-2025) are not listed beside a registry
+    assert not any(r.variables.get("trials") for r in recs)
+    assert not any("Trials named in the sources" in c.detail for c in cards)
+
+
+def test_without_a_registry_the_seeds_trials_stay_labelled_as_such() -> None:
+    facts = patient(age=40, status="first-relapse", markers={"cd19": 90})
+    for registry in (None, RegistrySnapshot()):
+        recs, cards = _render(facts, registry)
+        assert "TRIAL-REGISTRY" not in [r.id for r in recs]
+        [card] = [c for c in cards if "Trials named in the sources" in c.detail]
+        assert "no trial registry is loaded here, so verify recruitment status" in card.detail
+
+
+def test_a_stale_registry_says_when_it_was_refreshed() -> None:
+    facts = patient(age=40, status="first-relapse")
+    _, cards = _render(facts, snapshot(stale=True))
+    [card] = [c for c in cards if "NCT90000001" in c.detail]
+    refreshed = (NOW - timedelta(days=2)).date().isoformat()
+    assert f"Registry refreshed {refreshed}: statuses may have changed since" in card.detail
+    _, cards = _render(facts, snapshot(stale=False))
+    [card] = [c for c in cards if "NCT90000001" in c.detail]
+    assert f"Registry refreshed {refreshed}." in card.detail and "may have changed" not in \
+        card.detail
+
+
+# --- the store ------------------------------------------------------------------------------
+
+
+def test_an_import_replaces_the_registry_whole_and_readers_see_it(tmp_path) -> None:
+    store = Store.open(database_url(tmp_path, None))
+    try:
+        assert registry_state(store) is None
+        reader = RegistryReader(store, refresh_s=0, stale_days=14)
+        assert reader.snapshot().empty
+        first = replace_registry(store, TRIALS, source="a", refreshed_at=NOW)
+        assert [t.nct for t in reader.snapshot().trials] == sorted(BY_NCT)
+        assert load_registry(store)[1] == tuple(sorted(TRIALS, key=lambda t: t.nct))
+        second = replace_registry(store, TRIALS[:1], source="b", refreshed_at=NOW)
+        assert second.generation == first.generation + 1
+        assert [t.nct for t in reader.snapshot().trials] == ["NCT90000001"]
+        assert reader.stale(NOW + timedelta(days=15)) and not reader.stale(NOW)
+    finally:
+        store.close()
+
+
+def _cli(*args: str, data: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEUKEMIA_CDS_")}
+    env["LEUKEMIA_CDS_DATA_DIR"] = str(data)
+    return subprocess.run([*server_command(), *args], capture_output=True, text=True,
+                          timeout=60, env=env, cwd=data.parent)
+
+
+def test_import_from_the_command_line_and_a_bad_file_leaves_the_registry(tmp_path) -> None:
+    data = tmp_path / "data"
+    done = _cli("trials", "import", str(FIXTURES / "studies-leukemia.json"), data=data)
+    assert done.returncode == 0, done.stderr
+    assert "7 studies imported (6 recruiting or not yet recruiting)" in done.stdout
+    bad = tmp_path / "bad.json"
+    for content, says in (("{", "not JSON"), ("[]", "not a ClinicalTrials.gov API v2"),
+                          (json.dumps({"studies": [{"protocolSection": {
+                              "identificationModule": {"nctId": "NCT12345678"},
+                              "statusModule": {"overallStatus": "RECRUITING"},
+                              "eligibilityModule": {"maximumAge": "old"}}}]}),
+                           "maximumAge: age 'old'")):
+        bad.write_text(content)
+        done = _cli("trials", "import", str(bad), data=data)
+        assert done.returncode == 2 and says in done.stderr, done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1
+    partial = _cli("trials", "import", str(FIXTURES / "page-1-of-2.json"), data=data)
+    assert partial.returncode == 2 and "continues on another page" in partial.stderr
+    status = _cli("trials", "status", data=data)
+    assert status.stdout.startswith("7 studies, refreshed ")  # as the first import left it
+    pages = _cli("trials", "import", str(FIXTURES / "page-1-of-2.json"),
+                 str(FIXTURES / "page-2-of-2.json"), data=data)
+    assert pages.returncode == 0 and "7 studies imported" in pages.stdout
+
+
+def test_the_running_service_sees_a_new_import_without_a_restart(make_app) -> None:
+    app = make_app(trials_refresh_s="1")
+    store = app.extensions["leukemia_cds.store"]
+    from service.synth.generator import generate
+    from service.synth.hooks import hook_request
+
+    bundle = generate("b-all-first-relapse-low-burden", seed=1, as_of=NOW.date()).bundle()
+    body = hook_request(bundle, "patient-view")
+    client = app.test_client()
+
+    def trial_cards() -> list[str]:
+        answer = client.post("/cds-services/leukemia-immunotherapy", json=body)
+        assert answer.status_code == 200, answer.get_data(as_text=True)
+        return [c["summary"] for c in answer.get_json()["cards"] if "open trial" in c["summary"]]
+
+    assert trial_cards() == []
+    replace_registry(store, TRIALS, source="test", refreshed_at=datetime.now(UTC))
+    time.sleep(1.1)  # LEUKEMIA_CDS_TRIALS_REFRESH_S=1
+    assert trial_cards() != []
