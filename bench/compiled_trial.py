@@ -77,7 +77,9 @@ COMPILED = (
     "service/hooks/prefetch.py",
 )
 # Left as Python: its per-call cache stores into instance.__dict__, which native classes lack.
-NOT_COMPILED = ("service/decision/context.py",)
+# The trial pre-screen runs only where a trial registry is loaded, which the measured calls
+# do not have: compiling it would change no figure the trial reports.
+NOT_COMPILED = ("service/decision/context.py", "service/decision/prescreen.py")
 
 
 def copy_tracked(source: Path, dest: Path) -> list[str]:

@@ -240,3 +240,27 @@ def test_the_network_policy_admits_only_the_ingress_controller_and_monitoring() 
             assert set(source) == {"namespaceSelector"}, source
             names.add(source["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"])
     assert names == {"ingress-nginx", "monitoring"}
+
+
+def test_the_nightly_trials_sync_runs_the_real_command_like_the_deployment() -> None:
+    """Issue 23: the CronJob runs `leukemia-cds trials sync` with the image, settings and
+    database of the Deployment (the registry lives in the shared database), unprivileged,
+    never two at once."""
+    from service.cli import build_parser
+
+    job = one("CronJob")
+    assert job["spec"]["concurrencyPolicy"] == "Forbid"
+    pod = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    args = build_parser().parse_args(container["command"][1:])
+    assert container["command"][0] == "leukemia-cds"
+    assert (args.command, args.action) == ("trials", "sync")
+    assert container["image"] == CONTAINER["image"]
+    assert container["envFrom"] == CONTAINER["envFrom"]
+    assert [v for v in container["env"] if v["name"] == PREFIX + "DATABASE_URL"] == [
+        v for v in CONTAINER["env"] if v["name"] == PREFIX + "DATABASE_URL"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    mounted = {m["mountPath"] for m in container["volumeMounts"]}
+    assert {"/var/lib/leukemia-cds", "/tmp"} <= mounted
+    assert pod["restartPolicy"] == "Never"

@@ -488,14 +488,16 @@ def registry_parts(matches: Sequence[Any]) -> tuple[str, tuple[Link, ...]]:
     verdict, so "unknown" reads as something to check, never as met."""
     lines = []
     links = []
-    for m in matches:
+    for match in matches:
+        m = _Fields(match)
         where = []
         if m.open_here:
             where.append("**open here**" + (f": {_md_escape(m.contact)}" if m.contact else ""))
         elif m.distance_km is not None:
             where.append(f"nearest site {m.distance_km} km")
         by: dict[str, list[str]] = {"met": [], "unknown": [], "not met": []}
-        for c in m.criteria:
+        for criterion in m.criteria or ():
+            c = _Fields(criterion)
             by[c.verdict].append(f"{c.name} ({_md_escape(c.why)})")
         checks = "; ".join(f"{verdict}: {', '.join(items)}" for verdict, items in by.items()
                            if items)
@@ -504,3 +506,16 @@ def registry_parts(matches: Sequence[Any]) -> tuple[str, tuple[Link, ...]]:
         links.append(Link(label=f"{m.nct}: registry record ({m.status})",
                           url=TRIAL_URL.format(nct=m.nct), type="absolute"))
     return "\n".join(lines), tuple(links)
+
+
+class _Fields:
+    """A trial match read by name, whether the rule's dataclass or a catalogue sample's table
+    (the catalogue renders every entry with its sample)."""
+
+    def __init__(self, value: Any) -> None:
+        self._value = value
+
+    def __getattr__(self, name: str) -> Any:
+        if isinstance(self._value, Mapping):
+            return self._value.get(name)
+        return getattr(self._value, name)

@@ -1,7 +1,8 @@
 """`leukemia-cds trials`: fill the trial registry and say what it holds.
 
-`import` loads ClinicalTrials.gov API v2 `/studies` responses saved as files (one or more
-pages); `status` prints what is loaded and when it was refreshed. Every problem is one line
+`sync` fetches the open leukemia trials from ClinicalTrials.gov API v2 (every page, or nothing);
+`import` loads `/studies` responses saved as files (one or more pages); `status` prints what is
+loaded and when it was refreshed. Every problem is one line
 on stderr with exit status 2, and the registry is left as it was."""
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from service.store.store import SQLITE_FILE
 from service.store.trial_registry import registry_state, replace_registry
 from service.trials.ctgov import RegistryInputError, parse_response
 from service.trials.model import OPEN_STATUSES, RegistryTrial
+from service.trials.sync import SyncError, fetch_registry
 
 EXIT_OK, EXIT_FAILED = 0, 2
 
@@ -40,6 +42,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                     "as it was.")
     a.add_argument("files", nargs="+", type=Path, metavar="FILE")
     a.set_defaults(func=import_command)
+    a = actions.add_parser(
+        "sync", help="replace the registry with ClinicalTrials.gov's open leukemia trials",
+        description="Fetch from ClinicalTrials.gov API v2 (LEUKEMIA_CDS_TRIALS_API_URL) every "
+                    "interventional study in acute lymphoblastic or acute myeloid leukemia that "
+                    "is recruiting or not yet recruiting, all pages, and replace the registry "
+                    "with them. The query is the same for every run; no patient data is sent. "
+                    "A failed or partial sync keeps the last good registry and exits 2 with one "
+                    "line saying why.")
+    a.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bar on stderr (default: when stderr is a terminal)")
+    a.set_defaults(func=sync_command)
     a = actions.add_parser("status", help="what the registry holds and when it was refreshed")
     a.set_defaults(func=status_command)
 
@@ -93,6 +106,32 @@ def import_command(args: argparse.Namespace) -> int:
     print(f"leukemia-cds: trial registry: {state.trials} "
           f"{'study' if state.trials == 1 else 'studies'} imported ({open_} recruiting or not "
           f"yet recruiting), refreshed {state.refreshed_at:%Y-%m-%d %H:%M} UTC")
+    return EXIT_OK
+
+
+def sync_command(args: argparse.Namespace) -> int:
+    try:
+        settings = Settings.from_env()
+        store = Store.open(database_url(settings.data_dir, settings.database_url))
+    except (ConfigError, StoreError) as exc:
+        return _fail(str(exc))
+    show = args.progress if args.progress is not None else sys.stderr.isatty()
+    try:
+        try:
+            trials = fetch_registry(settings.trials_api_url,
+                                    progress=sys.stderr if show else None)
+        except SyncError as exc:
+            kept = registry_state(store)
+            left = (f"the registry of {kept.refreshed_at:%Y-%m-%d} ({kept.trials} studies) is "
+                    "kept" if kept else "no registry was imported before")
+            return _fail(f"trials sync failed, {left}: {exc}")
+        state = replace_registry(store, trials, source=f"sync of {settings.trials_api_url}",
+                                 refreshed_at=datetime.now(UTC))
+    finally:
+        store.close()
+    print(f"leukemia-cds: trial registry: {state.trials} "
+          f"{'study' if state.trials == 1 else 'studies'} from {settings.trials_api_url}, "
+          f"refreshed {state.refreshed_at:%Y-%m-%d %H:%M} UTC")
     return EXIT_OK
 
 
