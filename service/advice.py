@@ -27,6 +27,7 @@ from service.render import Renderer, load_catalogue
 from service.render.freshness import check_freshness
 from service.store import Store
 from service.store.trial_registry import RegistryReader
+from service.trials.site import load_site_trials
 
 log = logging.getLogger(__name__)
 EXTENSION = "leukemia_cds.advisor"
@@ -74,10 +75,11 @@ def build_advisor(settings: Settings, *, today: date | None = None) -> Advisor:
 def install(app: Flask, settings: Settings, *, today: date | None = None,
             store: Store | None = None) -> None:
     advisor = build_advisor(settings, today=today)
+    site = load_site_trials(settings.site_trials) if settings.site_trials else ()
     if store is not None:  # the trial registry lives in the service's database
         advisor = replace(advisor, registry=RegistryReader(
             store, refresh_s=settings.trials_refresh_s, stale_days=settings.trials_stale_days,
-            site_location=settings.site_location))
+            site=site, site_location=settings.site_location))
     app.extensions[EXTENSION] = advisor
 
 

@@ -192,6 +192,8 @@ class Settings:
     trials_stale_days: int = 14
     trials_refresh_s: int = 30
     site_location: tuple[float, float] | None = None
+    # The site's own open trials: a FHIR R4 Bundle of ResearchStudy (service/trials/site.py)
+    site_trials: Path | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -295,4 +297,5 @@ _TABLE: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "TRIALS_STALE_DAYS": ("trials_stale_days", _ranged(1, 365)),
     "TRIALS_REFRESH_S": ("trials_refresh_s", _ranged(1, 3600)),
     "SITE_LOCATION": ("site_location", _location),
+    "SITE_TRIALS": ("site_trials", _path),
 }

@@ -293,3 +293,118 @@ def test_the_running_service_sees_a_new_import_without_a_restart(make_app) -> No
     replace_registry(store, TRIALS, source="test", refreshed_at=datetime.now(UTC))
     time.sleep(1.1)  # LEUKEMIA_CDS_TRIALS_REFRESH_S=1
     assert trial_cards() != []
+
+
+# --- the site's own open trials -------------------------------------------------------------
+
+SITE_FILE = FIXTURES / "site-trials.json"
+
+
+def _site() -> tuple[SiteStudy, ...]:
+    from service.trials.site import load_site_trials
+
+    return load_site_trials(SITE_FILE)
+
+
+def test_the_site_file_marks_trials_open_here_with_whom_to_call() -> None:
+    cd22, mrd_here, aml = _site()
+    assert (cd22.nct, cd22.open, cd22.research_team) == (
+        "NCT90000001", True, "PractitionerRole/leukemia-research-team")
+    assert (mrd_here.nct, mrd_here.open) == ("NCT90000006", False)
+    assert (aml.nct, aml.min_age_years, aml.max_age_years) == (None, 18.0, 80.0)
+
+
+def test_open_here_leads_with_its_contact_and_a_referral_to_the_research_team() -> None:
+    facts = patient(age=40, status="first-relapse", markers={"cd19": 90})
+    registry = snapshot(site=_site())
+    [first] = screen(facts, registry).shown
+    assert (first.nct, first.open_here, first.contact) == (
+        "NCT90000001", True, "Leukemia research office, +31 20 555 0100")
+    _, cards = _render(facts, registry)
+    [card] = [c for c in cards if "NCT90000001" in c.detail]
+    assert "**open here**: Leukemia research office, +31 20 555 0100" in card.detail
+    [referral] = [s for s in card.suggestions or [] if "research team" in s.label]
+    resource = referral.actions[0].resource  # type: ignore[index]
+    assert resource["resourceType"] == "ServiceRequest" and resource["status"] == "draft"
+    assert resource["performer"] == [{"reference": "PractitionerRole/leukemia-research-team"}]
+    assert resource["subject"] == {"reference": "Patient/pat-1"}
+    assert "not eligibility" in resource["note"][0]["text"]
+
+
+def test_a_trial_closed_here_is_not_open_here_and_gets_no_referral() -> None:
+    facts = patient(age=30, status="cr1", mrd_result=mrd(1e-3))
+    [match] = [m for m in screen(facts, snapshot(site=_site())).shown if m.nct == "NCT90000006"]
+    assert not match.open_here and match.contact is None and match.research_team is None
+
+
+def test_a_site_only_study_is_screened_on_its_own_condition_and_ages() -> None:
+    aml_60 = patient(lineage="aml", age=60, status="cr1")
+    found = screen(aml_60, snapshot((), site=_site())).shown
+    assert [(m.nct, m.local_id, m.open_here) for m in found] == [("", "site-only-aml", True)]
+    assert screen(patient(lineage="aml", age=85, status="cr1"),
+                  snapshot((), site=_site())).shown == ()
+    assert screen(patient(age=40, status="cr1"), snapshot((), site=_site())).shown == ()
+    _, cards = _render(aml_60, RegistrySnapshot(site=_site()))
+    [card] = [c for c in cards if "site-only-aml" in c.detail]
+    assert "**Site study site-only-aml** SYNTHETIC site-only maintenance study in AML" in \
+        card.detail
+    assert not any("clinicaltrials.gov/study/" in (link.url or "") and "site-only" in link.label
+                   for link in card.links or [])
+
+
+def test_a_site_file_alone_keeps_the_seeds_trials_labelled() -> None:
+    facts = patient(age=40, status="first-relapse")
+    recs, cards = _render(facts, RegistrySnapshot(site=_site()))
+    # NCT90000001 is open here, but with no registry record and no condition in the site
+    # file nothing says which disease it is for: it is not offered on a guess
+    assert "TRIAL-REGISTRY" not in [r.id for r in recs]
+    assert any("Trials named in the sources" in c.detail for c in cards)
+    cd22 = replace(_site()[0], conditions=("Relapsed B-cell acute lymphoblastic leukemia",))
+    recs, cards = _render(facts, RegistrySnapshot(site=(cd22,)))
+    [card] = [c for c in cards if "NCT90000001" in c.detail]
+    assert "site study, open here" in card.detail
+    assert any("Trials named in the sources" in c.detail for c in cards)  # not imported
+
+
+@pytest.mark.parametrize(("edit", "says"), [
+    (lambda b: "{", "not JSON"),
+    (lambda b: {"resourceType": "Patient"}, "not a FHIR Bundle of ResearchStudy"),
+    (lambda b: {**b, "entry": [{"resource": {"resourceType": "Patient", "id": "p"}}]},
+     "entry 1: a Patient resource, not a ResearchStudy"),
+    (lambda b: {**b, "entry": [{"resource": {**b["entry"][0]["resource"], "status": "open"}}]},
+     "status 'open' is not a ResearchStudy status"),
+    (lambda b: {**b, "entry": [{"resource": {**b["entry"][0]["resource"], "identifier": [
+        {"system": "https://clinicaltrials.gov", "value": "NCT123"}]}}]},
+     "identifier 'NCT123' is not NCT followed by 8 digits"),
+    (lambda b: {**b, "entry": [{"resource": {**b["entry"][0]["resource"],
+                                             "contact": "call us"}}]},
+     "not valid FHIR R4 ResearchStudy (contact"),
+    (lambda b: {**b, "entry": [b["entry"][0], b["entry"][0]]}, "NCT90000001 is listed twice"),
+    (lambda b: {**b, "entry": [{"resource": {"resourceType": "ResearchStudy", "id": "x",
+                                             "status": "active"}}]},
+     "a site-only study (no NCT number) needs a condition"),
+])
+def test_a_site_file_that_is_not_valid_stops_start_up_with_one_line(tmp_path, edit,
+                                                                     says) -> None:
+    from service.trials.site import SiteTrialsError, load_site_trials
+
+    bad = tmp_path / "site.json"
+    content = edit(json.loads(SITE_FILE.read_text()))
+    bad.write_text(content if isinstance(content, str) else json.dumps(content))
+    with pytest.raises(SiteTrialsError) as caught:
+        load_site_trials(bad)
+    assert says in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_serve_refuses_a_broken_site_file_in_one_line(tmp_path) -> None:
+    from tests.live import free_port
+
+    bad = tmp_path / "site.json"
+    bad.write_text('{"resourceType": "Bundle", "entry": [{"resource": {"resourceType": "Group"}}]}')
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEUKEMIA_CDS_")}
+    env.update(LEUKEMIA_CDS_DATA_DIR=str(tmp_path / "data"), LEUKEMIA_CDS_SITE_TRIALS=str(bad))
+    done = subprocess.run([*server_command(), "serve", "--port", str(free_port())],
+                          capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.strip() == (f"leukemia-cds: LEUKEMIA_CDS_SITE_TRIALS {bad}: entry 1: a "
+                                   "Group resource, not a ResearchStudy")

@@ -44,8 +44,9 @@ def decide(
     """Recommendations for one hook call. `orders_in_focus`: the selected / signed drafts.
 
     ``policy`` is the site's (built once from settings): the rules have no default of their own.
-    ``registry`` is the trial registry as this call sees it; with trials in it, trial prompts
-    come from it and the seeds' named trials (2019-2025, many closed) are no longer listed.
+    ``registry`` is the trial registry as this call sees it; once one was imported, trial
+    prompts come from it and the seeds' named trials (2019-2025, many closed) are no longer
+    listed.
     """
     recs = ENGINE.decide(Ctx(facts, policy, registry), hook, orders_in_focus)
-    return recs if registry is None or registry.empty else without_seed_trials(recs)
+    return without_seed_trials(recs) if registry is not None and registry.imported else recs

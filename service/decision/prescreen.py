@@ -23,7 +23,13 @@ from dataclasses import dataclass
 from typing import Literal
 
 from service.decision.context import Ctx
-from service.trials.model import PHASE_TEXT, STATUS_TEXT, RegistrySnapshot, RegistryTrial
+from service.trials.model import (
+    PHASE_TEXT,
+    STATUS_TEXT,
+    RegistrySnapshot,
+    RegistryTrial,
+    as_registry_trial,
+)
 
 Verdict = Literal["met", "not met", "unknown"]
 SHOWN = 3
@@ -79,6 +85,7 @@ class TrialMatch:
     contact: str | None = None
     local_id: str | None = None
     distance_km: int | None = None
+    research_team: str | None = None  # whom a referral is addressed to (open here only)
 
 
 @dataclass(frozen=True)
@@ -252,23 +259,27 @@ def prescreen(ctx: Ctx, snapshot: RegistrySnapshot) -> Prescreen:
     site = snapshot.by_nct
     candidates: list[tuple[tuple[object, ...], TrialMatch]] = []
     not_met = 0
-    for trial in snapshot.trials:
+    registered = {t.nct for t in snapshot.trials}
+    site_only = [(as_registry_trial(s), s) for s in snapshot.site if s.nct not in registered]
+    registry = [(t, site.get(t.nct)) for t in snapshot.trials]
+    for trial, study in registry + site_only:
         criteria = assess(ctx, trial)
         if criteria is None:
             continue
         if any(c.verdict == "not met" for c in criteria):
             not_met += 1
             continue
-        here = site.get(trial.nct)
+        here = study if study is not None and study.open else None
         distance = _distance_km(snapshot, trial)
         match = TrialMatch(
             nct=trial.nct, title=trial.acronym or trial.title,
-            status=STATUS_TEXT.get(trial.status, trial.status.lower()),
+            status=STATUS_TEXT.get(trial.status, trial.status.lower())
+            if trial.nct in registered else "site study, open here",
             phase=" / ".join(PHASE_TEXT.get(p, p.lower()) for p in trial.phases)
             or "phase not stated",
             criteria=criteria, open_here=here is not None,
-            contact=here.contact if here else None, local_id=here.local_id if here else None,
-            distance_km=distance)
+            contact=here.contact if here else None, local_id=study.local_id if study else None,
+            distance_km=distance, research_team=here.research_team if here else None)
         phase = max((_PHASE_ORDER.get(p, 0) for p in trial.phases), default=0)
         key = (0 if here else 1, distance if distance is not None else math.inf, -phase,
                trial.nct)

@@ -42,7 +42,7 @@ from service.render.catalogue import (
     compose,
     group_summary,
 )
-from service.render.suggestions import Shape, suggestion_shape
+from service.render.suggestions import Shape, referral_shape, suggestion_shape
 from service.render.uuids import uuid7s
 
 EXTENSION = RECOMMENDATION_EXTENSION
@@ -261,9 +261,11 @@ class Renderer:
         registry = next((r.variables["registry"] for r, _ in members
                          if r.variables.get("registry")), ())
         if registry:
-            registry_text, registry_links = registry_parts(registry)
+            registry_text, registry_links, referrals = registry_parts(registry)
             head.append(registry_text)
             links = (*links, *registry_links)
+            for shape in referrals:
+                shapes.setdefault(shape.key, shape)
         return _Layout(
             summary=_fit(self._summary(draft, pieces), SUMMARY_MAX),
             indicator=draft.indicator,
@@ -482,14 +484,18 @@ def _tidy(text: str) -> str:
     return "\n".join(line.rstrip() for line in text.splitlines()).strip()
 
 
-def registry_parts(matches: Sequence[Any]) -> tuple[str, tuple[Link, ...]]:
+def registry_parts(matches: Sequence[Any]
+                   ) -> tuple[str, tuple[Link, ...], tuple[Shape, ...]]:
     """The registry's open trials (`decision.prescreen.TrialMatch`) as a list on the card: each
     trial's status and phase, whom to call when it is open here, and its criteria grouped by
-    verdict, so "unknown" reads as something to check, never as met."""
+    verdict, so "unknown" reads as something to check, never as met. A trial open here whose
+    site file names a research team gets a suggested referral to it."""
     lines = []
     links = []
+    referrals = []
     for match in matches:
         m = _Fields(match)
+        name = m.nct or f"Site study {m.local_id}"
         where = []
         if m.open_here:
             where.append("**open here**" + (f": {_md_escape(m.contact)}" if m.contact else ""))
@@ -501,11 +507,18 @@ def registry_parts(matches: Sequence[Any]) -> tuple[str, tuple[Link, ...]]:
             by[c.verdict].append(f"{c.name} ({_md_escape(c.why)})")
         checks = "; ".join(f"{verdict}: {', '.join(items)}" for verdict, items in by.items()
                            if items)
-        lines.append(f"- **{m.nct}** {_md_escape(m.title)} ({m.phase}, {m.status}"
+        lines.append(f"- **{name}** {_md_escape(m.title)} ({m.phase}, {m.status}"
                      + "".join(f"; {w}" for w in where) + f"). Pre-screen: {checks}.")
-        links.append(Link(label=f"{m.nct}: registry record ({m.status})",
-                          url=TRIAL_URL.format(nct=m.nct), type="absolute"))
-    return "\n".join(lines), tuple(links)
+        if m.nct:
+            links.append(Link(label=f"{m.nct}: registry record ({m.status})",
+                              url=TRIAL_URL.format(nct=m.nct), type="absolute"))
+        if m.open_here and m.research_team:
+            referrals.append(referral_shape(
+                f"referral-{m.nct or m.local_id}",
+                f"Refer to the research team: {name} ({m.title})"[:200],
+                team=m.research_team, reason=f"Trial pre-screen: {name} {m.title}",
+                note=f"Pre-screen by leukemia-cds, not eligibility: {checks}."))
+    return "\n".join(lines), tuple(links), tuple(referrals)
 
 
 class _Fields:

@@ -121,6 +121,22 @@ def suggestion_shape(spec: Spec, variables: Mapping[str, Any]) -> Shape:
     return Shape(key, label, "create", jsonio.dumps(resource), None)
 
 
+def referral_shape(key: str, label: str, *, team: str, reason: str, note: str) -> Shape:
+    """A draft referral to the site's research team for one trial (issue 23): a ServiceRequest
+    addressed to the team the site file names, carrying the pre-screen as its note. Validated
+    with R4B like every suggested order."""
+    resource: dict[str, Any] = {
+        "resourceType": "ServiceRequest", "status": "draft", "intent": "order",
+        "code": {"text": "Referral to the research team for clinical-trial screening"},
+        "performer": [{"reference": team}],
+        "reasonCode": [{"text": reason}],
+        "note": [{"text": note}],
+    }
+    _validate(ServiceRequest, json.dumps(resource, sort_keys=True))
+    Action(type="create", description=label, resource=resource)
+    return Shape(key, label, "create", jsonio.dumps(resource), None)
+
+
 def build_suggestion(spec: Spec, variables: Mapping[str, Any], *, patient_id: str
                      ) -> Suggestion:
     """One suggestion; a created resource is built as FHIR JSON and validated with R4B."""

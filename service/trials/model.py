@@ -72,6 +72,13 @@ class SiteStudy:
     status: str = "active"  # the ResearchStudy's own status
     contact: str | None = None  # name and phone / email, as the site wrote them
     research_team: str | None = None  # reference a referral ServiceRequest is addressed to
+    conditions: tuple[str, ...] = ()  # a site-only study is matched on these
+    min_age_years: float | None = None
+    max_age_years: float | None = None
+
+    @property
+    def open(self) -> bool:
+        return self.status == "active"
 
 
 @dataclass(frozen=True)
@@ -90,3 +97,19 @@ class RegistrySnapshot:
     @property
     def empty(self) -> bool:
         return not self.trials and not self.site
+
+    @property
+    def imported(self) -> bool:
+        """A ClinicalTrials.gov registry was imported or synced (the seeds' named trials then
+        leave the cards); a site file alone does not make one."""
+        return self.refreshed_at is not None
+
+
+def as_registry_trial(study: SiteStudy) -> RegistryTrial:
+    """A site study the registry does not hold (no NCT number, or one not imported) as the
+    pre-screen reads registry trials: open while active here, matched on the site's own
+    conditions and ages (none given: it matches no disease and is not shown)."""
+    return RegistryTrial(nct=study.nct or "", title=study.title,
+                         status="RECRUITING" if study.open else "UNKNOWN",
+                         conditions=study.conditions, min_age_years=study.min_age_years,
+                         max_age_years=study.max_age_years)
