@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -157,3 +158,36 @@ def test_with_auth_off_the_page_gets_no_token_and_needs_none(make_app):
     assert client.post("/sandbox/api/token", json={"path": "/cds-services"}
                        ).get_json()["token"] is None
     assert client.get("/cds-services").status_code == 200
+
+
+def test_the_sandbox_shows_the_trial_pre_screen_until_a_registry_is_imported(sandbox_app):
+    """Issue 23: with nothing imported the sandbox screens against its synthetic trials; a
+    real import replaces them at once, and the synthetic ones are never stored."""
+    import time
+
+    from service.store.trial_registry import registry_state, replace_registry
+    from service.trials.ctgov import parse_response
+
+    client = sandbox_app.test_client()
+    path = "/cds-services/leukemia-immunotherapy"
+    body = {"hook": "patient-view", "hookInstance": "7d2c9d4e-1f5b-4a33-9a0e-3c1d2b7e9f10",
+            "context": {"userId": "Practitioner/1", "patientId": "ph-pos-newdx-70-0"},
+            "prefetch": client.get("/sandbox/api/patients/ph-pos-newdx-70-0/prefetch"
+                                   ).get_json()}
+
+    def trial_details() -> list[str]:
+        answer = client.post(path, json=body,
+                             headers={"Authorization": f"Bearer {token_for(client, path)}"})
+        assert answer.status_code == 200, answer.get_data(as_text=True)
+        return [c["detail"] for c in answer.get_json()["cards"]
+                if "TRIAL-REGISTRY" in c["extension"]["org.leukemia-cds.recommendation"]["ids"]]
+
+    [detail] = trial_details()
+    assert "NCT90000002" in detail and "never: the sandbox's synthetic trials" in detail
+    store = sandbox_app.extensions["leukemia_cds.store"]
+    assert registry_state(store) is None
+    real, _ = parse_response({"studies": []}, where="empty sync")
+    replace_registry(store, real, source="test", refreshed_at=datetime.now(UTC))
+    sandbox_app.extensions["leukemia_cds.advisor"].registry.refresh_s = 0
+    time.sleep(0.01)
+    assert trial_details() == []

@@ -115,6 +115,14 @@ def test_a_reviewer_opens_a_chart_accepts_a_suggestion_and_orders(page, server):
     assert front.locator(".summary").inner_text() == expected["summary"]
     assert front.locator(".detail strong").count() > 0, "markdown detail is rendered"
 
+    # Issue 23: the trial pre-screen, from the sandbox's synthetic registry (none imported)
+    assert "TRIAL-REGISTRY" in rule_ids(answer)
+    prescreen = card_for(page, "TRIAL-REGISTRY").inner_text()
+    assert "NCT90000002" in prescreen and "Pre-screen: met: disease (B-ALL)" in prescreen
+    assert "Ph (positive; trial Ph-positive)" in prescreen
+    card_for(page, "TRIAL-REGISTRY").screenshot(path=str(ARTIFACTS /
+                                                        "sandbox-trial-prescreen.png"))
+
     # The why panel names the facts and resource ids the card used, and its seeds.
     front.locator("details.why summary").click()
     why = front.locator("details.why").inner_text()

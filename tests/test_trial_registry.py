@@ -408,3 +408,21 @@ def test_serve_refuses_a_broken_site_file_in_one_line(tmp_path) -> None:
     assert done.returncode == 2
     assert done.stderr.strip() == (f"leukemia-cds: LEUKEMIA_CDS_SITE_TRIALS {bad}: entry 1: a "
                                    "Group resource, not a ResearchStudy")
+
+
+def test_readyz_reports_a_stale_registry_and_stays_ready(make_app) -> None:
+    app = make_app(trials_refresh_s="1", trials_stale_days="14")
+    client = app.test_client()
+    assert "notices" not in client.get("/readyz").get_json()  # none imported: nothing to say
+    store = app.extensions["leukemia_cds.store"]
+    replace_registry(store, TRIALS, source="test",
+                     refreshed_at=datetime.now(UTC) - timedelta(days=20))
+    time.sleep(1.1)
+    answer = client.get("/readyz")
+    assert answer.status_code == 200
+    notice = answer.get_json()["notices"]["trials"]
+    assert "trial registry last refreshed" in notice and "20 days ago" in notice
+    assert "LEUKEMIA_CDS_TRIALS_STALE_DAYS=14" in notice
+    replace_registry(store, TRIALS, source="test", refreshed_at=datetime.now(UTC))
+    time.sleep(1.1)
+    assert "notices" not in client.get("/readyz").get_json()

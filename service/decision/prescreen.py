@@ -285,6 +285,7 @@ def prescreen(ctx: Ctx, snapshot: RegistrySnapshot) -> Prescreen:
                trial.nct)
         candidates.append((key, match))
     candidates.sort(key=lambda pair: pair[0])
-    refreshed = snapshot.refreshed_at.date().isoformat() if snapshot.refreshed_at else None
+    refreshed = (snapshot.refreshed_at.date().isoformat() if snapshot.refreshed_at
+                 else "never: the sandbox's synthetic trials" if snapshot.demo else None)
     return Prescreen(shown=tuple(m for _, m in candidates[:SHOWN]), not_met=not_met,
                      refreshed=refreshed, stale=snapshot.stale)

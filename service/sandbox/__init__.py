@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 import logging
 from collections.abc import Mapping
 from dataclasses import replace
+from importlib import resources
 
 from flask import Flask
 
+from service import advice
 from service.config import PREFIX, ConfigError, Settings
 from service.hooks import auth
 from service.sandbox.state import EXTENSION, ISSUER, patients, signer
@@ -60,10 +63,24 @@ def install(app: Flask, settings: Settings) -> None:
     auth.trusted_clients(app).add(key.client)
     app.extensions[EXTENSION] = key
     patients()  # generated now, at start-up, not on the first page view
+    _demo_trials(app)
     app.register_blueprint(blueprint)
     log.warning(f"SANDBOX IS ON ({PREFIX}SANDBOX=on): the page at / mints tokens for anyone "
                 "who can reach it. For development and demonstrations with synthetic patients "
                 "only.", extra={"event": "sandbox_on"})
+
+
+def _demo_trials(app: Flask) -> None:
+    """Synthetic registry trials (NCT9000000x, titled SYNTHETIC), so the page shows the
+    trial pre-screen; used only while no registry was ever imported, and never written to
+    the database (a real import or sync replaces them at once)."""
+    from service.trials.ctgov import parse_response
+
+    reader = app.extensions[advice.EXTENSION].registry
+    if reader is None:
+        return
+    doc = json.loads((resources.files("service.sandbox") / "demo-trials.json").read_bytes())
+    reader.demo = tuple(parse_response(doc, where="sandbox demo trials")[0])
 
 
 def warn_if_exposed(settings: Settings, host: str, port: int) -> list[str]:

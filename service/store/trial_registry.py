@@ -110,6 +110,9 @@ class RegistryReader:
         self._generation: int | None = None
         self._state: RegistryState | None = None
         self._trials: tuple[RegistryTrial, ...] = ()
+        # The sandbox's synthetic trials, shown only while nothing was ever imported (the
+        # development profile); never set with the sandbox off.
+        self.demo: tuple[RegistryTrial, ...] = ()
 
     def _refresh(self) -> None:
         now = time.monotonic()
@@ -143,6 +146,11 @@ class RegistryReader:
     def snapshot(self, now: datetime | None = None) -> RegistrySnapshot:
         self._refresh()
         state = self._state
+        if state is None and self.demo:
+            return RegistrySnapshot(trials=self.demo, site=self.site, demo=True,
+                                    source="the sandbox's synthetic trials",
+                                    site_location=self.site_location,
+                                    by_nct={s.nct: s for s in self.site if s.nct})
         return RegistrySnapshot(
             trials=self._trials if state else (), site=self.site,
             refreshed_at=state.refreshed_at if state else None,

@@ -93,6 +93,7 @@ class RegistrySnapshot:
     stale: bool = False
     site_location: tuple[float, float] | None = None
     by_nct: dict[str, SiteStudy] = field(default_factory=dict, compare=False)
+    demo: bool = False  # the sandbox's synthetic trials (nothing imported)
 
     @property
     def empty(self) -> bool:
