@@ -426,3 +426,38 @@ def test_readyz_reports_a_stale_registry_and_stays_ready(make_app) -> None:
     replace_registry(store, TRIALS, source="test", refreshed_at=datetime.now(UTC))
     time.sleep(1.1)
     assert "notices" not in client.get("/readyz").get_json()
+
+
+def test_ordering_a_line_of_therapy_is_a_juncture_too() -> None:
+    """order-select and order-sign agree; a supportive drug (tocilizumab) gets no prompt."""
+    from tests.decision_helpers import order
+
+    facts = patient(age=40, status="first-relapse", markers={"cd19": 90})
+    for hook in ("order-select", "order-sign"):
+        recs = decide(facts, hook=hook, policy=Policy(), registry=snapshot(),
+                      orders_in_focus=[order("blinatumomab")])
+        [found] = [r for r in recs if r.id == "TRIAL-REGISTRY"]
+        assert [m.nct for m in found.variables["registry"]] == ["NCT90000001"]
+        recs = decide(facts, hook=hook, policy=Policy(), registry=snapshot(),
+                      orders_in_focus=[order("tocilizumab")])
+        assert "TRIAL-REGISTRY" not in [r.id for r in recs]
+    # two therapy drafts: one prompt
+    recs = decide(facts, hook="order-sign", policy=Policy(), registry=snapshot(),
+                  orders_in_focus=[order("blinatumomab"), order("inotuzumab", resource="M/2")])
+    assert [r.id for r in recs].count("TRIAL-REGISTRY") == 1
+
+
+def test_no_prompt_while_the_status_predates_the_therapy_in_progress() -> None:
+    from tests.decision_helpers import fact, src
+
+    before = patient(age=40, status="first-relapse", car_t="tisagenlecleucel")
+    relapse = fact("first-relapse", "Observation/status").model_copy(update={
+        "source": src("Observation/status", "first-relapse",
+                      datetime(2024, 8, 1, tzinfo=UTC))})  # before the 2024-09-01 infusion
+    stale = before.model_copy(update={"disease_status": relapse})
+    assert Ctx(stale, Policy()).status_vs_car_t == "before"
+    open_to_adults = snapshot((replace(BY_NCT["NCT90000004"], max_age_years=None),))
+    recs = decide(stale, hook="patient-view", policy=Policy(), registry=open_to_adults)
+    assert "TRIAL-REGISTRY" not in [r.id for r in recs]
+    assert "TRIAL-REGISTRY" in [r.id for r in decide(before, hook="patient-view",
+                                                      policy=Policy(), registry=open_to_adults)]

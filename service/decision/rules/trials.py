@@ -16,7 +16,7 @@ from service.decision.context import Ctx
 from service.decision.gaps import relapse_after_car_t, status_number
 from service.decision.model import Recommendation
 from service.decision.prescreen import prescreen
-from service.decision.registry import Make, criterion, fired, rule
+from service.decision.registry import ALL_HOOKS, Make, criterion, fired, rule
 
 TRIAL_PROMPT = ("trial-prompt",)
 APPROVED_OPTION_SHOWN = fired("blinatumomab", "inotuzumab", "car-t", "gemtuzumab")
@@ -99,14 +99,22 @@ def peds_frontline(ctx: Ctx, rec: Make) -> Recommendation:
                standard_risk=not C.NOT_STANDARD_RISK(ctx))
 
 
+# Ordering a line of therapy is a juncture too; supportive drugs (tocilizumab) are not.
+THERAPY_DRUGS = ("blinatumomab", "inotuzumab", "gemtuzumab", "rituximab", "daratumumab",
+                 "dasatinib", "imatinib", "ponatinib", "nilotinib", "tisagenlecleucel",
+                 "brexucabtagene", "obecabtagene", "car-t")
+
+
 @rule("TRIAL-REGISTRY", "trial", seeds=("000",), when=(C.LINEAGE_AND_STATUS_KNOWN,),
+      unless=(C.STATUS_PREDATES_THERAPY,), hooks=ALL_HOOKS, drugs=THERAPY_DRUGS,
       tags=TRIAL_PROMPT)
 def registry_trials(ctx: Ctx, rec: Make) -> Recommendation | None:
     """Open trials from the site's registry (ClinicalTrials.gov, synced, with the site's own
-    overlay) that may fit: SITC's "a trial at each juncture" (000) made concrete. A pre-screen
-    per criterion, never "eligible" (`decision/prescreen.py`). Nothing when no registry is
-    loaded (the seeds' named trials stay on the other trial cards) or when no open trial fits
-    the disease and age."""
+    overlay) that may fit: SITC's "a trial at each juncture" (000) made concrete, on opening
+    the chart and on ordering a line of therapy. A pre-screen per criterion, never "eligible"
+    (`decision/prescreen.py`). Nothing when no registry is loaded (the seeds' named trials stay
+    on the other trial cards), when no open trial fits the disease and age, or while the
+    recorded status predates the therapy in progress (the setting would be read from it)."""
     registry = ctx.registry
     if registry is None or registry.empty:
         return None
