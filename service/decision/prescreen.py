@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from service.decision.context import Ctx
 from service.trials.model import (
@@ -28,6 +29,7 @@ from service.trials.model import (
     STATUS_TEXT,
     RegistrySnapshot,
     RegistryTrial,
+    SiteStudy,
     as_registry_trial,
 )
 
@@ -121,39 +123,74 @@ def _sections(trial: RegistryTrial) -> tuple[str, str]:
     return trial.criteria[:cut.start()], trial.criteria[cut.start():]
 
 
-def _disease(ctx: Ctx, trial: RegistryTrial) -> Criterion | None:
-    found = lineages(trial)
+@dataclass(frozen=True)
+class Profile:
+    """What the pre-screen reads of one trial, whatever the patient: its text is searched once
+    per registry (and site location), not on every call."""
+
+    trial: RegistryTrial
+    study: SiteStudy | None  # the site file's entry for it, if any
+    registered: bool  # from ClinicalTrials.gov (False: a study only the site file holds)
+    lineages: frozenset[str]
+    settings: tuple[str, ...]
+    ph: str | None  # "positive" / "negative": the Ph status its inclusion requires
+    markers: tuple[str, ...]  # cd19 / cd22 / cd33 its inclusion requires expressed
+    priors: tuple[str, ...]  # the prior therapies its exclusions name
+    phase: int
+    distance_km: int | None
+    span: str  # its age range as a clinician reads it
+
+
+def profile(trial: RegistryTrial, study: SiteStudy | None, *, registered: bool,
+            location: tuple[float, float] | None) -> Profile:
+    structured = " ; ".join((trial.title, *trial.conditions, *trial.keywords))
+    inclusion, exclusion = _sections(trial)
+    ph_text = " ; ".join((trial.title, *trial.conditions, inclusion))
+    pos, neg = bool(_PH_POS.search(ph_text)), bool(_PH_NEG.search(ph_text))
+    lo, hi = trial.min_age_years, trial.max_age_years
+    return Profile(
+        trial=trial, study=study, registered=registered, lineages=lineages(trial),
+        settings=tuple(name for name, pattern in _SETTINGS if pattern.search(structured)),
+        ph=None if pos == neg else "positive" if pos else "negative",  # both: open to either
+        markers=tuple(m for m, pattern in _MARKERS.items() if pattern.search(inclusion)),
+        priors=tuple(name for name, pattern in _PRIOR.items() if pattern.search(exclusion)),
+        phase=max((_PHASE_ORDER.get(p, 0) for p in trial.phases), default=0),
+        distance_km=_distance_km(location, trial),
+        span=(f"{_years(lo) if lo is not None else 'any age'}"
+              f"{'–' + _years(hi) if hi is not None else ' and older'}"))
+
+
+_LABEL = {"b-all": "B-ALL", "t-all": "T-ALL", "aml": "AML", "all-unspecified": "ALL"}
+
+
+def _disease(ctx: Ctx, p: Profile) -> Criterion | None:
     lineage = ctx.lineage
-    label = {"b-all": "B-ALL", "t-all": "T-ALL", "aml": "AML", "all-unspecified": "ALL"}
-    if lineage in found:
-        return Criterion("disease", "met", label.get(lineage or "", "?"))
-    if lineage == "all-unspecified" and found & {"b-all", "t-all"}:
+    if lineage in p.lineages:
+        return Criterion("disease", "met", _LABEL.get(lineage or "", "?"))
+    if lineage == "all-unspecified" and p.lineages & {"b-all", "t-all"}:
         return Criterion("disease", "unknown",
                          "ALL, B or T lineage not recorded; the trial is for "
-                         + " / ".join(label[x] for x in sorted(found & {"b-all", "t-all"})))
+                         + " / ".join(_LABEL[x] for x in sorted(p.lineages & {"b-all", "t-all"})))
     return None
 
 
-def _age(ctx: Ctx, trial: RegistryTrial) -> Criterion | None:
-    lo, hi = trial.min_age_years, trial.max_age_years
-    span = (f"{_years(lo) if lo is not None else 'any age'}"
-            f"{'–' + _years(hi) if hi is not None else ' and older'}")
+def _age(ctx: Ctx, p: Profile) -> Criterion | None:
+    lo, hi = p.trial.min_age_years, p.trial.max_age_years
     age = ctx.age
     if age is None:
-        return Criterion("age", "unknown", f"not in record; trial {span}")
+        return Criterion("age", "unknown", f"not in record; trial {p.span}")
     # completed years: a 17-year-old is inside "up to 17 Years"; older than that is not
     if (lo is not None and age < math.floor(lo)) or (hi is not None and age > hi):
         return None
-    return Criterion("age", "met", f"{age} y; trial {span}")
+    return Criterion("age", "met", f"{age} y; trial {p.span}")
 
 
 def _years(value: float) -> str:
     return f"{value:g} y" if value >= 1 else f"{round(value * 12)} mo"
 
 
-def _setting(ctx: Ctx, trial: RegistryTrial) -> Criterion | None:
-    text = " ; ".join((trial.title, *trial.conditions, *trial.keywords))
-    wanted = [name for name, pattern in _SETTINGS if pattern.search(text)]
+def _setting(ctx: Ctx, p: Profile) -> Criterion | None:
+    wanted = p.settings
     if not wanted:
         return None
     status = ctx.status
@@ -162,37 +199,33 @@ def _setting(ctx: Ctx, trial: RegistryTrial) -> Criterion | None:
         mine.add("relapsed/refractory")
     if status == "newly-diagnosed":
         mine.add("newly diagnosed")
-    if ctx.mrd.state == "positive" and status not in {"newly-diagnosed"}:
+    if ctx.mrd.state == "positive" and status != "newly-diagnosed":
         mine.add("MRD-positive")
     trial_side = "trial for " + " or ".join(wanted)
     if status is None:
         return Criterion("setting", "unknown", f"disease status not in record; {trial_side}")
-    if mine & set(wanted):
+    if mine.intersection(wanted):
         return Criterion("setting", "met", f"{ctx.status_text}; {trial_side}")
-    if "MRD-positive" in wanted and ctx.mrd.state is None and status not in {
-            "newly-diagnosed"} and not mine:
+    if "MRD-positive" in wanted and ctx.mrd.state is None and status != "newly-diagnosed" \
+            and not mine:
         return Criterion("setting", "unknown", f"{ctx.status_text}, MRD not in record; "
                                                f"{trial_side}")
     return Criterion("setting", "not met", f"{ctx.status_text}; {trial_side}")
 
 
-def _ph(ctx: Ctx, inclusion: str, trial: RegistryTrial) -> Criterion | None:
-    text = " ; ".join((trial.title, *trial.conditions, inclusion))
-    pos, neg = bool(_PH_POS.search(text)), bool(_PH_NEG.search(text))
-    if pos == neg:  # neither, or both (a trial open to either)
+def _ph(ctx: Ctx, p: Profile) -> Criterion | None:
+    wanted = p.ph
+    if wanted is None:
         return None
-    wanted = "positive" if pos else "negative"
     if ctx.ph is None:
         return Criterion("Ph", "unknown", f"not in record; trial Ph-{wanted}")
     verdict: Verdict = "met" if ctx.ph == wanted else "not met"
     return Criterion("Ph", verdict, f"{ctx.ph}; trial Ph-{wanted}")
 
 
-def _markers(ctx: Ctx, inclusion: str) -> list[Criterion]:
+def _markers(ctx: Ctx, p: Profile) -> list[Criterion]:
     out = []
-    for name, pattern in _MARKERS.items():
-        if not pattern.search(inclusion):
-            continue
+    for name in p.markers:
         expressed = ctx.marker(name).expressed  # type: ignore[arg-type]
         label = name.upper()
         if expressed is None:
@@ -204,18 +237,13 @@ def _markers(ctx: Ctx, inclusion: str) -> list[Criterion]:
     return out
 
 
-def _prior(ctx: Ctx, exclusion: str) -> list[Criterion]:
-    had = {
-        "blinatumomab": bool(ctx.facts.exposed_to("blinatumomab")),
-        "inotuzumab": bool(ctx.facts.exposed_to("inotuzumab")),
-        "CAR T": ctx.prior_car_t,
-        "HCT": ctx.prior_hct,
-    }
+def _prior(ctx: Ctx, p: Profile) -> list[Criterion]:
     out = []
-    for name, pattern in _PRIOR.items():
-        if not pattern.search(exclusion):
-            continue
-        if had[name]:
+    for name in p.priors:
+        had = {"blinatumomab": lambda: bool(ctx.facts.exposed_to("blinatumomab")),
+               "inotuzumab": lambda: bool(ctx.facts.exposed_to("inotuzumab")),
+               "CAR T": lambda: ctx.prior_car_t, "HCT": lambda: ctx.prior_hct}[name]()
+        if had:
             out.append(Criterion(f"prior {name}", "not met",
                                  "on record; the trial's exclusions name it"))
         else:  # missing is not "never": the record may not hold treatment given elsewhere
@@ -224,10 +252,10 @@ def _prior(ctx: Ctx, exclusion: str) -> list[Criterion]:
     return out
 
 
-def _distance_km(snapshot: RegistrySnapshot, trial: RegistryTrial) -> int | None:
-    if snapshot.site_location is None:
+def _distance_km(location: tuple[float, float] | None, trial: RegistryTrial) -> int | None:
+    if location is None:
         return None
-    lat0, lon0 = map(math.radians, snapshot.site_location)
+    lat0, lon0 = map(math.radians, location)
     best: float | None = None
     for site in trial.sites:
         if site.lat is None or site.lon is None:
@@ -240,52 +268,97 @@ def _distance_km(snapshot: RegistrySnapshot, trial: RegistryTrial) -> int | None
     return None if best is None else round(best)
 
 
-def assess(ctx: Ctx, trial: RegistryTrial) -> tuple[Criterion, ...] | None:
+def assess(ctx: Ctx, p: Profile, memo: dict[tuple[object, ...], Any] | None = None
+           ) -> tuple[Criterion, ...] | None:
     """The trial's criteria for this patient, or None when it is not shown at all (closed,
-    another disease, an age range that excludes the patient)."""
-    if not trial.open:
+    another disease, an age range that excludes the patient). `memo` (one call's) shares the
+    criteria trials have in common: most ask the same few questions of one patient."""
+    if not p.trial.open:
         return None
-    disease = _disease(ctx, trial)
-    age = _age(ctx, trial) if disease is not None else None
-    if disease is None or age is None:
+    memo = {} if memo is None else memo
+    key: tuple[object, ...] = ("disease", p.lineages)
+    disease = memo[key] if key in memo else memo.setdefault(key, _disease(ctx, p))
+    if disease is None:
         return None
-    inclusion, exclusion = _sections(trial)
-    found = [disease, age, _setting(ctx, trial), _ph(ctx, inclusion, trial),
-             *_markers(ctx, inclusion), *_prior(ctx, exclusion)]
-    return tuple(c for c in found if c is not None)
+    key = ("age", p.trial.min_age_years, p.trial.max_age_years)
+    age = memo[key] if key in memo else memo.setdefault(key, _age(ctx, p))
+    if age is None:
+        return None
+    key = ("rest", p.settings, p.ph, p.markers, p.priors)
+    rest = memo.get(key)
+    if rest is None:
+        rest = memo[key] = tuple(c for c in (_setting(ctx, p), _ph(ctx, p)) if c is not None) \
+            + tuple(_markers(ctx, p)) + tuple(_prior(ctx, p))
+    return (disease, age, *rest)
+
+
+# Profiles of the registries calls have seen: a reader hands every call of one generation the
+# same snapshot, so this holds one or two entries (keyed by the snapshot's own tuples, kept
+# alive here so their ids cannot be reused).
+_PROFILES: dict[tuple[int, int, tuple[float, float] | None],
+                tuple[object, object, dict[str, tuple[Profile, ...]]]] = {}
+_PROFILES_LOCK = threading.Lock()
+
+
+def profiles(snapshot: RegistrySnapshot, lineage: str | None) -> tuple[Profile, ...]:
+    """The open trials that name `lineage` (for ALL of unrecorded lineage: every ALL trial),
+    profiled once per snapshot."""
+    key = (id(snapshot.trials), id(snapshot.site), snapshot.site_location)
+    cached = _PROFILES.get(key)
+    if cached is None or cached[0] is not snapshot.trials or cached[1] is not snapshot.site:
+        site = snapshot.by_nct
+        registered = {t.nct for t in snapshot.trials}
+        every = [profile(t, site.get(t.nct), registered=True, location=snapshot.site_location)
+                 for t in snapshot.trials if t.open]
+        every += [profile(as_registry_trial(s), s, registered=False,
+                          location=snapshot.site_location)
+                  for s in snapshot.site if s.nct not in registered and s.open]
+        index: dict[str, list[Profile]] = {}
+        for p in every:
+            names = set(p.lineages)
+            if names & {"b-all", "t-all"}:
+                names.add("all-unspecified")
+            for name in names:
+                index.setdefault(name, []).append(p)
+        cached = (snapshot.trials, snapshot.site, {k: tuple(v) for k, v in index.items()})
+        with _PROFILES_LOCK:
+            if len(_PROFILES) >= 4:
+                _PROFILES.clear()
+            _PROFILES[key] = cached
+    return cached[2].get(lineage or "", ())
 
 
 def prescreen(ctx: Ctx, snapshot: RegistrySnapshot) -> Prescreen:
-    site = snapshot.by_nct
-    candidates: list[tuple[tuple[object, ...], TrialMatch]] = []
+    candidates: list[tuple[tuple[object, ...], Profile, tuple[Criterion, ...]]] = []
     not_met = 0
-    registered = {t.nct for t in snapshot.trials}
-    site_only = [(as_registry_trial(s), s) for s in snapshot.site if s.nct not in registered]
-    registry = [(t, site.get(t.nct)) for t in snapshot.trials]
-    for trial, study in registry + site_only:
-        criteria = assess(ctx, trial)
+    memo: dict[tuple[object, ...], Any] = {}
+    for p in profiles(snapshot, ctx.lineage):
+        criteria = assess(ctx, p, memo)
         if criteria is None:
             continue
         if any(c.verdict == "not met" for c in criteria):
             not_met += 1
             continue
-        here = study if study is not None and study.open else None
-        distance = _distance_km(snapshot, trial)
-        match = TrialMatch(
-            nct=trial.nct, title=trial.acronym or trial.title,
-            status=STATUS_TEXT.get(trial.status, trial.status.lower())
-            if trial.nct in registered else "site study, open here",
-            phase=" / ".join(PHASE_TEXT.get(p, p.lower()) for p in trial.phases)
-            or "phase not stated",
-            criteria=criteria, open_here=here is not None,
-            contact=here.contact if here else None, local_id=study.local_id if study else None,
-            distance_km=distance, research_team=here.research_team if here else None)
-        phase = max((_PHASE_ORDER.get(p, 0) for p in trial.phases), default=0)
-        key = (0 if here else 1, distance if distance is not None else math.inf, -phase,
-               trial.nct)
-        candidates.append((key, match))
-    candidates.sort(key=lambda pair: pair[0])
+        here = p.study is not None and p.study.open
+        key = (0 if here else 1,
+               p.distance_km if p.distance_km is not None else math.inf, -p.phase, p.trial.nct)
+        candidates.append((key, p, criteria))
+    candidates.sort(key=lambda c: c[0])
     refreshed = (snapshot.refreshed_at.date().isoformat() if snapshot.refreshed_at
                  else "never: the sandbox's synthetic trials" if snapshot.demo else None)
-    return Prescreen(shown=tuple(m for _, m in candidates[:SHOWN]), not_met=not_met,
-                     refreshed=refreshed, stale=snapshot.stale)
+    return Prescreen(shown=tuple(_match(p, criteria) for _, p, criteria in candidates[:SHOWN]),
+                     not_met=not_met, refreshed=refreshed, stale=snapshot.stale)
+
+
+def _match(p: Profile, criteria: tuple[Criterion, ...]) -> TrialMatch:
+    trial, study = p.trial, p.study
+    here = study if study is not None and study.open else None
+    return TrialMatch(
+        nct=trial.nct, title=trial.acronym or trial.title,
+        status=STATUS_TEXT.get(trial.status, trial.status.lower())
+        if p.registered else "site study, open here",
+        phase=" / ".join(PHASE_TEXT.get(ph, ph.lower()) for ph in trial.phases)
+        or "phase not stated",
+        criteria=criteria, open_here=here is not None,
+        contact=here.contact if here else None, local_id=study.local_id if study else None,
+        distance_km=p.distance_km, research_team=here.research_team if here else None)

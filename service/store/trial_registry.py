@@ -113,6 +113,7 @@ class RegistryReader:
         # The sandbox's synthetic trials, shown only while nothing was ever imported (the
         # development profile); never set with the sandbox off.
         self.demo: tuple[RegistryTrial, ...] = ()
+        self._snapshot: tuple[tuple[int | None, bool, bool], RegistrySnapshot] | None = None
 
     def _refresh(self) -> None:
         now = time.monotonic()
@@ -144,16 +145,24 @@ class RegistryReader:
             > self.stale_after
 
     def snapshot(self, now: datetime | None = None) -> RegistrySnapshot:
+        """The registry for one call: the same object for every call until an import or the
+        stale date changes it, so what the pre-screen derives from it is derived once."""
         self._refresh()
         state = self._state
+        key = (self._generation, self.stale(now), bool(self.demo))
+        cached = self._snapshot
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        by_nct = {s.nct: s for s in self.site if s.nct}
         if state is None and self.demo:
-            return RegistrySnapshot(trials=self.demo, site=self.site, demo=True,
-                                    source="the sandbox's synthetic trials",
-                                    site_location=self.site_location,
-                                    by_nct={s.nct: s for s in self.site if s.nct})
-        return RegistrySnapshot(
-            trials=self._trials if state else (), site=self.site,
-            refreshed_at=state.refreshed_at if state else None,
-            source=state.source if state else None,
-            stale=self.stale(now), site_location=self.site_location,
-            by_nct={s.nct: s for s in self.site if s.nct})
+            built = RegistrySnapshot(trials=self.demo, site=self.site, demo=True,
+                                     source="the sandbox's synthetic trials",
+                                     site_location=self.site_location, by_nct=by_nct)
+        else:
+            built = RegistrySnapshot(
+                trials=self._trials if state else (), site=self.site,
+                refreshed_at=state.refreshed_at if state else None,
+                source=state.source if state else None, stale=key[1],
+                site_location=self.site_location, by_nct=by_nct)
+        self._snapshot = (key, built)
+        return built
