@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import time
 from dataclasses import replace
@@ -461,3 +462,53 @@ def test_no_prompt_while_the_status_predates_the_therapy_in_progress() -> None:
     assert "TRIAL-REGISTRY" not in [r.id for r in recs]
     assert "TRIAL-REGISTRY" in [r.id for r in decide(before, hook="patient-view",
                                                       policy=Policy(), registry=open_to_adults)]
+
+
+# --- the pre-screen on every synthetic scenario ---------------------------------------------
+
+
+def test_the_pre_screen_on_every_synthetic_scenario_concerns_that_patient(make_app) -> None:
+    """Every scenario's chart through the real service with the fixture registry and the site
+    file: a shown trial is open, names the patient's disease, includes the patient's age, has
+    no criterion not met, never says "eligible", and at most three are shown."""
+    from service.synth.generator import generate
+    from service.synth.hooks import hook_request
+    from service.synth.scenarios import SCENARIOS
+
+    app = make_app(site_trials=str(SITE_FILE))
+    replace_registry(app.extensions["leukemia_cds.store"], TRIALS, source="fixture",
+                     refreshed_at=datetime.now(UTC))
+    client = app.test_client()
+    lineage_words = {"b-all": "B-ALL", "t-all": "T-ALL", "aml": "AML", "all-unspecified": "ALL"}
+    shown_for: dict[str, list[str]] = {}
+    for scenario in SCENARIOS:
+        patient_ = generate(scenario, seed=2)
+        answer = client.post("/cds-services/leukemia-immunotherapy",
+                             json=hook_request(patient_.bundle(), "patient-view"))
+        assert answer.status_code == 200, scenario
+        cards = [c for c in answer.get_json()["cards"] if "TRIAL-REGISTRY" in
+                 c["extension"]["org.leukemia-cds.recommendation"]["ids"]]
+        assert len(cards) <= 1, scenario
+        if not cards:
+            continue
+        detail = cards[0]["detail"]
+        ncts = re.findall(r"^- \*\*(NCT\d{8}|Site study [\w-]+)\*\*", detail, re.M)
+        assert 1 <= len(ncts) <= 3, (scenario, detail)
+        assert "NCT90000003" not in ncts, "a completed trial is never shown"
+        assert "eligible" not in cards[0]["summary"].lower().replace("not eligibility", "")
+        for line in re.findall(r"^- \*\*.*$", detail, re.M):
+            assert "not met:" not in line, (scenario, line)
+            assert re.search(r"met: disease \((B-ALL|T-ALL|AML|ALL)\)|unknown: .*disease",
+                             line), (scenario, line)
+        facts_text = " ".join(re.findall(r"Diagnosis: ([\w-]+)", detail))
+        assert any(word in facts_text for word in lineage_words.values()), (scenario, detail)
+        shown_for[scenario] = ncts
+    # the registry speaks to the scenarios it was written for, and not beyond
+    assert "NCT90000005" in shown_for["icd10-aml-subtype"]  # relapsed AML
+    assert "NCT90000005" not in shown_for.get("aml-cd33-negative-relapse", [])  # CD33+ only
+    assert "Site study site-only-aml" in shown_for["aml-cr1-persistent-mrd"]  # first remission
+    assert "Site study site-only-aml" not in shown_for.get("aml-relapse-after-allo-hct", [])
+    assert "NCT90000007" in shown_for["t-all-relapsed-cd38"]
+    assert any("NCT90000001" in v for k, v in shown_for.items() if "relapse" in k)
+    assert all("NCT90000004" not in v for k, v in shown_for.items()
+               if k in {"ph-pos-newdx-70", "aml-cd33-unfit"})

@@ -4,8 +4,8 @@ A pre-screen, never an eligibility decision. Three filters decide whether a tria
 all: its status is recruiting or not yet recruiting, its conditions name the patient's disease,
 and its age range includes the patient (an unknown age does not exclude; it shows as unknown).
 Every other criterion the record can speak to is shown as met, not met or unknown: the setting
-(relapsed/refractory, newly diagnosed, MRD-positive), Ph, CD19 / CD22 / CD33, and prior
-blinatumomab, inotuzumab, CAR T or HCT. The trial's side of those is read conservatively from
+(relapsed/refractory, newly diagnosed, MRD-positive, in remission), Ph, CD19 / CD22 / CD33, and
+prior blinatumomab, inotuzumab, CAR T or HCT. The trial's side of those is read conservatively from
 its registered text: a setting only from its title, conditions and keywords; a marker or Ph
 requirement only from the inclusion criteria; a prior therapy only where the exclusion
 criteria name it. A criterion the trial's text does not state is not shown.
@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from service.decision.context import Ctx
+from service.decision.criteria import REMISSION
 from service.trials.model import (
     PHASE_TEXT,
     STATUS_TEXT,
@@ -50,6 +51,8 @@ _SETTINGS: tuple[tuple[str, re.Pattern[str]], ...] = (
                                    r"|\buntreated\b|front[- ]?line|first[- ]line", re.I)),
     ("MRD-positive", re.compile(r"minimal residual disease|measurable residual disease"
                                 r"|\bMRD\b", re.I)),
+    ("in remission", re.compile(r"\b(first|second|complete) remission|\bin remission"
+                                r"|\bCR[12]\b|maintenance", re.I)),
 )
 _PH_POS = re.compile(r"philadelphia chromosome[- ]positive|\bPh\+|\bPh[- ]positive"
                      r"|BCR[-:]{0,2}ABL1?[- ]positive|\bPh\(\+\)", re.I)
@@ -201,6 +204,8 @@ def _setting(ctx: Ctx, p: Profile) -> Criterion | None:
         mine.add("newly diagnosed")
     if ctx.mrd.state == "positive" and status != "newly-diagnosed":
         mine.add("MRD-positive")
+    if status in REMISSION:
+        mine.add("in remission")
     trial_side = "trial for " + " or ".join(wanted)
     if status is None:
         return Criterion("setting", "unknown", f"disease status not in record; {trial_side}")
