@@ -512,3 +512,18 @@ def test_the_pre_screen_on_every_synthetic_scenario_concerns_that_patient(make_a
     assert any("NCT90000001" in v for k, v in shown_for.items() if "relapse" in k)
     assert all("NCT90000004" not in v for k, v in shown_for.items()
                if k in {"ph-pos-newdx-70", "aml-cd33-unfit"})
+
+
+def test_once_a_registry_is_imported_the_seed_trial_prompts_go() -> None:
+    """OBERON (withdrawn, 0 enrolled) and ZUMA-4 (ALL cohort closed) were still named in a
+    summary beside the registry's card; the prompts that only name seed trials now go, and
+    the others keep their advice without the list."""
+    from service.decision.rules.trials import SEED_TRIAL_PROMPTS
+
+    facts = patient(age=40, status="first-relapse", markers={"cd19": 90})
+    without = [r.id for r in decide(facts, hook="patient-view", policy=Policy())]
+    assert "TRIAL-SPECIFIC-RR" in without
+    recs, cards = _render(facts, snapshot())
+    assert not SEED_TRIAL_PROMPTS & {r.id for r in recs}
+    text = " ".join(c.summary + (c.detail or "") for c in cards)
+    assert "OBERON" not in text and "ZUMA-4" not in text

@@ -19,6 +19,10 @@ from service.decision.prescreen import prescreen
 from service.decision.registry import ALL_HOOKS, Make, criterion, fired, rule
 
 TRIAL_PROMPT = ("trial-prompt",)
+# Prompts whose whole point is the trials the seeds name (2019-2025): once a registry is
+# imported its open trials replace them (`decision.decide`).
+SEED_TRIAL_PROMPTS = frozenset({"TRIAL-SPECIFIC-RR", "TRIAL-SPECIFIC-POST-HCT",
+                                "TRIAL-SPECIFIC-PEDS-FRONTLINE"})
 APPROVED_OPTION_SHOWN = fired("blinatumomab", "inotuzumab", "car-t", "gemtuzumab")
 
 
