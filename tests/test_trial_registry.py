@@ -226,8 +226,15 @@ def test_a_stale_registry_says_when_it_was_refreshed() -> None:
 # --- the store ------------------------------------------------------------------------------
 
 
-def test_an_import_replaces_the_registry_whole_and_readers_see_it(tmp_path) -> None:
-    store = Store.open(database_url(tmp_path, None))
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_store_url(request, tmp_path) -> str:  # type: ignore[no-untyped-def]
+    if request.param == "sqlite":
+        return database_url(tmp_path, None)
+    return str(request.getfixturevalue("pg_url"))
+
+
+def test_an_import_replaces_the_registry_whole_and_readers_see_it(any_store_url) -> None:
+    store = Store.open(any_store_url)
     try:
         assert registry_state(store) is None
         reader = RegistryReader(store, refresh_s=0, stale_days=14)
