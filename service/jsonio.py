@@ -3,6 +3,7 @@ the largest fixed cost of a call."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -16,3 +17,22 @@ def loads(data: bytes | str) -> Any:
 
 def dumps(value: Any) -> bytes:
     return orjson.dumps(value)
+
+
+class FileProblem(ValueError):
+    """A JSON file that cannot be used, said in a few words ("no such file", "not JSON (...)")
+    for the caller to prefix with what the file is."""
+
+
+def read_file(path: Path) -> Any:
+    """A JSON file an operator named (a registry page, the site's trials)."""
+    try:
+        return loads(path.read_bytes())
+    except FileNotFoundError:
+        raise FileProblem("no such file") from None
+    except IsADirectoryError:
+        raise FileProblem("is a folder, not a file") from None
+    except OSError as exc:
+        raise FileProblem(f"cannot read ({exc.strerror})") from None
+    except JSONDecodeError as exc:
+        raise FileProblem(f"not JSON ({exc})") from None

@@ -261,7 +261,8 @@ def test_import_from_the_command_line_and_a_bad_file_leaves_the_registry(tmp_pat
     data = tmp_path / "data"
     done = _cli("trials", "import", str(FIXTURES / "studies-leukemia.json"), data=data)
     assert done.returncode == 0, done.stderr
-    assert "7 studies imported (6 recruiting or not yet recruiting)" in done.stdout
+    assert ("7 studies from the import of studies-leukemia.json (6 recruiting or not yet "
+            "recruiting)") in done.stdout
     bad = tmp_path / "bad.json"
     for content, says in (("{", "not JSON"), ("[]", "not a ClinicalTrials.gov API v2"),
                           (json.dumps({"studies": [{"protocolSection": {
@@ -279,7 +280,8 @@ def test_import_from_the_command_line_and_a_bad_file_leaves_the_registry(tmp_pat
     assert status.stdout.startswith("7 studies, refreshed ")  # as the first import left it
     pages = _cli("trials", "import", str(FIXTURES / "page-1-of-2.json"),
                  str(FIXTURES / "page-2-of-2.json"), data=data)
-    assert pages.returncode == 0 and "7 studies imported" in pages.stdout
+    assert pages.returncode == 0 and "7 studies from the import of page-1-of-2.json, " \
+        "page-2-of-2.json" in pages.stdout
 
 
 def test_the_running_service_sees_a_new_import_without_a_restart(make_app) -> None:

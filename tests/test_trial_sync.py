@@ -138,7 +138,7 @@ def test_a_sync_that_fails_halfway_keeps_the_last_good_registry(monkeypatch, cap
     responses.get(URL, json=PAGE_2)
     code, out, err = _sync(monkeypatch, capsys, tmp_path)
     assert code == 0, err
-    assert "7 studies from " + BASE in out
+    assert "7 studies from the sync of " + BASE in out
     after = registry_state(store)
     assert after is not None and after.generation == before.generation + 1
     assert after.source == f"sync of {BASE}"

@@ -8,12 +8,12 @@ on stderr with exit status 2, and the registry is left as it was."""
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+from service import jsonio
 from service.config import ConfigError, Settings
 from service.errors import StoreError
 from service.store import Store, database_url
@@ -62,9 +62,22 @@ def _fail(message: str) -> int:
     return EXIT_FAILED
 
 
-def _open_store() -> Store:
+def _open_store() -> tuple[Settings, Store]:
     settings = Settings.from_env()
-    return Store.open(database_url(settings.data_dir, settings.database_url))
+    return settings, Store.open(database_url(settings.data_dir, settings.database_url))
+
+
+def _replaced(store: Store, trials: list[RegistryTrial], source: str) -> int:
+    """Replace the registry and say so in one line on stdout."""
+    try:
+        state = replace_registry(store, trials, source=source, refreshed_at=datetime.now(UTC))
+    finally:
+        store.close()
+    open_ = sum(1 for t in {t.nct: t for t in trials}.values() if t.status in OPEN_STATUSES)
+    print(f"leukemia-cds: trial registry: {state.trials} "
+          f"{'study' if state.trials == 1 else 'studies'} from the {source} ({open_} "
+          f"recruiting or not yet recruiting), refreshed {state.refreshed_at:%Y-%m-%d %H:%M} UTC")
+    return EXIT_OK
 
 
 def read_pages(files: Sequence[Path]) -> list[RegistryTrial]:
@@ -74,13 +87,9 @@ def read_pages(files: Sequence[Path]) -> list[RegistryTrial]:
     token = None
     for path in files:
         try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise RegistryInputError(f"{path}: no such file") from None
-        except OSError as exc:
-            raise RegistryInputError(f"{path}: cannot read ({exc.strerror})") from None
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise RegistryInputError(f"{path}: not JSON ({exc})") from None
+            doc = jsonio.read_file(path)
+        except jsonio.FileProblem as exc:
+            raise RegistryInputError(f"{path}: {exc}") from None
         page, token = parse_response(doc, where=str(path))
         trials.extend(page)
     if token is not None:
@@ -93,46 +102,27 @@ def read_pages(files: Sequence[Path]) -> list[RegistryTrial]:
 def import_command(args: argparse.Namespace) -> int:
     try:
         trials = read_pages(args.files)
-        store = _open_store()
+        _, store = _open_store()
     except (RegistryInputError, ConfigError, StoreError) as exc:
         return _fail(str(exc))
-    try:
-        names = ", ".join(p.name for p in args.files)
-        state = replace_registry(store, trials, source=f"import of {names}",
-                                 refreshed_at=datetime.now(UTC))
-    finally:
-        store.close()
-    open_ = sum(1 for t in {t.nct: t for t in trials}.values() if t.status in OPEN_STATUSES)
-    print(f"leukemia-cds: trial registry: {state.trials} "
-          f"{'study' if state.trials == 1 else 'studies'} imported ({open_} recruiting or not "
-          f"yet recruiting), refreshed {state.refreshed_at:%Y-%m-%d %H:%M} UTC")
-    return EXIT_OK
+    return _replaced(store, trials, "import of " + ", ".join(p.name for p in args.files))
 
 
 def sync_command(args: argparse.Namespace) -> int:
     try:
-        settings = Settings.from_env()
-        store = Store.open(database_url(settings.data_dir, settings.database_url))
+        settings, store = _open_store()
     except (ConfigError, StoreError) as exc:
         return _fail(str(exc))
     show = args.progress if args.progress is not None else sys.stderr.isatty()
     try:
-        try:
-            trials = fetch_registry(settings.trials_api_url,
-                                    progress=sys.stderr if show else None)
-        except SyncError as exc:
-            kept = registry_state(store)
-            left = (f"the registry of {kept.refreshed_at:%Y-%m-%d} ({kept.trials} studies) is "
-                    "kept" if kept else "no registry was imported before")
-            return _fail(f"trials sync failed, {left}: {exc}")
-        state = replace_registry(store, trials, source=f"sync of {settings.trials_api_url}",
-                                 refreshed_at=datetime.now(UTC))
-    finally:
+        trials = fetch_registry(settings.trials_api_url, progress=sys.stderr if show else None)
+    except SyncError as exc:
+        kept = registry_state(store)
         store.close()
-    print(f"leukemia-cds: trial registry: {state.trials} "
-          f"{'study' if state.trials == 1 else 'studies'} from {settings.trials_api_url}, "
-          f"refreshed {state.refreshed_at:%Y-%m-%d %H:%M} UTC")
-    return EXIT_OK
+        left = (f"the registry of {kept.refreshed_at:%Y-%m-%d} ({kept.trials} studies) is kept"
+                if kept else "no registry was imported before")
+        return _fail(f"trials sync failed, {left}: {exc}")
+    return _replaced(store, trials, f"sync of {settings.trials_api_url}")
 
 
 def status_command(args: argparse.Namespace) -> int:

@@ -11,13 +11,13 @@ that is not such a Bundle stops start-up with one line naming the entry and the 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from fhir.resources.R4B.researchstudy import ResearchStudy
 from pydantic import ValidationError
 
+from service import jsonio
 from service.errors import StartupError
 from service.trials.ctgov import NCT
 from service.trials.model import SiteStudy
@@ -41,13 +41,9 @@ class SiteTrialsError(StartupError, ValueError):
 def load_site_trials(path: Path) -> tuple[SiteStudy, ...]:
     where = f"LEUKEMIA_CDS_SITE_TRIALS {path}"
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise SiteTrialsError(f"{where}: no such file") from None
-    except OSError as exc:
-        raise SiteTrialsError(f"{where}: cannot read ({exc.strerror})") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SiteTrialsError(f"{where}: not JSON ({exc})") from None
+        doc = jsonio.read_file(path)
+    except jsonio.FileProblem as exc:
+        raise SiteTrialsError(f"{where}: {exc}") from None
     if not isinstance(doc, dict) or doc.get("resourceType") != "Bundle":
         raise SiteTrialsError(f"{where}: not a FHIR Bundle of ResearchStudy resources")
     studies = []
