@@ -206,12 +206,18 @@ def build() -> dict[str, Any]:
                                                "properties": {"status": {"const": "ok"}}}}},
             }}}},
             "/readyz": {"get": {"summary": "Readiness", "responses": {
-                "200": {"description": "Every readiness check passes.",
+                "200": {"description": "Every readiness check passes. `notices` says what an "
+                                       "operator should see without taking the service out "
+                                       "of rotation (a trial registry older than "
+                                       "LEUKEMIA_CDS_TRIALS_STALE_DAYS).",
                         "content": {_JSON: {"schema": {
                             "type": "object", "required": ["status", "checks"],
                             "properties": {"status": {"const": "ready"},
                                            "checks": {"type": "array",
-                                                      "items": {"type": "string"}}}}}}},
+                                                      "items": {"type": "string"}},
+                                           "notices": {"type": "object",
+                                                       "additionalProperties": {
+                                                           "type": "string"}}}}}}},
                 "503": {"description": "A check fails; the issues name it.",
                         "content": {_JSON: {"schema": _ref("OperationOutcome")}}},
             }}},
