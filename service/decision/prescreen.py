@@ -242,13 +242,19 @@ def _markers(ctx: Ctx, p: Profile) -> list[Criterion]:
     return out
 
 
+def _had(ctx: Ctx, name: str) -> bool:
+    """A prior therapy the record shows (its absence is not proof it was never given)."""
+    if name == "CAR T":
+        return ctx.prior_car_t
+    if name == "HCT":
+        return ctx.prior_hct
+    return bool(ctx.facts.exposed_to(name))  # type: ignore[arg-type]
+
+
 def _prior(ctx: Ctx, p: Profile) -> list[Criterion]:
     out = []
     for name in p.priors:
-        had = {"blinatumomab": lambda: bool(ctx.facts.exposed_to("blinatumomab")),
-               "inotuzumab": lambda: bool(ctx.facts.exposed_to("inotuzumab")),
-               "CAR T": lambda: ctx.prior_car_t, "HCT": lambda: ctx.prior_hct}[name]()
-        if had:
+        if _had(ctx, name):
             out.append(Criterion(f"prior {name}", "not met",
                                  "on record; the trial's exclusions name it"))
         else:  # missing is not "never": the record may not hold treatment given elsewhere
