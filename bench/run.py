@@ -197,12 +197,9 @@ def bench_registry(size: int) -> list[Any]:
     """`size` registry trials: the sandbox's seven synthetic studies (B-ALL, T-ALL, AML, Ph+,
     MRD, paediatric, one completed) renumbered, so the pre-screen meets a registry of about
     the size the nightly sync of open ALL and AML trials brings."""
-    from importlib import resources as package_files
+    from service.sandbox import demo_trials
 
-    from service.trials.ctgov import parse_response
-
-    doc = json.loads((package_files.files("service.sandbox") / "demo-trials.json").read_bytes())
-    studies, _ = parse_response(doc, where="bench registry")
+    studies = demo_trials()
     return [dataclasses.replace(studies[i % len(studies)], nct=f"NCT8{i:07d}")
             for i in range(size)]
 

@@ -14,14 +14,19 @@ from datetime import UTC, datetime, timedelta
 from typing import TextIO
 
 from service.config import Settings
-from service.store import RecommendationSummary, Store, StoreError, database_url
-from service.store.store import SQLITE_FILE
+from service.store import (
+    RecommendationSummary,
+    Store,
+    StoreError,
+    database_exists,
+    database_url,
+)
 
 
 def audit_command(settings: Settings, *, limit: int = 20, days: int | None = None,
                   comments: bool = False, out: TextIO | None = None) -> int:
     out = out or sys.stdout
-    if not settings.database_url and not (settings.data_dir / SQLITE_FILE).exists():
+    if not database_exists(settings.data_dir, settings.database_url):
         print(f"No audit database in {settings.data_dir} (LEUKEMIA_CDS_DATA_DIR): the service "
               "has not run here yet.", file=out)
         return 1

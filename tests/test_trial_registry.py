@@ -44,8 +44,7 @@ def snapshot(trials: tuple[RegistryTrial, ...] = tuple(TRIALS), *, site: tuple[S
              = (), stale: bool = False, location: tuple[float, float] | None = None
              ) -> RegistrySnapshot:
     return RegistrySnapshot(trials=trials, site=site, refreshed_at=NOW - timedelta(days=2),
-                            source="fixture", stale=stale, site_location=location,
-                            by_nct={s.nct: s for s in site if s.nct})
+                            stale=stale, site_location=location)
 
 
 def screen(facts, registry=None):  # type: ignore[no-untyped-def]

@@ -19,10 +19,10 @@ from collections.abc import Sequence
 
 from service.decision import rules as _rules  # noqa: F401  (registers every rule)
 from service.decision.context import Ctx
-from service.decision.engine import Engine, dedupe, without_seed_trials
+from service.decision.engine import Engine, dedupe
 from service.decision.model import FactUsed, Recommendation
 from service.decision.registry import Rule, freeze, referenced_trials, tagged
-from service.decision.rules.trials import SEED_TRIAL_PROMPTS
+from service.decision.rules.trials import without_seed_trials
 from service.facts import DraftOrder, PatientFacts
 from service.policy import Policy
 from service.trials.model import RegistrySnapshot
@@ -47,10 +47,7 @@ def decide(
     ``policy`` is the site's (built once from settings): the rules have no default of their own.
     ``registry`` is the trial registry as this call sees it; once one was imported, trial
     prompts come from it and the seeds' named trials (2019-2025, many closed) are no longer
-    listed: the prompts that only name them (`SEED_TRIAL_PROMPTS`) go, and the others keep their
-    advice without the list.
+    listed (`rules.trials.without_seed_trials`).
     """
     recs = ENGINE.decide(Ctx(facts, policy, registry), hook, orders_in_focus)
-    if registry is None or not registry.imported:
-        return recs
-    return without_seed_trials([r for r in recs if r.id not in SEED_TRIAL_PROMPTS])
+    return without_seed_trials(recs) if registry is not None and registry.imported else recs

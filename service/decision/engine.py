@@ -158,10 +158,3 @@ def dedupe(recs: Iterable[Recommendation], registry: Mapping[str, Rule]) -> list
 
 def _variables(r: Recommendation) -> tuple[tuple[str, str], ...]:
     return tuple(sorted((k, repr(v)) for k, v in r.variables.items()))
-
-
-def without_seed_trials(recs: list[Recommendation]) -> list[Recommendation]:
-    """The seeds' named trials (reported 2019-2025) dropped from every recommendation: with a
-    registry loaded, the trials a card names are the registry's open ones, not a review's."""
-    return [replace(r, variables=MappingProxyType({**r.variables, "trials": ()}))
-            if r.variables.get("trials") else r for r in recs]

@@ -317,7 +317,7 @@ def profiles(snapshot: RegistrySnapshot, lineage: str | None) -> tuple[Profile, 
     key = (id(snapshot.trials), id(snapshot.site), snapshot.site_location)
     cached = _PROFILES.get(key)
     if cached is None or cached[0] is not snapshot.trials or cached[1] is not snapshot.site:
-        site = snapshot.by_nct
+        site = {s.nct: s for s in snapshot.site if s.nct}
         registered = {t.nct for t in snapshot.trials}
         every = [profile(t, site.get(t.nct), registered=True, location=snapshot.site_location)
                  for t in snapshot.trials if t.open]

@@ -24,6 +24,8 @@ from service import advice
 from service.config import PREFIX, ConfigError, Settings
 from service.hooks import auth
 from service.sandbox.state import EXTENSION, ISSUER, patients, signer
+from service.trials.ctgov import parse_response
+from service.trials.model import RegistryTrial
 
 __all__ = ["EXTENSION", "ISSUER", "install", "patients", "serve_profile", "signer"]
 
@@ -70,17 +72,19 @@ def install(app: Flask, settings: Settings) -> None:
                 "only.", extra={"event": "sandbox_on"})
 
 
-def _demo_trials(app: Flask) -> None:
-    """Synthetic registry trials (NCT9000000x, titled SYNTHETIC), so the page shows the
-    trial pre-screen; used only while no registry was ever imported, and never written to
-    the database (a real import or sync replaces them at once)."""
-    from service.trials.ctgov import parse_response
-
-    reader = app.extensions[advice.EXTENSION].registry
-    if reader is None:
-        return
+def demo_trials() -> tuple[RegistryTrial, ...]:
+    """The sandbox's synthetic registry trials (NCT9000000x, titled SYNTHETIC; the benchmark
+    builds its registry from them too)."""
     doc = json.loads((resources.files("service.sandbox") / "demo-trials.json").read_bytes())
-    reader.demo = tuple(parse_response(doc, where="sandbox demo trials")[0])
+    return tuple(parse_response(doc, where="sandbox demo trials")[0])
+
+
+def _demo_trials(app: Flask) -> None:
+    """So the page shows the trial pre-screen: used only while no registry was ever imported,
+    and never written to the database (a real import or sync replaces them at once)."""
+    reader = app.extensions[advice.EXTENSION].registry
+    if reader is not None:
+        reader.demo = demo_trials()
 
 
 def warn_if_exposed(settings: Settings, host: str, port: int) -> list[str]:

@@ -11,6 +11,7 @@ from service.store.store import (
     Store,
     StoreError,
     TokenClaim,
+    database_exists,
     database_url,
 )
 
@@ -25,6 +26,7 @@ __all__ = [
     "Store",
     "StoreError",
     "TokenClaim",
+    "database_exists",
     "database_url",
     "load_or_create_key",
 ]

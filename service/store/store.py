@@ -174,6 +174,12 @@ def database_url(data_dir: Path, configured: str | None) -> str:
     return f"sqlite:///{(data_dir / SQLITE_FILE).resolve()}"
 
 
+def database_exists(data_dir: Path, configured: str | None) -> bool:
+    """Whether there is a database to read: a configured URL, or the SQLite file the service
+    creates on its first start (a report must not create an empty one)."""
+    return bool(configured) or (data_dir / SQLITE_FILE).exists()
+
+
 def _make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(

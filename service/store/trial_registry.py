@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from service.store.schema import trial, trial_registry
@@ -70,22 +70,23 @@ def replace_registry(store: Store, trials: Sequence[RegistryTrial], *, source: s
     return RegistryState(generation, refreshed_at, source, len(unique))
 
 
+def _read_state(conn: Connection) -> RegistryState | None:
+    row = conn.execute(select(trial_registry.c.generation, trial_registry.c.refreshed_at,
+                              trial_registry.c.source, trial_registry.c.trials)).first()
+    return None if row is None else RegistryState(int(row[0]), row[1], str(row[2]), int(row[3]))
+
+
 def registry_state(store: Store) -> RegistryState | None:
     """The current import, or None when nothing was ever imported."""
     with store.engine.connect() as conn:
-        row = conn.execute(select(trial_registry.c.generation, trial_registry.c.refreshed_at,
-                                  trial_registry.c.source, trial_registry.c.trials)).first()
-    return None if row is None else RegistryState(int(row[0]), row[1], str(row[2]), int(row[3]))
+        return _read_state(conn)
 
 
 def load_registry(store: Store) -> tuple[RegistryState | None, tuple[RegistryTrial, ...]]:
     """The state and its studies, read in one transaction (an import cannot fall between)."""
     with store.engine.connect() as conn, conn.begin():
-        row = conn.execute(select(trial_registry.c.generation, trial_registry.c.refreshed_at,
-                                  trial_registry.c.source, trial_registry.c.trials)).first()
+        state = _read_state(conn)
         records = conn.execute(select(trial.c.record).order_by(trial.c.nct)).scalars().all()
-    state = None if row is None else RegistryState(int(row[0]), row[1], str(row[2]),
-                                                   int(row[3]))
     return state, tuple(_decode(r) for r in records)
 
 
@@ -140,29 +141,27 @@ class RegistryReader:
         return self._state
 
     def stale(self, now: datetime | None = None) -> bool:
-        state = self.state()
+        return self._stale(self.state(), now)
+
+    def _stale(self, state: RegistryState | None, now: datetime | None) -> bool:
         return state is not None and (now or datetime.now(UTC)) - state.refreshed_at \
             > self.stale_after
 
     def snapshot(self, now: datetime | None = None) -> RegistrySnapshot:
         """The registry for one call: the same object for every call until an import or the
         stale date changes it, so what the pre-screen derives from it is derived once."""
-        self._refresh()
-        state = self._state
-        key = (self._generation, self.stale(now), bool(self.demo))
+        state = self.state()
+        key = (self._generation, self._stale(state, now), bool(self.demo))
         cached = self._snapshot
         if cached is not None and cached[0] == key:
             return cached[1]
-        by_nct = {s.nct: s for s in self.site if s.nct}
         if state is None and self.demo:
             built = RegistrySnapshot(trials=self.demo, site=self.site, demo=True,
-                                     source="the sandbox's synthetic trials",
-                                     site_location=self.site_location, by_nct=by_nct)
+                                     site_location=self.site_location)
         else:
             built = RegistrySnapshot(
                 trials=self._trials if state else (), site=self.site,
-                refreshed_at=state.refreshed_at if state else None,
-                source=state.source if state else None, stale=key[1],
-                site_location=self.site_location, by_nct=by_nct)
+                refreshed_at=state.refreshed_at if state else None, stale=key[1],
+                site_location=self.site_location)
         self._snapshot = (key, built)
         return built

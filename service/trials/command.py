@@ -16,8 +16,7 @@ from pathlib import Path
 from service import jsonio
 from service.config import ConfigError, Settings
 from service.errors import StoreError
-from service.store import Store, database_url
-from service.store.store import SQLITE_FILE
+from service.store import Store, database_exists, database_url
 from service.store.trial_registry import registry_state, replace_registry
 from service.trials.ctgov import RegistryInputError, parse_response
 from service.trials.model import OPEN_STATUSES, RegistryTrial
@@ -129,7 +128,7 @@ def status_command(args: argparse.Namespace) -> int:
     try:
         settings = Settings.from_env()
         state = None
-        if settings.database_url or (settings.data_dir / SQLITE_FILE).exists():
+        if database_exists(settings.data_dir, settings.database_url):
             store = Store.open(database_url(settings.data_dir, settings.database_url))
             try:
                 state = registry_state(store)

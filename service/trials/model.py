@@ -6,7 +6,7 @@ plus where it came from and when it was refreshed. Nothing here judges a patient
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 
 # ClinicalTrials.gov overallStatus values a trial prompt may show: the others (COMPLETED,
@@ -89,10 +89,8 @@ class RegistrySnapshot:
     trials: tuple[RegistryTrial, ...] = ()
     site: tuple[SiteStudy, ...] = ()
     refreshed_at: datetime | None = None
-    source: str | None = None
     stale: bool = False
     site_location: tuple[float, float] | None = None
-    by_nct: dict[str, SiteStudy] = field(default_factory=dict, compare=False)
     demo: bool = False  # the sandbox's synthetic trials (nothing imported)
 
     @property

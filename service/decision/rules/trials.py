@@ -11,6 +11,9 @@ puts approved therapy first carries the investigational-site caution.
 
 from __future__ import annotations
 
+from dataclasses import replace
+from types import MappingProxyType
+
 from service.decision import criteria as C
 from service.decision.context import Ctx
 from service.decision.gaps import relapse_after_car_t, status_number
@@ -20,9 +23,18 @@ from service.decision.registry import ALL_HOOKS, Make, criterion, fired, rule
 
 TRIAL_PROMPT = ("trial-prompt",)
 # Prompts whose whole point is the trials the seeds name (2019-2025): once a registry is
-# imported its open trials replace them (`decision.decide`).
+# imported its open trials replace them (`without_seed_trials`).
 SEED_TRIAL_PROMPTS = frozenset({"TRIAL-SPECIFIC-RR", "TRIAL-SPECIFIC-POST-HCT",
                                 "TRIAL-SPECIFIC-PEDS-FRONTLINE"})
+
+
+def without_seed_trials(recs: list[Recommendation]) -> list[Recommendation]:
+    """With a registry imported, the trials a card names are its open ones, not a review's:
+    the prompts that only name seed trials go, and the others keep their advice without the
+    list."""
+    return [replace(r, variables=MappingProxyType({**r.variables, "trials": ()}))
+            if r.variables.get("trials") else r
+            for r in recs if r.id not in SEED_TRIAL_PROMPTS]
 APPROVED_OPTION_SHOWN = fired("blinatumomab", "inotuzumab", "car-t", "gemtuzumab")
 
 
